@@ -1,0 +1,24 @@
+//! Environments for reinforcement learning, in the gymnasium style.
+//!
+//! * [`Env`]: `reset(seed)` and `step(action)`, with borrowed observations so stepping never
+//!   allocates. Observations are `u8` pixel stacks `(channels, height, width)` or `f32`
+//!   vectors ([`ObsSpec`]); the action count is part of the [`EnvSpec`].
+//! * [`VecEnv`]: N copies stepped in parallel on rayon into one contiguous buffer.
+//! * Small pure-Rust environments in which macro-actions matter, for tests and demos:
+//!   [`Corridor`] (a long sparse-reward chain) and [`KeyDoor`] (a grid maze with a key
+//!   and a door).
+//! * Generic wrappers: [`TimeLimit`], [`ClipReward`].
+
+mod corridor;
+mod env;
+mod key_door;
+mod spec;
+mod vec_env;
+mod wrappers;
+
+pub use corridor::{Corridor, CorridorConfig};
+pub use env::{check_action, Env, Step, StepInfo};
+pub use key_door::{KeyDoor, KeyDoorConfig};
+pub use spec::{EnvSpec, Obs, ObsSpec};
+pub use vec_env::{VecEnv, VecStep};
+pub use wrappers::{ClipReward, TimeLimit};
