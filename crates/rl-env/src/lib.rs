@@ -11,6 +11,7 @@
 
 mod corridor;
 mod env;
+mod error;
 mod key_door;
 mod spec;
 mod vec_env;
@@ -18,6 +19,7 @@ mod wrappers;
 
 pub use corridor::{Corridor, CorridorConfig};
 pub use env::{check_action, Env, Step, StepInfo};
+pub use error::{Error, Result};
 pub use key_door::{KeyDoor, KeyDoorConfig};
 pub use spec::{EnvSpec, Obs, ObsSpec};
 pub use vec_env::{VecEnv, VecStep};
