@@ -124,7 +124,8 @@ impl<E: Env> VecEnv<E> {
         &self.envs
     }
 
-    /// Resets every copy; copy `i` gets seed `seed + i`, so copies differ but the batch repeats.
+    /// Resets every copy; copy `i` gets seed `seed + i` (wrapping), so copies differ but the batch
+    /// repeats.
     pub fn reset(&mut self, seed: Option<u64>) -> Obs<'_> {
         let obs_len = self.spec.observation.len();
         match &mut self.obs {
@@ -173,7 +174,7 @@ impl<E: Env> VecEnv<E> {
 
 fn reset_into<E: Env, T: Element>(envs: &mut [E], buf: &mut [T], obs_len: usize, seed: Option<u64>) {
     envs.par_iter_mut().zip(buf.par_chunks_mut(obs_len)).enumerate().for_each(|(i, (env, out))| {
-        out.copy_from_slice(T::of(env.reset(seed.map(|s| s + i as u64))));
+        out.copy_from_slice(T::of(env.reset(seed.map(|s| s.wrapping_add(i as u64)))));
     });
 }
 
