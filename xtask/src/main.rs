@@ -1,0 +1,49 @@
+//! `cargo xtask`: set-up, tests and benchmarks, so that a fresh machine needs two commands.
+//!
+//! `main` only parses and dispatches; each subcommand lives in its own module.
+
+mod bench;
+mod cmd;
+mod setup;
+mod test;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "MASP-rs project automation")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Install missing system packages, fetch and verify the pinned ALE sources and ROMs.
+    Setup,
+    /// Run set-up, then the whole test suite (what CI runs).
+    Test {
+        /// Extra arguments passed to `cargo test` (after `--`, e.g. a test name filter).
+        #[arg(last = true)]
+        args: Vec<String>,
+    },
+    /// Benchmarks, each run side by side with its reference.
+    Bench {
+        #[command(subcommand)]
+        which: bench::Which,
+    },
+}
+
+fn main() {
+    if let Err(err) = try_main() {
+        eprintln!("error: {err:#}");
+        std::process::exit(1);
+    }
+}
+
+fn try_main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Setup => setup::run(),
+        Command::Test { args } => test::run(&args),
+        Command::Bench { which } => bench::run(which),
+    }
+}
