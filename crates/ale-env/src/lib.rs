@@ -18,7 +18,9 @@ mod protocol;
 mod roms;
 
 pub use ale::{action_name, Ale, AleState};
+pub use ale::{set_log_level, LogLevel, NUM_ACTIONS, RAM_SIZE};
 pub use atari::{AtariConfig, AtariEnv, AtariVecEnv};
 pub use error::{Error, Result};
 pub use protocol::Protocol;
 pub use roms::{available_games, rom_dir, rom_path};
+pub use roms::{available_games_in, resolve_rom_dir, rom_path_in, ROM_DIR_ENV};
