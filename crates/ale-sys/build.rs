@@ -14,8 +14,10 @@ use std::env;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-/// The ale-py version this shim is written against; `third_party/ale/pin.toml` must agree.
-const PINNED_VERSION: &str = "0.12.1";
+#[path = "build/locate.rs"]
+mod locate;
+
+use locate::PINNED_VERSION;
 
 /// ALE source folders compiled for `ALEInterface` (python/, vector/ and wasm/ are the
 /// Python, vectorised-OpenCV and WebAssembly front ends, not needed here).
@@ -106,7 +108,8 @@ fn main() {
     println!("cargo:include={}", shim_dir.display());
 }
 
-/// The unpacked sdist root: `ALE_SOURCE_DIR`, else the workspace's pinned copy.
+/// The unpacked sdist root, checked against the pin; a missing folder stops the build with
+/// the message from `locate::source_root`.
 fn locate_sources(workspace: &Path) -> PathBuf {
     println!("cargo:rerun-if-env-changed=ALE_SOURCE_DIR");
     let pin = workspace.join("third_party/ale/pin.toml");
@@ -114,20 +117,9 @@ fn locate_sources(workspace: &Path) -> PathBuf {
         rerun_if_changed(&pin);
         check_pin(&pin);
     }
-
-    let root = match env::var_os("ALE_SOURCE_DIR") {
-        Some(dir) => PathBuf::from(dir),
-        None => workspace.join(format!("third_party/ale/ale_py-{PINNED_VERSION}")),
-    };
-    if !root.join("src/ale/ale_interface.cpp").is_file() {
-        panic!(
-            "ALE sources not found at {}: run `cargo xtask setup` (or set ALE_SOURCE_DIR to an \
-             unpacked ale-py {PINNED_VERSION} sdist)",
-            root.display()
-        );
-    }
-    // Canonical, so SOURCE_DIR is stable whatever `..` the workspace path had.
-    fs::canonicalize(&root).unwrap_or(root)
+    rerun_if_changed(Path::new("build/locate.rs"));
+    locate::source_root(env::var_os("ALE_SOURCE_DIR").map(PathBuf::from), workspace)
+        .unwrap_or_else(|msg| panic!("{msg}"))
 }
 
 /// Fails the build when pin.toml names another version than this shim was written for.
