@@ -313,6 +313,14 @@ mod tests {
     use crate::macro_action::Macro;
     use rl_env::{Corridor, CorridorConfig, TimeLimit};
 
+    #[test]
+    fn config_defaults_are_documented_and_files_are_strict() {
+        let c = ExecutorConfig::default();
+        assert_eq!((c.gamma, c.life_loss_terminal), (0.99, false));
+        assert_eq!(toml::from_str::<ExecutorConfig>("life_loss_terminal = true").unwrap().gamma, 0.99);
+        assert!(toml::from_str::<ExecutorConfig>("gama = 0.9").is_err(), "a misspelt knob is an error");
+    }
+
     fn corridor_env(
         length: usize,
         max_steps: usize,

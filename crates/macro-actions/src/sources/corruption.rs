@@ -126,6 +126,10 @@ mod tests {
 
     #[test]
     fn rounding_is_half_away_from_zero() {
+        let d = CorruptionConfig::default();
+        assert_eq!((d.fraction, d.min_len, d.max_len), (0.25, 3, 8), "documented defaults");
+        assert_eq!(toml::from_str::<CorruptionConfig>("min_len = 3").unwrap(), d);
+        assert!(toml::from_str::<CorruptionConfig>("p = 0.5").is_err());
         let c = |fraction| CorruptionConfig { fraction, ..Default::default() };
         assert_eq!(c(0.5).replaced_count(3), 2);
         assert_eq!(c(0.25).replaced_count(10), 3);

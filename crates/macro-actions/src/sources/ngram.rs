@@ -18,7 +18,7 @@
 //! ```
 
 use std::cmp::Ordering;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BinaryHeap, HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -129,40 +129,21 @@ pub fn mine_ngrams(episodes: &[Trajectory], config: &NgramConfig) -> Result<Vec<
         }
     }
 
-    // 2. Drop pieces of a longer pattern. Every occurrence of `d` contains one of its
-    //    prefix and one of its suffix, so their scores are at least `d`'s; only a piece
-    //    that occurs more often than chance has anything to be folded into `d`.
+    // 2 and 3, lazily: pop candidates best first and decide about each as it comes up, so
+    //    only the few thousand that get near the top are checked, not every n-gram seen (a
+    //    million random actions hold millions of distinct n-grams).
     let chance = Chance::new(episodes, &weights, config.max_n);
-    let excess = |seq: &[usize], score: f64| score - chance.expected(seq);
-    let mut subsumed: HashSet<&[usize]> = HashSet::new();
-    for (&d, &(_, score)) in &stats {
-        if d.len() > config.min_n {
-            let longer = excess(d, score);
-            for part in [&d[..d.len() - 1], &d[1..]] {
-                let shorter = excess(part, stats[part].1);
-                if shorter > 0.0 && longer >= config.extension_ratio * shorter {
-                    subsumed.insert(part);
-                }
-            }
-        }
-    }
-
-    // 3. Rank, then keep the non-duplicates.
-    let mut ranked: Vec<(&[usize], usize, f64)> = stats
+    let mut heap: BinaryHeap<Ranked> = stats
         .iter()
-        .filter(|(seq, (_, score))| *score > 0.0 && !subsumed.contains(*seq))
-        .map(|(&seq, &(count, score))| (seq, count, score))
+        .filter(|(_, &(_, score))| score > 0.0)
+        .map(|(&seq, &(count, score))| Ranked { seq, count, score })
         .collect();
-    ranked.sort_by(|a, b| {
-        b.2.partial_cmp(&a.2).unwrap_or(Ordering::Equal).then(b.0.len().cmp(&a.0.len())).then(a.0.cmp(b.0))
-    });
     let mut kept = Kept::default();
-    let mut out = Vec::with_capacity(config.top_k.min(ranked.len()));
-    for (seq, count, score) in ranked {
-        if out.len() == config.top_k {
-            break;
-        }
-        if !kept.duplicates(seq) {
+    let mut out = Vec::with_capacity(config.top_k.min(heap.len()));
+    let mut scratch = Vec::with_capacity(config.max_n);
+    while out.len() < config.top_k {
+        let Some(Ranked { seq, count, score }) = heap.pop() else { break };
+        if !chance.folds_into_extension(seq, score, &stats, config, &mut scratch) && !kept.duplicates(seq) {
             kept.insert(seq);
             out.push(MinedMacro { sequence: Macro::new(seq), count, score });
         }
@@ -218,7 +199,70 @@ impl Chance {
     fn expected(&self, seq: &[usize]) -> f64 {
         self.windows[seq.len()] * seq.iter().map(|&a| self.freq[a]).product::<f64>()
     }
+
+    /// Step 2 of [`mine_ngrams`]: whether a one-longer n-gram `d` containing `seq` (as its
+    /// prefix or its suffix) has at least `extension_ratio` of `seq`'s score beyond chance.
+    /// Every occurrence of `d` holds one of `seq`, so `d` never scores more; only an n-gram
+    /// seen more often than chance has anything to fold into `d`.
+    fn folds_into_extension(
+        &self,
+        seq: &[usize],
+        score: f64,
+        stats: &HashMap<&[usize], (usize, f64)>,
+        config: &NgramConfig,
+        d: &mut Vec<usize>,
+    ) -> bool {
+        let shorter = score - self.expected(seq);
+        if seq.len() >= config.max_n || shorter <= 0.0 {
+            return false;
+        }
+        let folds = |d: &[usize]| {
+            stats.get(d).is_some_and(|&(_, s)| s - self.expected(d) >= config.extension_ratio * shorter)
+        };
+        (0..self.freq.len()).any(|a| {
+            d.clear();
+            d.extend_from_slice(seq);
+            d.push(a);
+            if folds(d) {
+                return true;
+            }
+            d.clear();
+            d.push(a);
+            d.extend_from_slice(seq);
+            folds(d)
+        })
+    }
 }
+
+/// A candidate in ranking order: higher score first, then longer, then the smaller sequence.
+struct Ranked<'a> {
+    seq: &'a [usize],
+    count: usize,
+    score: f64,
+}
+
+impl Ord for Ranked<'_> {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.score
+            .total_cmp(&other.score)
+            .then(self.seq.len().cmp(&other.seq.len()))
+            .then(other.seq.cmp(self.seq))
+    }
+}
+
+impl PartialOrd for Ranked<'_> {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl PartialEq for Ranked<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for Ranked<'_> {}
 
 /// What the kept n-grams rule out, indexed so that checking a candidate costs
 /// `O(len^2)` hash lookups however many are kept.
@@ -280,11 +324,29 @@ mod tests {
     }
 
     #[test]
+    fn config_defaults_are_documented_and_files_are_strict() {
+        let c = NgramConfig::default();
+        assert_eq!(
+            (c.min_n, c.max_n, c.top_k, c.weight_by_return, c.extension_ratio),
+            (3, 8, 64, false, 0.9)
+        );
+        assert_eq!(toml::from_str::<NgramConfig>("top_k = 64").unwrap(), c);
+        assert!(toml::from_str::<NgramConfig>("topk = 64").is_err());
+    }
+
+    #[test]
     fn counts_overlapping_occurrences() {
         let config = NgramConfig { min_n: 3, max_n: 3, top_k: 10, ..Default::default() };
         let m = mine_ngrams(&[ep(&[1, 1, 1, 1, 1], 0.0)], &config).unwrap();
         assert_eq!(m.len(), 1);
         assert_eq!((m[0].sequence.actions(), m[0].count, m[0].score), (&[1, 1, 1][..], 3, 3.0));
+    }
+
+    #[test]
+    fn ties_go_to_the_longer_then_the_smaller_sequence() {
+        let e = [ep(&[4, 5, 6], 0.0), ep(&[1, 2, 3], 0.0), ep(&[7, 8, 9, 9], 0.0)];
+        let config = NgramConfig { min_n: 3, max_n: 4, top_k: 3, extension_ratio: 2.0, ..Default::default() };
+        assert_eq!(mined(&e, &config), [vec![7, 8, 9, 9], vec![1, 2, 3], vec![4, 5, 6]]);
     }
 
     #[test]
