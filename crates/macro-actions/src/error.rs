@@ -90,7 +90,8 @@ pub enum Error {
     /// primitives allow.
     #[error(
         "cannot draw {requested} distinct random macros: lengths {min_len}..={max_len} over \
-         {alphabet} primitives give only {available} (after excluding {excluded} already in use)"
+         {alphabet} primitives give only {available}{}",
+        if *excluded > 0 { format!(" not already in the pool ({excluded} are)") } else { String::new() }
     )]
     NotEnoughSequences {
         requested: usize,

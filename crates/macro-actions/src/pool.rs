@@ -207,8 +207,15 @@ impl ActionPool {
             format: "JSON",
             message: e.to_string(),
         };
-        let probe: VersionProbe<serde_json::Value> = serde_json::from_str(text).map_err(parse_err)?;
-        check_version(probe.version.map(|v| v.to_string()), "JSON", "\"version\": 1")?;
+        // serde would also read a struct from a JSON array, with a baffling message.
+        let serde_json::Value::Object(top) = serde_json::from_str(text).map_err(parse_err)? else {
+            return Err(Error::Parse {
+                what: "action pool",
+                format: "JSON",
+                message: "expected an object with `version`, `primitives` and `macros`".into(),
+            });
+        };
+        check_version(top.get("version").map(|v| v.to_string()), "JSON", "\"version\": 1")?;
         Self::try_from(serde_json::from_str::<PoolFile>(text).map_err(parse_err)?)
     }
 
@@ -303,7 +310,8 @@ struct PoolFile {
 }
 
 /// Reads only the version, so that a file from another version gets a version error
-/// rather than a complaint about the fields that version changed.
+/// rather than a complaint about the fields that version changed. (JSON reads the
+/// version from the parsed object instead.)
 #[derive(Deserialize)]
 struct VersionProbe<V> {
     version: Option<V>,
@@ -484,6 +492,11 @@ mod tests {
         // Not TOML at all.
         assert!(matches!(toml_err("version = "), Error::Parse { format: "TOML", .. }));
         assert!(matches!(json_err("{"), Error::Parse { format: "JSON", .. }));
+        let e = json_err("[1, [\"A\"], []]");
+        assert!(
+            e.to_string().ends_with("expected an object with `version`, `primitives` and `macros`"),
+            "{e}"
+        );
         // Version: missing, another, or the wrong type.
         let e = toml_err("primitives = [\"A\"]\nmacros = []");
         assert!(e.to_string().contains("missing field `version`"), "{e}");
