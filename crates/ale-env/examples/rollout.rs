@@ -16,6 +16,14 @@
 //!
 //! If the episode ends before the list does, the env resets (without a new seed) and says so
 //! on stderr; the rows after that belong to the next episode. Prints frames/s at the end.
+//!
+//! With `--sticky 0` the emulator is deterministic, so gymnasium can replay the same list:
+//! `AtariPreprocessing(gym.make("ALE/Pong-v5", frameskip=1, repeat_action_probability=0.0),
+//! noop_max=0, frame_skip=4, screen_size=84)`, resetting on `terminated or truncated`, gives
+//! the same `ale.getScreenGrayscale()` as `raw.npy`, the same rewards, and the same frames as
+//! `obs.npy` on every non-terminal step (its terminal step returns a stale frame). Checked
+//! byte for byte over 3000 steps of pong, breakout and space_invaders with ale-py 0.12.1,
+//! gymnasium 1.4 and opencv-python 4.10.
 
 use std::fs::{self, File};
 use std::io::BufWriter;

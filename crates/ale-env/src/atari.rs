@@ -5,7 +5,8 @@
 //! resized to `(screen_size, screen_size)` and pushed onto a stack of `frame_stack` frames.
 //! Observation: `u8`, `(frame_stack, screen_size, screen_size)` = `(4, 84, 84)`, oldest
 //! frame first. Reward: the change in game score over the step, clipped to [-1, 1] if
-//! configured (`info.raw_reward` keeps it unclipped).
+//! configured (`info.raw_reward` keeps it unclipped). `terminated` (game over, or a life
+//! lost when that is terminal) and `truncated` (the frame cap) can both be true.
 //!
 //! ```no_run
 //! use ale_env::{AtariConfig, AtariEnv};
@@ -202,8 +203,8 @@ pub struct AtariEnv {
 }
 
 impl AtariEnv {
-    /// Loads `config.game`'s ROM into a new ALE with the config's settings. The env starts
-    /// as if `reset(Some(0))` were next.
+    /// Loads `config.game`'s ROM into a new ALE with the config's settings. Call `reset`
+    /// before the first step; on a new env `reset(None)` is the same as `reset(Some(0))`.
     pub fn new(config: AtariConfig) -> Result<Self> {
         config.validate()?;
         let rom = rom_path(&config.game)?;
@@ -213,6 +214,8 @@ impl AtariEnv {
         ale.set_float("repeat_action_probability", config.sticky_action_prob)?;
         ale.set_int("random_seed", ale_seed(0))?;
         ale.load_rom(&rom)?;
+        check_choice("mode", config.mode, &ale.available_modes(), &config.game)?;
+        check_choice("difficulty", config.difficulty, &ale.available_difficulties(), &config.game)?;
         apply_mode(&mut ale, &config)?;
         let actions =
             if config.full_action_space { ale.legal_action_set() } else { ale.minimal_action_set() };
@@ -485,6 +488,19 @@ impl Env for AtariEnv {
                 episode_score: self.episode_score,
             },
         }
+    }
+}
+
+/// A mode or difficulty the ROM does not offer is a config error, listing those it does.
+fn check_choice(field: &'static str, value: Option<i32>, offered: &[i32], game: &str) -> Result<()> {
+    match value {
+        Some(v) if !offered.contains(&v) => Err(Error::InvalidConfig {
+            field,
+            message: format!(
+                "{game} has no {field} {v}; it offers {offered:?} (or leave it unset for the default)"
+            ),
+        }),
+        _ => Ok(()),
     }
 }
 

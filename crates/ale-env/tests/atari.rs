@@ -55,6 +55,20 @@ fn same_seed_repeats_exactly_and_another_seed_differs() {
 }
 
 #[test]
+fn a_new_env_resets_like_seed_zero() {
+    let c = AtariConfig { noop_max: 30, ..config("pong") };
+    let mut fresh = AtariEnv::new(c.clone()).unwrap();
+    let mut first = vec![pixels(fresh.reset(None))];
+    let mut rng = ChaCha8Rng::seed_from_u64(9);
+    let actions: Vec<usize> = (0..200).map(|_| rng.random_range(0..6)).collect();
+    first.extend(actions.iter().map(|&a| pixels(fresh.step(a).obs)));
+    let mut seeded = AtariEnv::new(c).unwrap();
+    let mut second = vec![pixels(seeded.reset(Some(0)))];
+    second.extend(actions.iter().map(|&a| pixels(seeded.step(a).obs)));
+    assert!(first == second, "reset(None) on a new env differs from reset(Some(0))");
+}
+
+#[test]
 fn frames_count_what_the_emulator_ran_and_screens_are_its_own() {
     let c = AtariConfig { sticky_action_prob: 0.0, ..config("breakout") };
     let mut env = AtariEnv::new(c).unwrap();
@@ -344,5 +358,11 @@ fn bad_configs_are_refused_with_the_field_named() {
     assert_eq!(field(AtariConfig { screen_size: 200, ..config("pong") }), "screen_size");
     assert!(matches!(AtariEnv::vec(config("pong"), 0), Err(Error::InvalidConfig { field: "n", .. })));
     assert!(matches!(AtariEnv::new(config("pongg")), Err(Error::UnknownGame { .. })));
-    assert!(AtariEnv::new(AtariConfig { mode: Some(12345), ..config("pong") }).is_err());
+    assert_eq!(field(AtariConfig { mode: Some(12345), ..config("pong") }), "mode");
+    assert_eq!(field(AtariConfig { difficulty: Some(-3), ..config("pong") }), "difficulty");
+    // A mode the ROM offers is accepted and survives the reload of a seeded reset.
+    let mut env =
+        AtariEnv::new(AtariConfig { mode: Some(1), difficulty: Some(1), ..config("pong") }).unwrap();
+    env.reset(Some(2));
+    env.step(0);
 }
