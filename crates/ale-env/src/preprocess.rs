@@ -233,8 +233,8 @@ impl Horizontal {
         // weight 0 in the lanes they do not belong to); past the row's end they read the 0.0
         // that `row_t` was built with.
         for (x, o) in tail.chunks_exact_mut(L).enumerate() {
-            for (k, v) in o[..L - 1].iter_mut().enumerate() {
-                *v = row[seg * (k + 1) + x] as f32;
+            for (k, v) in o.iter_mut().enumerate() {
+                *v = row.get(seg * (k + 1) + x).map_or(0.0, |&p| f32::from(p));
             }
         }
         for ((o, &s), w) in out.chunks_exact_mut(L).zip(&self.start).zip(self.weights.chunks_exact(T * L)) {
@@ -537,11 +537,32 @@ mod tests {
         for img in [&ramp_x, &ramp_y, &checker, &stripes, &lcg_screen(h * w, 1)] {
             assert_matches_brute_force(img, h, w, 84, 84);
         }
-        // Other shapes, including integer scale on one axis only.
-        for (sh, sw, dh, dw) in
-            [(7, 5, 3, 2), (10, 10, 3, 7), (9, 8, 3, 4), (210, 160, 42, 80), (13, 1, 4, 1)]
-        {
+        // Other shapes: integer scale on one axis only, no shrink on one axis, five taps a
+        // cell (42 columns), and four lanes over two-pixel segments (8 -> 4, 8 -> 8).
+        for (sh, sw, dh, dw) in [
+            (7, 5, 3, 2),
+            (10, 10, 3, 7),
+            (9, 8, 3, 4),
+            (8, 8, 4, 8),
+            (210, 160, 42, 80),
+            (210, 160, 84, 160),
+            (210, 160, 84, 42),
+            (13, 1, 4, 1),
+        ] {
             assert_matches_brute_force(&lcg_screen(sh * sw, 7), sh, sw, dh, dw);
+        }
+    }
+
+    #[test]
+    fn every_small_shape_matches_the_exact_area_average() {
+        // Covers both horizontal layouts and their edge cases (windows that run past a
+        // segment or the row, one-pixel segments, cells of one tap).
+        for sw in 1..=24 {
+            for dw in 1..=sw {
+                for (sh, dh) in [(1, 1), (5, 2), (6, 4)] {
+                    assert_matches_brute_force(&lcg_screen(sh * sw, (sw * 31 + dw) as u64), sh, sw, dh, dw);
+                }
+            }
         }
     }
 
