@@ -10,7 +10,7 @@
 //! lines are skipped). The env: frame skip 4, max-pool of the last two frames, 84x84 area
 //! resize, no no-ops, no fire reset, raw rewards, life loss not terminal. Writes, for N
 //! actions:
-//! * `DIR/raw.npy`: uint8 `(N, 210, 160)`, the grayscale screen after each step's last frame;
+//! * `DIR/raw.npy`: uint8 `(N, 210, 160)` (a few games are taller), the grayscale screen after each step's last frame;
 //! * `DIR/obs.npy`: uint8 `(N, 84, 84)`, the newest preprocessed frame after each step;
 //! * `DIR/rewards.npy`: float32 `(N,)`, each step's raw reward.
 //!
@@ -112,7 +112,8 @@ fn try_main() -> Result<()> {
 
     fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
     let side = config.screen_size as u64;
-    write_npy(&args.out.join("raw.npy"), &[n as u64, 210, 160], &raw)?;
+    let (height, width) = (env.ale().screen_height() as u64, env.ale().screen_width() as u64);
+    write_npy(&args.out.join("raw.npy"), &[n as u64, height, width], &raw)?;
     write_npy(&args.out.join("obs.npy"), &[n as u64, side, side], &obs)?;
     write_npy(&args.out.join("rewards.npy"), &[n as u64], &rewards)?;
     eprintln!("wrote {}/{{raw,obs,rewards}}.npy", args.out.display());

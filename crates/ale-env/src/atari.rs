@@ -182,7 +182,7 @@ pub struct AtariEnv {
     fire_reset: bool,
     /// Draws the number of no-op starts; reseeded by `reset(Some(seed))`.
     rng: ChaCha8Rng,
-    /// Two raw grayscale screens `(210, 160)`; `screens[last]` is the newest.
+    /// Two raw grayscale screens `(height, 160)`; `screens[last]` is the newest.
     screens: [Vec<u8>; 2],
     last: usize,
     pooled: Vec<u8>,
@@ -225,12 +225,9 @@ impl AtariEnv {
             observation: ObsSpec::Pixels { channels: config.frame_stack, height: size, width: size },
             action_names: actions.iter().map(|&a| action_name(a).to_string()).collect(),
         };
+        // Most ROMs are 210 rows tall, but some (air_raid, pooyan, carnival, ...) are taller:
+        // every buffer is sized from the emulator, never from the 210x160 constants.
         let (h, w) = (ale.screen_height(), ale.screen_width());
-        assert_eq!(
-            (h, w),
-            (SCREEN_HEIGHT, SCREEN_WIDTH),
-            "ALE's screen is not the NTSC 210x160 this crate assumes"
-        );
         let mut env = Self {
             rom,
             spec,
@@ -277,7 +274,8 @@ impl AtariEnv {
         &self.actions
     }
 
-    /// The raw `(210, 160)` grayscale screen after the last frame of the last step or reset.
+    /// The raw `(height, 160)` grayscale screen (210 rows for most games, up to 250 for a few)
+    /// after the last frame of the last step or reset.
     pub fn last_screen(&self) -> &[u8] {
         &self.screens[self.last]
     }

@@ -366,3 +366,17 @@ fn bad_configs_are_refused_with_the_field_named() {
     env.reset(Some(2));
     env.step(0);
 }
+
+/// Some ROMs render more than 210 rows (air_raid 250, pooyan 220); preprocessing must size its
+/// buffers from the emulator and still produce 84x84 frames.
+#[test]
+fn taller_screens_are_preprocessed_too() {
+    for (game, height) in [("air_raid", 250), ("pooyan", 220)] {
+        let mut env = AtariEnv::new(config(game)).unwrap();
+        assert_eq!(env.ale().screen_height(), height, "{game}");
+        let (obs, _) = rollout(&mut env, 0, 0, 50);
+        assert!(obs.iter().all(|o| o.len() == 4 * 84 * 84), "{game}");
+        assert_eq!(env.last_screen().len(), height * 160, "{game}");
+        assert!(obs.last().unwrap().iter().any(|&p| p > 0), "{game} rendered a black frame");
+    }
+}
