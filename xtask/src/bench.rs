@@ -39,17 +39,33 @@ pub fn run(which: Which) -> Result<()> {
 fn env(game: &str, envs: usize, steps: usize, sticky: f32) -> Result<()> {
     let (envs, steps, sticky) = (envs.to_string(), steps.to_string(), sticky.to_string());
     cmd::run(cmd::cargo().args(["build", "--release", "-p", "ale-env", "--example", "env_fps"]))?;
-    let ours = cmd::output(
-        Command::new(repo_root().join("target/release/examples/env_fps"))
-            .args(["--game", game, "--envs", &envs, "--threads", &envs, "--steps", &steps, "--sticky", &sticky]),
-    )?;
+    let ours = cmd::output(Command::new(repo_root().join("target/release/examples/env_fps")).args([
+        "--game",
+        game,
+        "--envs",
+        &envs,
+        "--threads",
+        &envs,
+        "--steps",
+        &steps,
+        "--sticky",
+        &sticky,
+    ]))?;
     print!("{ours}");
     let python = bench_venv(&["ale-py==0.12.1", "gymnasium", "numpy"])?;
-    let reference = cmd::output(
-        Command::new(python)
-            .arg(shared_dir().join("bench/ale_py_env_fps.py"))
-            .args(["--game", game, "--envs", &envs, "--threads", &envs, "--steps", &steps, "--sticky", &sticky]),
-    )?;
+    let reference =
+        cmd::output(Command::new(python).arg(shared_dir().join("bench/ale_py_env_fps.py")).args([
+            "--game",
+            game,
+            "--envs",
+            &envs,
+            "--threads",
+            &envs,
+            "--steps",
+            &steps,
+            "--sticky",
+            &sticky,
+        ]))?;
     print!("{reference}");
     let ours_fps = last_value(&ours, "ours_frames_per_s")?;
     let ref_fps = last_value(&reference, "ale_py_frames_per_s")?;
@@ -71,7 +87,11 @@ fn bench_venv(packages: &[&str]) -> Result<PathBuf> {
     }
     cmd::run(Command::new("python3").args(["-m", "venv"]).arg(&dir))
         .context("creating the benchmark virtualenv (Debian: apt-get install python3-venv)")?;
-    cmd::run(Command::new(&python).args(["-m", "pip", "install", "-q", "--disable-pip-version-check"]).args(packages))?;
+    cmd::run(
+        Command::new(&python)
+            .args(["-m", "pip", "install", "-q", "--disable-pip-version-check"])
+            .args(packages),
+    )?;
     std::fs::write(&stamp, wanted)?;
     Ok(python)
 }

@@ -8,10 +8,7 @@ use anyhow::{bail, Context, Result};
 
 /// The workspace root: xtask's manifest sits one level below it.
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("xtask lives inside the workspace")
-        .to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives inside the workspace").to_path_buf()
 }
 
 /// The read-only `shared/` folder laid beside the checkout (reference benchmarks, design

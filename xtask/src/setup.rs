@@ -108,9 +108,24 @@ fn has_pip() -> bool {
 /// bindgen finds libclang through `LIBCLANG_PATH` or the usual library folders.
 fn has_libclang() -> bool {
     let mut dirs: Vec<PathBuf> = std::env::var_os("LIBCLANG_PATH").map(PathBuf::from).into_iter().collect();
-    dirs.extend(["/usr/lib", "/usr/lib64", "/usr/local/lib", "/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu"].map(PathBuf::from));
+    dirs.extend(
+        [
+            "/usr/lib",
+            "/usr/lib64",
+            "/usr/local/lib",
+            "/usr/lib/x86_64-linux-gnu",
+            "/usr/lib/aarch64-linux-gnu",
+        ]
+        .map(PathBuf::from),
+    );
     if let Ok(entries) = fs::read_dir("/usr/lib") {
-        dirs.extend(entries.flatten().map(|e| e.path()).filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("llvm"))).map(|p| p.join("lib")));
+        dirs.extend(
+            entries
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("llvm")))
+                .map(|p| p.join("lib")),
+        );
     }
     dirs.iter().any(|d| {
         fs::read_dir(d).is_ok_and(|entries| {
@@ -143,7 +158,17 @@ fn download(pin: &Pin, download_dir: &Path) -> Result<()> {
     println!("setup: downloading {}=={} (source distribution) with pip", pin.package, pin.version);
     cmd::run(
         Command::new("python3")
-            .args(["-m", "pip", "download", "--no-deps", "--no-binary", &pin.package, "--disable-pip-version-check", "-q", "-d"])
+            .args([
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "--no-binary",
+                &pin.package,
+                "--disable-pip-version-check",
+                "-q",
+                "-d",
+            ])
             .arg(download_dir)
             .arg(format!("{}=={}", pin.package, pin.version)),
     )
@@ -187,7 +212,8 @@ fn unpack(archive: &Path, ale_dir: &Path, target: &Path) -> Result<()> {
         bail!("{} does not contain the folder {}", archive.display(), name.to_string_lossy());
     }
     let _ = fs::remove_dir_all(target);
-    fs::rename(staging.join(name), target).with_context(|| format!("moving sources into {}", target.display()))?;
+    fs::rename(staging.join(name), target)
+        .with_context(|| format!("moving sources into {}", target.display()))?;
     fs::remove_dir_all(&staging).ok();
     Ok(())
 }
@@ -242,7 +268,10 @@ mod tests {
         let dir = temp_dir("unpack");
         let archive = dir.join("pkg-1.0.tar.gz");
         {
-            let gz = flate2::write::GzEncoder::new(fs::File::create(&archive).unwrap(), flate2::Compression::fast());
+            let gz = flate2::write::GzEncoder::new(
+                fs::File::create(&archive).unwrap(),
+                flate2::Compression::fast(),
+            );
             let mut tar = tar::Builder::new(gz);
             let mut header = tar::Header::new_gnu();
             header.set_size(5);
@@ -251,8 +280,10 @@ mod tests {
             tar.append_data(&mut header, "pkg-1.0/src/hello.txt", &b"hello"[..]).unwrap();
             tar.into_inner().unwrap().finish().unwrap();
         }
-        let sha: String = Sha256::digest(fs::read(&archive).unwrap()).iter().map(|b| format!("{b:02x}")).collect();
-        let pin = Pin { package: "pkg".into(), version: "1.0".into(), file: "pkg-1.0.tar.gz".into(), sha256: sha };
+        let sha: String =
+            Sha256::digest(fs::read(&archive).unwrap()).iter().map(|b| format!("{b:02x}")).collect();
+        let pin =
+            Pin { package: "pkg".into(), version: "1.0".into(), file: "pkg-1.0.tar.gz".into(), sha256: sha };
         let out = ensure_sources(&pin, &dir, &dir).unwrap();
         assert_eq!(fs::read_to_string(out.join("src/hello.txt")).unwrap(), "hello");
         // A second run must not touch the archive: remove it and it still succeeds.
