@@ -1,9 +1,10 @@
 //! Throughput of the Atari environment, the Rust half of `cargo xtask bench env`.
 //!
 //! Three measurements with uniformly random actions, in environment frames per second:
-//! * raw ALE `act()` on one emulator (the ceiling for one core);
+//! * raw ALE `act()` on one emulator (the ceiling for one core), median of 3 runs;
 //! * one `AtariEnv` with full preprocessing (frame skip 4, max-pool, grayscale, 84x84 area
-//!   resize, 4-frame stack), to show what preprocessing costs;
+//!   resize, 4-frame stack), to show what preprocessing costs; median of 3 runs alternated
+//!   with the raw ones;
 //! * an `AtariVecEnv` of `--envs` copies on `--threads` rayon threads, configured like
 //!   `shared/bench/ale_py_env_fps.py` (no-op starts 30, no life-loss terminal, no fire reset)
 //!   and counted the same way (agent steps x frame skip).
@@ -34,6 +35,12 @@ struct Args {
 }
 
 const FRAME_SKIP: usize = 4;
+const REPEATS: usize = 3;
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    xs[xs.len() / 2]
+}
 
 fn main() -> Result<()> {
     let args = Args::parse();
@@ -47,8 +54,13 @@ fn main() -> Result<()> {
         sticky_action_prob: args.sticky,
         ..AtariConfig::default()
     };
-    let raw = raw_ale_fps(&config, args.steps * FRAME_SKIP)?;
-    let single = single_env_fps(&config, args.steps)?;
+    // Alternated and repeated, so a burst of load on the machine cannot favour either side.
+    let (mut raw, mut single) = (Vec::new(), Vec::new());
+    for _ in 0..REPEATS {
+        raw.push(raw_ale_fps(&config, args.steps * FRAME_SKIP)?);
+        single.push(single_env_fps(&config, args.steps)?);
+    }
+    let (raw, single) = (median(raw), median(single));
     let pool = rayon::ThreadPoolBuilder::new().num_threads(args.threads).build()?;
     let vector = pool.install(|| vec_env_fps(&config, args.envs, args.steps))?;
     println!("ours game={} envs={} threads={} sticky={}", args.game, args.envs, args.threads, args.sticky);
