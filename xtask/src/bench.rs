@@ -39,33 +39,13 @@ pub fn run(which: Which) -> Result<()> {
 fn env(game: &str, envs: usize, steps: usize, sticky: f32) -> Result<()> {
     let (envs, steps, sticky) = (envs.to_string(), steps.to_string(), sticky.to_string());
     cmd::run(cmd::cargo().args(["build", "--release", "-p", "ale-env", "--example", "env_fps"]))?;
-    let ours = cmd::output(Command::new(repo_root().join("target/release/examples/env_fps")).args([
-        "--game",
-        game,
-        "--envs",
-        &envs,
-        "--threads",
-        &envs,
-        "--steps",
-        &steps,
-        "--sticky",
-        &sticky,
-    ]))?;
+    // The same flags for both sides, so they cannot drift apart.
+    let args = ["--game", game, "--envs", &envs, "--threads", &envs, "--steps", &steps, "--sticky", &sticky];
+    let ours = cmd::output(Command::new(repo_root().join("target/release/examples/env_fps")).args(args))?;
     print!("{ours}");
     let python = bench_venv(&["ale-py==0.12.1", "gymnasium", "numpy"])?;
     let reference =
-        cmd::output(Command::new(python).arg(shared_dir().join("bench/ale_py_env_fps.py")).args([
-            "--game",
-            game,
-            "--envs",
-            &envs,
-            "--threads",
-            &envs,
-            "--steps",
-            &steps,
-            "--sticky",
-            &sticky,
-        ]))?;
+        cmd::output(Command::new(python).arg(shared_dir().join("bench/ale_py_env_fps.py")).args(args))?;
     print!("{reference}");
     let ours_fps = last_value(&ours, "ours_frames_per_s")?;
     let ref_fps = last_value(&reference, "ale_py_frames_per_s")?;

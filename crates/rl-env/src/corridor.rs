@@ -211,13 +211,7 @@ impl Env for Corridor {
             reward,
             terminated,
             truncated,
-            info: StepInfo {
-                raw_reward: reward,
-                lives: 0,
-                life_lost: false,
-                frames: 1,
-                episode_score: self.episode_score,
-            },
+            info: StepInfo::single_frame(reward, self.episode_score),
         }
     }
 }

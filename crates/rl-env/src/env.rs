@@ -26,6 +26,14 @@ pub struct StepInfo {
     pub episode_score: f64,
 }
 
+impl StepInfo {
+    /// The info of an environment without lives in which one step is one frame, as the toy
+    /// environments are: the raw reward is the reward.
+    pub fn single_frame(reward: f32, episode_score: f64) -> Self {
+        StepInfo { raw_reward: reward, lives: 0, life_lost: false, frames: 1, episode_score }
+    }
+}
+
 /// The result of one `step`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Step<'a> {
