@@ -1,0 +1,66 @@
+//! Rainbow-DQN (Hessel et al. 2018) for action sets of primitives plus macro-actions.
+//!
+//! This is the candle-free foundation; the network, learner and agent come on top of it.
+//!
+//! * [`PrioritizedReplay`]: prioritised replay (priority exponent `alpha`, importance
+//!   sampling `beta` annealed to 1, new transitions at the largest priority, stratified
+//!   sampling) with every 84x84 frame stored once; a 1M-transition Atari buffer takes
+//!   6.6 GiB. It fills a reusable [`Batch`]: observations `u8` `(B, C, H, W)` or `f32`
+//!   `(B, len)`, actions, n-step returns, bootstrap discounts, next observations,
+//!   importance weights and indices.
+//! * n-step returns over each transition's own discount ([`n_step_return`]): a primitive
+//!   step carries `(r, gamma)`, a macro-action of `L` steps `(sum gamma^i r_i, gamma^L)`,
+//!   a terminal one discount 0 ([`Transition`]).
+//! * [`SumTree`] and [`MinTree`]: the segment trees under the replay.
+//! * Configs with the presets of the reference implementations: [`ReplayConfig`],
+//!   [`NStepConfig`] (`Default` = full Rainbow as in Dopamine, `der()` = data-efficient
+//!   Rainbow).
+//!
+//! Every random choice takes a seeded RNG from the caller; everything fallible returns
+//! [`Error`].
+//!
+//! ```
+//! use rainbow::{Batch, NStepConfig, PrioritizedReplay, ReplayConfig, Transition};
+//! use rand::SeedableRng;
+//! use rl_env::{Obs, ObsSpec};
+//!
+//! // Two env copies with 4x8x8 pixel stacks.
+//! let spec = ObsSpec::Pixels { channels: 4, height: 8, width: 8 };
+//! let config = ReplayConfig { capacity: 10_000, ..ReplayConfig::default() };
+//! let n_step = NStepConfig::default(); // n = 3, gamma = 0.99
+//! let mut replay = PrioritizedReplay::new(&config, &n_step, &spec, 2)?;
+//!
+//! let mut stack = vec![0u8; spec.len()];
+//! for env in 0..2 {
+//!     replay.start_episode(env, Obs::Pixels(&stack))?;
+//! }
+//! for t in 1..=10u8 {
+//!     stack.copy_within(64.., 0); // the env pushes one new 8x8 frame
+//!     stack[192..].fill(t);
+//!     for env in 0..2 {
+//!         let step = Transition::primitive(1, 0.5, n_step.gamma, false, false);
+//!         replay.add(env, &step, Obs::Pixels(&stack))?;
+//!     }
+//! }
+//! let mut batch = Batch::new(32, &spec);
+//! let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+//! replay.sample(&mut rng, 0, &mut batch)?;
+//! assert_eq!(batch.obs_shape(), [32, 4, 8, 8]);
+//! assert!(batch.discounts().iter().all(|&d| (d - 0.99f32.powi(3)).abs() < 1e-6));
+//! replay.update_priorities(batch.indices(), &vec![1.0; 32])?;
+//! # Ok::<(), rainbow::Error>(())
+//! ```
+
+mod config;
+mod error;
+mod nstep;
+mod replay;
+mod transition;
+
+pub use config::{NStepConfig, ReplayConfig};
+pub use error::{Error, Result};
+pub use nstep::{n_step_return, NStepReturn};
+pub use replay::batch::Batch;
+pub use replay::prioritized::PrioritizedReplay;
+pub use replay::sum_tree::{MinTree, SumTree};
+pub use transition::Transition;
