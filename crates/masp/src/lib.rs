@@ -1,0 +1,1 @@
+//! MASP (in progress).
