@@ -67,4 +67,5 @@ pub use sources::corruption::{corrupt, Corruption, CorruptionConfig};
 pub use sources::explicit::{explicit_macros, ExplicitConfig};
 pub use sources::ngram::{mine_ngrams, MinedMacro, NgramConfig};
 pub use sources::random::{random_macros, RandomConfig};
+pub use sources::MAX_MACRO_LEN;
 pub use trajectory::{Trajectory, TrajectorySet, TrajectoryWriter, TRAJECTORY_FORMAT_VERSION};

@@ -74,6 +74,10 @@ impl SequenceSampler<'_> {
     }
 }
 
+/// The longest macro a random source draws. The paper's macros are 3 to 8 steps; the cap
+/// keeps a mistyped length (say `1e9`) an error instead of a hang or an allocation abort.
+pub const MAX_MACRO_LEN: usize = 64;
+
 /// Checks a length range shared by the random-sequence configs.
 pub(crate) fn validate_lengths(config: &'static str, min_len: usize, max_len: usize) -> Result<()> {
     if min_len < 2 {
@@ -87,6 +91,14 @@ pub(crate) fn validate_lengths(config: &'static str, min_len: usize, max_len: us
     if max_len < min_len {
         return Err(Error::config(config, "max_len", max_len, format!("use at least min_len = {min_len}")));
     }
+    if max_len > MAX_MACRO_LEN {
+        return Err(Error::config(
+            config,
+            "max_len",
+            max_len,
+            format!("use at most {MAX_MACRO_LEN} (macros in the paper are 3 to 8 steps)"),
+        ));
+    }
     Ok(())
 }
 
@@ -95,6 +107,13 @@ mod tests {
     use super::*;
     use rand::SeedableRng;
     use rand_chacha::ChaCha8Rng;
+
+    #[test]
+    fn absurd_lengths_are_config_errors_not_hangs() {
+        let err = validate_lengths("RandomConfig", 3, 1_000_000_000_000).unwrap_err().to_string();
+        assert!(err.contains("max_len") && err.contains("at most 64"), "{err}");
+        validate_lengths("RandomConfig", 3, MAX_MACRO_LEN).unwrap();
+    }
 
     #[test]
     fn space_counts_all_lengths_and_saturates() {
