@@ -27,12 +27,28 @@ pub enum Which {
         #[arg(long, default_value_t = 0.25)]
         sticky: f32,
     },
+    /// One full Rainbow learner update (batch 32, 4x84x84, 51 atoms, noisy dueling, double-Q,
+    /// C51 projection, Adam) against the same update in PyTorch on the same CPU.
+    Learner {
+        /// Number of actions: 18 for the full Atari set, 1042 for 18 primitives + 1024 macros.
+        #[arg(long, default_value_t = 18)]
+        actions: usize,
+        #[arg(long, default_value_t = 32)]
+        batch: usize,
+        /// Timed updates after 3 warm-up ones; the median is reported.
+        #[arg(long, default_value_t = 30)]
+        updates: usize,
+        /// CPU threads for both sides (0: all cores).
+        #[arg(long, default_value_t = 0)]
+        threads: usize,
+    },
 }
 
 pub fn run(which: Which) -> Result<()> {
     crate::setup::run()?;
     match which {
         Which::Env { game, envs, steps, sticky } => env(&game, envs, steps, sticky),
+        Which::Learner { actions, batch, updates, threads } => learner(actions, batch, updates, threads),
     }
 }
 
@@ -43,22 +59,47 @@ fn env(game: &str, envs: usize, steps: usize, sticky: f32) -> Result<()> {
     let args = ["--game", game, "--envs", &envs, "--threads", &envs, "--steps", &steps, "--sticky", &sticky];
     let ours = cmd::output(Command::new(repo_root().join("target/release/examples/env_fps")).args(args))?;
     print!("{ours}");
-    let python = bench_venv(&["ale-py==0.12.1", "gymnasium", "numpy"])?;
+    let python = venv("ale-py", &["ale-py==0.12.1", "gymnasium", "numpy"])?;
     let reference =
         cmd::output(Command::new(python).arg(shared_dir().join("bench/ale_py_env_fps.py")).args(args))?;
     print!("{reference}");
-    let ours_fps = last_value(&ours, "ours_frames_per_s")?;
-    let ref_fps = last_value(&reference, "ale_py_frames_per_s")?;
-    println!("ours_frames_per_s={ours_fps:.0}");
-    println!("ale_py_frames_per_s={ref_fps:.0}");
-    println!("ratio={:.3}", ours_fps / ref_fps);
+    report("ours_frames_per_s", &ours, "ale_py_frames_per_s", &reference)
+}
+
+fn learner(actions: usize, batch: usize, updates: usize, threads: usize) -> Result<()> {
+    let threads =
+        if threads == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { threads };
+    let (actions, batch, updates, threads) =
+        (actions.to_string(), batch.to_string(), updates.to_string(), threads.to_string());
+    let args = ["--actions", &actions, "--batch", &batch, "--updates", &updates, "--threads", &threads];
+    cmd::run(cmd::cargo().args(["build", "--release", "-p", "rainbow", "--example", "learner_step"]))?;
+    let ours =
+        cmd::output(Command::new(repo_root().join("target/release/examples/learner_step")).args(args))?;
+    print!("{ours}");
+    let python = venv("torch", &["torch==2.15.0", "numpy"])?;
+    let reference =
+        cmd::output(Command::new(python).arg(shared_dir().join("bench/torch_rainbow_step.py")).args(args))?;
+    print!("{reference}");
+    // Time per update: the ratio is candle / torch, and <= 1.0 is the goal.
+    report("candle_update_ms_median", &ours, "torch_update_ms_median", &reference)
+}
+
+/// Prints the benchmark's closing three lines: both figures and their ratio, ours / reference
+/// (for throughput higher is better, for time per update lower is better).
+fn report(ours_key: &str, ours: &str, ref_key: &str, reference: &str) -> Result<()> {
+    let (ours, theirs) = (last_value(ours, ours_key)?, last_value(reference, ref_key)?);
+    println!("{ours_key}={ours:.2}");
+    println!("{ref_key}={theirs:.2}");
+    println!("ratio={:.3}", ours / theirs);
     Ok(())
 }
 
-/// A virtualenv under `target/` with the reference's Python packages; created once, and
-/// re-created if the package list changes.
-fn bench_venv(packages: &[&str]) -> Result<PathBuf> {
-    let dir = repo_root().join("target/bench-venv");
+/// A virtualenv `target/venv-<name>` with Python packages (a benchmark's reference, or the
+/// CUDA compiler); created once, and re-created if the package list changes. One per purpose,
+/// because PyTorch from the package index brings about 3 GB of CUDA libraries that the env
+/// benchmark does not need.
+pub fn venv(name: &str, packages: &[&str]) -> Result<PathBuf> {
+    let dir = repo_root().join(format!("target/venv-{name}"));
     let python = dir.join("bin/python");
     let stamp = dir.join("installed.txt");
     let wanted = packages.join("\n");

@@ -3,6 +3,7 @@
 //! `main` only parses and dispatches; each subcommand lives in its own module.
 
 mod bench;
+mod build_cuda;
 mod cmd;
 mod setup;
 mod test;
@@ -26,6 +27,8 @@ enum Command {
         #[arg(last = true)]
         args: Vec<String>,
     },
+    /// Build the CUDA binary (candle's `cuda` feature) on a machine without a GPU.
+    BuildCuda,
     /// Benchmarks, each run side by side with its reference.
     Bench {
         #[command(subcommand)]
@@ -44,6 +47,7 @@ fn try_main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Setup => setup::run(),
         Command::Test { args } => test::run(&args),
+        Command::BuildCuda => build_cuda::run(),
         Command::Bench { which } => bench::run(which),
     }
 }
