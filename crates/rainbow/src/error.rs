@@ -11,7 +11,7 @@
 //! assert!(err.to_string().starts_with("invalid ReplayConfig.alpha = -1.0:"));
 //! ```
 
-/// Everything that can go wrong in the replay buffer, the n-step returns and their configs.
+/// Everything that can go wrong in the replay, the learner, the agent and their configs.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A configuration field holds a value that cannot work.
@@ -81,6 +81,47 @@ pub enum Error {
          overflow before updating priorities"
     )]
     InvalidPriority { index: usize, value: f32 },
+
+    /// The update's loss or gradient norm came out NaN or infinite. The optimiser was not
+    /// stepped and no priority was changed, so the parameters are still the last good ones.
+    #[error(
+        "update {update}: the loss ({loss}) or gradient norm ({grad_norm}) is not finite; the \
+         optimiser step was skipped. Lower LearnerConfig.lr, check the rewards for huge values, \
+         or keep LearnerConfig.max_grad_norm set"
+    )]
+    NonFiniteLoss { update: u64, loss: f32, grad_norm: f32 },
+
+    /// A `device` string that is neither `cpu` nor `cuda:N`.
+    #[error("device {spec:?} is not understood: use \"cpu\" or \"cuda:N\" (e.g. \"cuda:0\")")]
+    InvalidDevice { spec: String },
+
+    /// CUDA asked for in a build without the `cuda` feature.
+    #[error(
+        "device {spec:?} needs CUDA, but this build of rainbow has no `cuda` feature: build with \
+         `cargo xtask build-cuda` (it enables the feature with the CUDA toolkit it installs), or \
+         use device = \"cpu\""
+    )]
+    CudaNotCompiled { spec: String },
+
+    /// Observations, a batch or a checkpoint whose shape does not fit the network.
+    #[error("{what}: expected {expected}, got {found}")]
+    ShapeMismatch { what: String, expected: String, found: String },
+
+    /// A checkpoint that cannot be written or read back.
+    #[error("checkpoint {path}: {reason}")]
+    Checkpoint { path: std::path::PathBuf, reason: String },
+
+    /// A file operation failed.
+    #[error("{path}: {source}")]
+    Io {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// A tensor operation failed (shape or device errors inside candle).
+    #[error("tensor operation failed: {0}")]
+    Candle(#[from] candle_core::Error),
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
@@ -93,5 +134,13 @@ impl Error {
         fix: impl Into<String>,
     ) -> Self {
         Error::InvalidConfig { config, field, value: format!("{value:?}"), fix: fix.into() }
+    }
+
+    pub(crate) fn io(path: impl Into<std::path::PathBuf>, source: std::io::Error) -> Self {
+        Error::Io { path: path.into(), source }
+    }
+
+    pub(crate) fn checkpoint(path: impl Into<std::path::PathBuf>, reason: impl Into<String>) -> Self {
+        Error::Checkpoint { path: path.into(), reason: reason.into() }
     }
 }

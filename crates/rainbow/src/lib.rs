@@ -52,15 +52,27 @@
 //! ```
 
 mod config;
+mod device;
+mod distributional;
 mod error;
+mod head;
+mod network;
+mod noisy_linear;
 mod nstep;
 mod replay;
+mod torso;
 mod transition;
 
 pub use config::{NStepConfig, ReplayConfig};
+pub use device::{parse_device, DeviceSpec};
+pub use distributional::{cross_entropy, Support};
 pub use error::{Error, Result};
+pub use head::Head;
+pub use network::{NetworkConfig, RainbowNet};
+pub use noisy_linear::NoisyLinear;
 pub use nstep::{n_step_return, NStepReturn};
 pub use replay::batch::Batch;
 pub use replay::prioritized::PrioritizedReplay;
 pub use replay::sum_tree::{MinTree, SumTree};
+pub use torso::{Torso, TorsoConfig};
 pub use transition::Transition;

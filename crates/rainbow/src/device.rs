@@ -1,0 +1,92 @@
+//! `device = "cpu" | "cuda:N"`: the one place a config string becomes a candle [`Device`].
+//!
+//! A build without the `cuda` feature refuses `cuda:N` with [`Error::CudaNotCompiled`],
+//! which names the feature and `cargo xtask build-cuda`, instead of candle's generic
+//! "not compiled with cuda support".
+//!
+//! ```
+//! use rainbow::{parse_device, Error};
+//! assert!(parse_device("cpu")?.is_cpu());
+//! assert!(matches!(parse_device("gpu"), Err(Error::InvalidDevice { .. })));
+//! # #[cfg(not(feature = "cuda"))]
+//! assert!(matches!(parse_device("cuda:0"), Err(Error::CudaNotCompiled { .. })));
+//! # Ok::<(), rainbow::Error>(())
+//! ```
+
+use candle_core::Device;
+
+use crate::error::{Error, Result};
+
+/// What a device string asks for, before any device is opened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeviceSpec {
+    Cpu,
+    /// The CUDA device with this ordinal.
+    Cuda(usize),
+}
+
+impl DeviceSpec {
+    /// Parses `cpu`, `cuda` (= `cuda:0`) or `cuda:N`, case-insensitively.
+    pub fn parse(spec: &str) -> Result<Self> {
+        let lower = spec.trim().to_ascii_lowercase();
+        let invalid = || Error::InvalidDevice { spec: spec.to_string() };
+        match lower.as_str() {
+            "cpu" => Ok(DeviceSpec::Cpu),
+            "cuda" => Ok(DeviceSpec::Cuda(0)),
+            other => {
+                let ordinal = other.strip_prefix("cuda:").ok_or_else(invalid)?;
+                ordinal.parse().map(DeviceSpec::Cuda).map_err(|_| invalid())
+            }
+        }
+    }
+
+    /// Opens the device.
+    pub fn open(self) -> Result<Device> {
+        match self {
+            DeviceSpec::Cpu => Ok(Device::Cpu),
+            DeviceSpec::Cuda(ordinal) => open_cuda(ordinal),
+        }
+    }
+}
+
+/// Parses a device string and opens the device.
+pub fn parse_device(spec: &str) -> Result<Device> {
+    DeviceSpec::parse(spec)?.open()
+}
+
+#[cfg(feature = "cuda")]
+fn open_cuda(ordinal: usize) -> Result<Device> {
+    Ok(Device::new_cuda(ordinal)?)
+}
+
+#[cfg(not(feature = "cuda"))]
+fn open_cuda(ordinal: usize) -> Result<Device> {
+    Err(Error::CudaNotCompiled { spec: format!("cuda:{ordinal}") })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_cpu_and_cuda_ordinals() {
+        assert_eq!(DeviceSpec::parse("cpu").unwrap(), DeviceSpec::Cpu);
+        assert_eq!(DeviceSpec::parse(" CPU ").unwrap(), DeviceSpec::Cpu);
+        assert_eq!(DeviceSpec::parse("cuda").unwrap(), DeviceSpec::Cuda(0));
+        assert_eq!(DeviceSpec::parse("cuda:3").unwrap(), DeviceSpec::Cuda(3));
+        for bad in ["", "gpu", "cuda:", "cuda:x", "cuda:-1", "metal"] {
+            let err = DeviceSpec::parse(bad).unwrap_err();
+            assert!(matches!(err, Error::InvalidDevice { .. }), "{bad}: {err}");
+            assert!(err.to_string().contains("\"cuda:N\""), "{err}");
+        }
+    }
+
+    #[cfg(not(feature = "cuda"))]
+    #[test]
+    fn cuda_without_the_feature_names_the_feature_and_the_build_command() {
+        let err = parse_device("cuda:1").unwrap_err();
+        let text = err.to_string();
+        assert!(matches!(err, Error::CudaNotCompiled { .. }));
+        assert!(text.contains("`cuda` feature") && text.contains("cargo xtask build-cuda"), "{text}");
+    }
+}
