@@ -53,24 +53,32 @@
 
 mod config;
 mod device;
+mod device_batch;
 mod distributional;
 mod error;
 mod head;
+mod learner;
 mod network;
 mod noisy_linear;
 mod nstep;
+mod optimizer;
+mod regularizer;
 mod replay;
 mod torso;
 mod transition;
 
 pub use config::{NStepConfig, ReplayConfig};
 pub use device::{parse_device, DeviceSpec};
+pub use device_batch::DeviceBatch;
 pub use distributional::{cross_entropy, Support};
 pub use error::{Error, Result};
 pub use head::Head;
+pub use learner::{Learner, LearnerConfig, UpdateStats, UpdateTimings};
 pub use network::{NetworkConfig, RainbowNet};
 pub use noisy_linear::NoisyLinear;
 pub use nstep::{n_step_return, NStepReturn};
+pub use optimizer::Adam;
+pub use regularizer::{MetaAccess, NoRegularizer, Regularizer};
 pub use replay::batch::Batch;
 pub use replay::prioritized::PrioritizedReplay;
 pub use replay::sum_tree::{MinTree, SumTree};

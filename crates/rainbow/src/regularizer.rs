@@ -1,0 +1,125 @@
+//! The regulariser hook: how MASP (or any penalty on Q-values with a meta step) plugs into
+//! the learner without Rainbow knowing anything about it.
+//!
+//! One learner update is:
+//!
+//! ```text
+//! log p = online(obs)                        (batch, actions, atoms)   one forward pass
+//! L     = L_TD(log p, target) + penalty(Q)   Q = sum_z z p_z, (batch, actions), same pass
+//! backward, clip the gradient norm, Adam step
+//! after_update(access, update)               the regulariser's own step (MASP: the meta step)
+//! ```
+//!
+//! [`Regularizer::penalty`] sees the online network's expected Q-values of the batch's
+//! states, from the same forward pass (and noise sample) as the TD loss and differentiable
+//! with respect to the online parameters; the scalar it returns is added to the TD loss.
+//! [`Regularizer::after_update`] gets a [`MetaAccess`]: exactly what a one-step
+//! meta-gradient needs (MASP design, section 4), and nothing of the learner's internals:
+//!
+//! * [`MetaAccess::vars`]: the online parameters, in a fixed order; a regulariser may
+//!   `Var::set` them for a lookahead, and must restore them before returning;
+//! * [`MetaAccess::last_batch`], [`MetaAccess::sample_batch`]: B and a fresh B';
+//! * [`MetaAccess::td_loss`], [`MetaAccess::q_values`]: the loss and the Q-values at the
+//!   *current* values of those variables and the *current* noise sample (so `Q(theta + eps
+//!   g)` and `Q(theta - eps g)` see the same noise);
+//! * [`MetaAccess::adam_preconditioner`]: for the Adam-lookahead option.
+//!
+//! [`NoRegularizer`] (also `()`) adds nothing.
+//!
+//! ```
+//! use candle_core::Tensor;
+//! use rainbow::{MetaAccess, Regularizer};
+//!
+//! /// eta * mean_s ||Q_s||^2: pulls Q-values towards 0.
+//! struct L2 { eta: f64 }
+//! impl Regularizer for L2 {
+//!     fn penalty(&mut self, q: &Tensor) -> candle_core::Result<Option<Tensor>> {
+//!         let per_state = q.sqr()?.sum(1)?; // (batch,)
+//!         Ok(Some((per_state.mean_all()? * self.eta)?))
+//!     }
+//!     fn after_update(&mut self, _: &mut dyn MetaAccess, _: u64) -> candle_core::Result<()> {
+//!         Ok(())
+//!     }
+//! }
+//! ```
+
+use candle_core::{Result, Tensor, Var};
+
+use crate::device_batch::DeviceBatch;
+
+/// A penalty on the batch's Q-values plus an optional step of its own after each update.
+pub trait Regularizer {
+    /// The penalty for the online Q-values `q` `(batch, actions)` of the batch's states; a
+    /// scalar added to the TD loss, or `None` for no penalty this update.
+    fn penalty(&mut self, q: &Tensor) -> Result<Option<Tensor>>;
+
+    /// Runs after update number `update` (1-based) has stepped the optimiser: a meta step,
+    /// logging, etc. Variables changed through `access` must be restored before returning.
+    fn after_update(&mut self, access: &mut dyn MetaAccess, update: u64) -> Result<()>;
+
+    /// Whether the learner should compute `q` and call [`Regularizer::penalty`] at all;
+    /// `false` saves the expected-value computation over every action and atom. Default
+    /// `true`.
+    fn uses_penalty(&self) -> bool {
+        true
+    }
+}
+
+/// What the learner lends a regulariser after each update; see the module docs.
+pub trait MetaAccess {
+    /// The online network's trainable parameters, in a fixed order (the order of
+    /// [`crate::RainbowNet::named_vars`] and of [`MetaAccess::adam_preconditioner`]).
+    fn vars(&self) -> Vec<Var>;
+
+    /// The batch the update just trained on (B).
+    fn last_batch(&self) -> &DeviceBatch;
+
+    /// A fresh batch from the replay (B'), with importance weights for the current step.
+    fn sample_batch(&mut self) -> Result<DeviceBatch>;
+
+    /// The scalar importance-weighted C51 loss of `batch` at the current values of
+    /// [`MetaAccess::vars`] and the current noise, with the target distribution from the
+    /// target network (double-Q as configured); differentiable w.r.t. the online variables.
+    fn td_loss(&self, batch: &DeviceBatch) -> Result<Tensor>;
+
+    /// The online expected Q-values `(batch, actions)` of `batch`'s states at the current
+    /// variables and noise.
+    fn q_values(&self, batch: &DeviceBatch) -> Result<Tensor>;
+
+    /// Adam's diagonal preconditioner `1 / (sqrt(v_hat) + eps)` per variable, aligned with
+    /// [`MetaAccess::vars`]; `None` before the first step.
+    fn adam_preconditioner(&self) -> Option<Vec<Tensor>>;
+}
+
+/// No penalty and no meta step: plain Rainbow.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoRegularizer;
+
+impl Regularizer for NoRegularizer {
+    fn penalty(&mut self, _q: &Tensor) -> Result<Option<Tensor>> {
+        Ok(None)
+    }
+
+    fn after_update(&mut self, _access: &mut dyn MetaAccess, _update: u64) -> Result<()> {
+        Ok(())
+    }
+
+    fn uses_penalty(&self) -> bool {
+        false
+    }
+}
+
+/// `()` is [`NoRegularizer`].
+impl Regularizer for () {
+    fn penalty(&mut self, q: &Tensor) -> Result<Option<Tensor>> {
+        NoRegularizer.penalty(q)
+    }
+
+    fn after_update(&mut self, access: &mut dyn MetaAccess, update: u64) -> Result<()> {
+        NoRegularizer.after_update(access, update)
+    }
+
+    fn uses_penalty(&self) -> bool {
+        false
+    }
+}
