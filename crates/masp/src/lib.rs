@@ -1,1 +1,99 @@
-//! MASP (in progress).
+//! MASP, the Macro-Action Similarity Penalty (Hosu, Rebedea, Pascanu; NeurIPS 2025): a
+//! meta-learned similarity matrix `S` over an agent's actions that ties the Q-values of
+//! similar actions together. The method and its derivation are in MASP.md sections 3 to 5.
+//!
+//! * [`Similarity`]: `S`, `(A, A)`, symmetric with entries in `[0, 1]` and a unit diagonal,
+//!   in the Q-network's dtype and on its device; initialisations and [`SimilarityStats`].
+//! * [`penalty`] and [`PenaltyOperator`]: `eta/n sum_s ||(I - P(S)) Q_s||^2` or the
+//!   pairwise form on a batch's expected Q-values `(n, A)`.
+//! * [`meta_gradient`]: `dL_meta/dS` in closed form (no second-order autodiff) for any
+//!   Q-network behind the [`MetaModel`] trait; [`meta_gradient_along`] for a caller that
+//!   already has the direction `g`.
+//! * [`Masp`]: what an agent holds; the penalty for each update, a projected meta step on
+//!   `S` every `meta_interval` updates, a [`MetaReport`] to log.
+//! * Transfer: [`Similarity::save`] with the actions' identities, [`SavedSimilarity`]
+//!   aligned onto another pool by identity ([`Alignment`]).
+//! * [`MaspConfig`]: every knob, with MASP.md's defaults; [`Error`] names what to fix.
+//!
+//! masp knows nothing of Atari, replay buffers or Rainbow: it sees a Q-network only
+//! through [`MetaModel`].
+//!
+//! # Using MASP with your own Q-network
+//!
+//! Implement [`MetaModel`] for your network (or a thin wrapper around it):
+//!
+//! 1. `type Batch`: whatever your loss needs (states, actions, targets, weights);
+//! 2. `vars()`: the trainable [`candle_core::Var`]s, in a fixed order;
+//! 3. `td_loss(batch)`: your TD loss, one number, differentiable in those variables;
+//! 4. `q_values(batch)`: the (expected) Q-values, `(n, A)`, in the order of the actions'
+//!    identities;
+//! 5. optionally `td_loss_and_q_values` (one forward pass for both) and `preconditioner`
+//!    (Adam's `1 / (sqrt(v_hat) + eps)` per variable, for `lookahead =
+//!    adam_preconditioned`).
+//!
+//! Keep any noise fixed inside these calls (see the trait's contract). Then, per update:
+//! add [`Masp::penalty`]`(q)` to the TD loss before your optimiser step; call
+//! [`Masp::record_update`] after it, and when it returns true,
+//! [`Masp::meta_step`]`(model, B, B')` with the update's batch and a fresh one.
+//!
+//! ```
+//! use candle_core::{DType, Device, Tensor, Var};
+//! use candle_nn::{Optimizer, SGD};
+//! use masp::{Masp, MaspConfig, MetaModel};
+//!
+//! /// Q(x) = tanh(x W1^T) W2^T: 2 inputs, 4 hidden units, A = 3 actions.
+//! struct Net { w1: Var, w2: Var }
+//! /// States, the actions taken (one-hot, (n, A)) and their regression targets.
+//! struct Batch { x: Tensor, taken: Tensor, y: Tensor }
+//!
+//! impl MetaModel for Net {
+//!     type Batch = Batch;
+//!     fn vars(&self) -> Vec<Var> { vec![self.w1.clone(), self.w2.clone()] }
+//!     fn q_values(&mut self, b: &Batch) -> candle_core::Result<Tensor> {
+//!         b.x.matmul(&self.w1.t()?)?.tanh()?.matmul(&self.w2.t()?)
+//!     }
+//!     fn td_loss(&mut self, b: &Batch) -> candle_core::Result<Tensor> {
+//!         let q_taken = (self.q_values(b)? * &b.taken)?.sum(1)?;
+//!         (q_taken - &b.y)?.sqr()?.mean_all()
+//!     }
+//! }
+//!
+//! let dev = Device::Cpu;
+//! let mut net = Net { w1: Var::rand(-1f32, 1., (4, 2), &dev)?, w2: Var::rand(-1f32, 1., (3, 4), &dev)? };
+//! let batch = || -> candle_core::Result<Batch> {
+//!     let x = Tensor::rand(-1f32, 1., (16, 2), &dev)?;
+//!     let actions = Tensor::from_vec((0..16u32).map(|i| i % 3).collect(), 16, &dev)?;
+//!     let taken = candle_nn::encoding::one_hot(actions, 3, 1f32, 0f32)?;
+//!     Ok(Batch { y: x.sum(1)?, x, taken })
+//! };
+//! let ids = ["NOOP", "LEFT", "LEFT+LEFT"].map(String::from);
+//! let (mut masp, _) = Masp::from_config(MaspConfig::default(), &ids, None, DType::F32, &dev)?;
+//! let mut sgd = SGD::new(net.vars(), 0.05)?;
+//! for _ in 0..3 {
+//!     let b = batch()?;
+//!     let loss = (net.td_loss(&b)? + masp.penalty(&net.q_values(&b)?)?)?;
+//!     sgd.backward_step(&loss)?;
+//!     if masp.record_update() {
+//!         let report = masp.meta_step(&mut net, &b, &batch()?)?;
+//!         println!("penalty/TD {:.3}, |dL/dS| {:.2e}", report.penalty_td_ratio, report.meta_grad_norm);
+//!     }
+//! }
+//! println!("{:?}", masp.similarity().stats()?);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod config;
+mod error;
+mod meta;
+mod penalty;
+mod regularizer;
+mod similarity;
+mod transfer;
+
+pub use config::{Form, Lookahead, MaspConfig, MetaOptimizer, SimilarityInit};
+pub use error::{Error, Result};
+pub use meta::{meta_gradient, meta_gradient_along, AlongGradient, MetaGradient, MetaModel, MetaReport};
+pub use penalty::{penalty, PenaltyOperator};
+pub use regularizer::Masp;
+pub use similarity::{Similarity, SimilarityStats};
+pub use transfer::{Alignment, SavedSimilarity, SIMILARITY_FORMAT, SIMILARITY_FORMAT_VERSION};

@@ -1,0 +1,424 @@
+//! The one-step meta-gradient `dL_meta/dS` in closed form, for any candle Q-network that
+//! implements [`MetaModel`] (MASP.md section 4). No second-order autodiff: one backward
+//! pass at the looked-ahead parameters, two forward passes, and a first-order backward
+//! through a small surrogate in `S` alone.
+//!
+//! Shapes: `Q` and `u` are `(n, A)` for a batch of `n` states; `S` and the returned
+//! gradient are `(A, A)`.
+//!
+//! # Derivation
+//!
+//! ```text
+//! theta'  = theta - alpha * D . grad_theta [ L_TD(theta; B) + L_MASP(theta, S; B) ]
+//! L_meta  = L_TD(theta'; B')
+//! ```
+//!
+//! (`D = 1` for the SGD lookahead; Adam's `1 / (sqrt(v_hat) + eps)` for the preconditioned
+//! one, held constant.) `L_TD(theta; B)` does not depend on `S`, so by the chain rule
+//! through `theta'`, with `g = grad_theta' L_TD(theta'; B')`:
+//!
+//! ```text
+//! dL_meta/dS = g . dtheta'/dS = -alpha d/dS [ (D . g) . grad_theta L_MASP(theta, S; B) ]
+//! ```
+//!
+//! with `g` held constant. `L_MASP` reaches `theta` only through `Q_s(theta)`, so
+//! `(D . g) . grad_theta L_MASP = sum_s <dL_MASP/dQ_s, u_s>` with `u_s = J_s (D . g)`, the
+//! change of `Q_s` along `D . g`. Both penalties are quadratic in `Q`, so `dL_MASP/dQ_s` is
+//! linear in `Q_s` and an explicit function of `S`:
+//!
+//! * row-normalised, `L = eta/n sum_s ||M Q_s||^2`, `M = I - P(S)`:
+//!   `dL/dQ_s = (2 eta/n) M^T M Q_s`, so
+//!   `surrogate = -alpha (2 eta/n) sum_s (M u_s) . (M Q_s)`. Quadratic in `M`, hence its
+//!   gradient vanishes at `M = 0`: `S = I` is a fixed point (MASP.md's pitfall).
+//! * pairwise, `L = eta/n sum_s sum_ab S_ab (Q_sa - Q_sb)^2 = eta/n sum_s Q_s^T K Q_s`,
+//!   `K = D_r + D_c - S - S^T` (`= 2 L_S`, twice the graph Laplacian, for symmetric `S`):
+//!   `dL/dQ_s = (2 eta/n) K Q_s`, so
+//!   `surrogate = -alpha (2 eta/n) sum_s sum_ab S_ab (u_sa - u_sb)(Q_sa - Q_sb)`. Linear in
+//!   `S`: `dL_meta/dS_ab = -alpha (2 eta/n) sum_s (u_sa - u_sb)(Q_sa - Q_sb)`, non-zero at
+//!   `S = I` whenever following `g` would move two actions' values apart or together.
+//!
+//! In both, `dL_meta/dS = d surrogate / dS` with `Q_s` and `u_s` detached, which is
+//! candle's ordinary backward ([`crate::PenaltyOperator::directional`] builds the
+//! surrogate). `u` comes from two forward passes at `theta +- eps g/|g|` (central
+//! differences along the unit direction, scaled back by `|g|`), with the network's noise
+//! unchanged between them.
+//!
+//! # Parametrisation of `S`
+//!
+//! [`meta_gradient`] returns the **full-matrix** gradient: every one of the `A^2` entries
+//! treated as a free parameter, the penalty evaluated with `P(S)` normalising the rows of
+//! that (possibly non-symmetric) matrix. That is what a finite difference of a single
+//! entry measures, so the tests compare it entry by entry. `S`'s actual free parameters are
+//! the off-diagonal pairs `S_ab = S_ba`, `a < b` (the diagonal is fixed at 1): the
+//! derivative along such a pair is `G_ab + G_ba`. The step on `S` uses
+//! [`crate::Similarity::tangent`], `(G + G^T)/2` with a zero diagonal, which is that
+//! derivative halved: the gradient with respect to the symmetric matrix under the
+//! Frobenius inner product, so that a plain step `S - beta * tangent` followed by the
+//! projection equals the projection of `S - beta * G`.
+//!
+//! ```
+//! use candle_core::{DType, Device, Tensor, Var};
+//! use masp::{meta_gradient, MaspConfig, MetaModel, Similarity};
+//!
+//! /// A linear Q-network, Q = x W^T, with a regression loss standing in for TD.
+//! struct Linear { w: Var }
+//! struct Batch { x: Tensor, target: Tensor }
+//! impl MetaModel for Linear {
+//!     type Batch = Batch;
+//!     fn vars(&self) -> Vec<Var> { vec![self.w.clone()] }
+//!     fn q_values(&mut self, b: &Batch) -> candle_core::Result<Tensor> {
+//!         b.x.matmul(&self.w.t()?)
+//!     }
+//!     fn td_loss(&mut self, b: &Batch) -> candle_core::Result<Tensor> {
+//!         (self.q_values(b)? - &b.target)?.sqr()?.mean_all()
+//!     }
+//! }
+//!
+//! let dev = Device::Cpu;
+//! let mut model = Linear { w: Var::rand(-1f64, 1., (4, 3), &dev)? }; // A = 4 actions
+//! let b = Batch { x: Tensor::rand(-1f64, 1., (5, 3), &dev)?, target: Tensor::rand(-1f64, 1., (5, 4), &dev)? };
+//! let s = Similarity::half_self_weight(4, DType::F64, &dev)?;
+//! let config = MaspConfig { alpha: 0.1, eps: 1e-6, ..Default::default() };
+//! let before = model.w.to_vec2::<f64>()?;
+//! let meta = meta_gradient(&mut model, &s, &config, &b, &b)?;
+//! assert_eq!(meta.grad.dims(), [4, 4]);
+//! assert!(meta.report.meta_grad_norm > 0.0);
+//! assert_eq!(model.w.to_vec2::<f64>()?, before); // theta restored exactly
+//! # Ok::<(), masp::Error>(())
+//! ```
+
+use candle_core::{Tensor, Var};
+
+use crate::config::{Lookahead, MaspConfig};
+use crate::error::{Error, Result};
+use crate::penalty::PenaltyOperator;
+use crate::similarity::{scalar, Similarity};
+
+/// What MASP needs from a Q-network: its parameters, its TD loss and its Q-values on a
+/// batch, and (for the preconditioned lookahead) Adam's preconditioner.
+///
+/// Contract: within one meta step the methods must be deterministic functions of the
+/// variables' current values. A noisy network keeps its current noise sample (resample it
+/// before or after the meta step, never inside these methods), so that `Q(theta + eps g)`
+/// and `Q(theta - eps g)` see the same noise.
+pub trait MetaModel {
+    /// Whatever the network needs to compute its loss: states, actions, targets, weights.
+    type Batch;
+
+    /// The trainable parameters `theta`, in a fixed order. MASP saves and restores them
+    /// (bit for bit) and perturbs them along `g`; parameters the losses do not reach are
+    /// left alone.
+    fn vars(&self) -> Vec<Var>;
+
+    /// The TD loss on `batch`, a scalar (rank 0 or one element), differentiable in
+    /// [`vars`](Self::vars). Rainbow: the importance-weighted C51 cross-entropy.
+    fn td_loss(&mut self, batch: &Self::Batch) -> candle_core::Result<Tensor>;
+
+    /// The online network's (expected) Q-values on `batch`'s states, `(n, A)`,
+    /// differentiable in [`vars`](Self::vars). Distributional agents: `sum_z z p_z(s, a)`.
+    fn q_values(&mut self, batch: &Self::Batch) -> candle_core::Result<Tensor>;
+
+    /// Both at once, for a network that gets them from one forward pass (Rainbow's TD loss
+    /// and expected Q-values share the distribution). The default calls the two methods.
+    fn td_loss_and_q_values(&mut self, batch: &Self::Batch) -> candle_core::Result<(Tensor, Tensor)> {
+        Ok((self.td_loss(batch)?, self.q_values(batch)?))
+    }
+
+    /// Adam's current preconditioner `1 / (sqrt(v_hat) + eps)`, one tensor per variable in
+    /// [`vars`](Self::vars)' order and shape, for `lookahead = adam_preconditioned`.
+    fn preconditioner(&self) -> Option<Vec<Tensor>> {
+        None
+    }
+}
+
+/// One meta step's numbers, for logging.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct MetaReport {
+    /// `L_TD(theta; B)`.
+    pub td_loss: f64,
+    /// `L_MASP(theta, S; B)`.
+    pub penalty: f64,
+    /// `penalty / |td_loss|`: MASP.md asks to watch it (a penalty that dwarfs the TD loss
+    /// stops learning). Infinite when the TD loss is 0.
+    pub penalty_td_ratio: f64,
+    /// `L_meta = L_TD(theta'; B')`.
+    pub meta_loss: f64,
+    /// Frobenius norm of the step's gradient, [`Similarity::tangent`] of `dL_meta/dS`.
+    pub meta_grad_norm: f64,
+    /// `|D . g|`, the norm of the JVP direction.
+    pub direction_norm: f64,
+    /// Frobenius norm of `u = J (D . g)`, `(n, A)`.
+    pub jvp_norm: f64,
+}
+
+/// The meta-gradient and its report.
+#[derive(Clone, Debug)]
+pub struct MetaGradient {
+    /// `dL_meta/dS`, `(A, A)`, every entry a free parameter (see the module docs for how
+    /// it maps to the symmetric parametrisation).
+    pub grad: Tensor,
+    pub report: MetaReport,
+}
+
+/// `dL_meta/dS` at the model's current parameters, for the update batch `batch` (`B`) and
+/// the meta batch `fresh` (`B'`; pass `batch` again for `B' = B`). Uses `config`'s `eta`,
+/// `form`, `alpha`, `lookahead` and `eps`.
+///
+/// The model's variables are restored bit for bit before this returns, also when it fails.
+pub fn meta_gradient<M: MetaModel>(
+    model: &mut M,
+    similarity: &Similarity,
+    config: &MaspConfig,
+    batch: &M::Batch,
+    fresh: &M::Batch,
+) -> Result<MetaGradient> {
+    config.validate()?;
+    let vars = model.vars();
+    if vars.is_empty() {
+        return Err(Error::model("returned no variables from vars()"));
+    }
+    let preconditioner = match config.lookahead {
+        Lookahead::Sgd => None,
+        Lookahead::AdamPreconditioned => Some(checked_preconditioner(model, &vars)?),
+    };
+    // theta, copied into fresh storage: restoring from it is a memcpy, so bit-exact.
+    let theta =
+        vars.iter().map(|v| v.as_tensor().detach().copy()).collect::<candle_core::Result<Vec<_>>>()?;
+    let result =
+        meta_gradient_at(model, &vars, &theta, preconditioner.as_deref(), similarity, config, batch, fresh);
+    let restored = restore(&vars, &theta);
+    let meta = result?;
+    restored?;
+    Ok(meta)
+}
+
+#[allow(clippy::too_many_arguments)] // the private body of `meta_gradient`, with theta saved
+fn meta_gradient_at<M: MetaModel>(
+    model: &mut M,
+    vars: &[Var],
+    theta: &[Tensor],
+    preconditioner: Option<&[Tensor]>,
+    similarity: &Similarity,
+    config: &MaspConfig,
+    batch: &M::Batch,
+    fresh: &M::Batch,
+) -> Result<MetaGradient> {
+    let precondition = |i: usize, g: &Tensor| -> candle_core::Result<Tensor> {
+        match preconditioner {
+            Some(d) => g * &d[i],
+            None => Ok(g.clone()),
+        }
+    };
+
+    // (1) Lookahead on B, with S held fixed: theta' = theta - alpha D (grad L_TD + grad L_MASP).
+    let fixed = PenaltyOperator::new(&similarity.tensor(), config.form, config.eta)?;
+    let (td, q) = model.td_loss_and_q_values(batch)?;
+    let td_loss = loss_value(&td, "td_loss(B)")?;
+    let td = td.reshape(())?; // a one-element loss of any rank, added to the rank-0 penalty
+    let penalty = fixed.penalty(&q)?;
+    let penalty_value = scalar(&penalty)?;
+    let grads = (td + penalty)?.backward()?;
+    for (i, var) in vars.iter().enumerate() {
+        if let Some(g) = grads.get(var) {
+            var.set(&(&theta[i] - (precondition(i, g)? * config.alpha)?)?)?;
+        }
+    }
+
+    // (2) g = grad L_TD(theta'; B'): an ordinary backward pass at theta'.
+    let meta = model.td_loss(fresh)?;
+    let meta_loss = loss_value(&meta, "td_loss(B')")?;
+    let grads = meta.backward()?;
+    let direction = vars
+        .iter()
+        .enumerate()
+        .map(|(i, var)| grads.get(var).map(|g| precondition(i, g)).transpose())
+        .collect::<candle_core::Result<Vec<_>>>()?;
+
+    // (3) Back to theta before anything else reads the network.
+    restore(vars, theta)?;
+
+    let along = along_at(model, vars, theta, &direction, &q, similarity, config, batch)?;
+    Ok(MetaGradient {
+        grad: along.grad,
+        report: MetaReport {
+            td_loss,
+            penalty: penalty_value,
+            penalty_td_ratio: penalty_value / td_loss.abs(),
+            meta_loss,
+            meta_grad_norm: along.meta_grad_norm,
+            direction_norm: along.direction_norm,
+            jvp_norm: along.jvp_norm,
+        },
+    })
+}
+
+/// [`meta_gradient_along`]'s result: `dL_meta/dS` and the norms behind it.
+#[derive(Clone, Debug)]
+pub struct AlongGradient {
+    /// `d surrogate / dS`, `(A, A)`, full matrix as [`MetaGradient::grad`].
+    pub grad: Tensor,
+    /// Frobenius norm of [`Similarity::tangent`] of `grad`.
+    pub meta_grad_norm: f64,
+    /// `|direction|`.
+    pub direction_norm: f64,
+    /// Frobenius norm of `u = J direction`.
+    pub jvp_norm: f64,
+}
+
+/// Steps (4) and (5) alone, for a caller that already has the JVP direction `D . g`
+/// (one entry per [`MetaModel::vars`], `None` where the loss does not reach a variable)
+/// and `q = Q(theta; B)`, `(n, A)`, at the model's current `theta`: two forward passes and
+/// the surrogate's backward, no lookahead. An agent can pass its own next gradient as `g`
+/// and save the lookahead's two backward passes: the meta-gradient of the step it actually
+/// takes rather than of MASP.md's SGD lookahead (a documented approximation for the
+/// caller to choose). With the direction [`meta_gradient`] computes, the two agree.
+///
+/// The model's variables are restored bit for bit before this returns, also when it fails.
+pub fn meta_gradient_along<M: MetaModel>(
+    model: &mut M,
+    similarity: &Similarity,
+    config: &MaspConfig,
+    batch: &M::Batch,
+    q: &Tensor,
+    direction: &[Option<Tensor>],
+) -> Result<AlongGradient> {
+    config.validate()?;
+    let vars = model.vars();
+    if direction.len() != vars.len() {
+        return Err(Error::model(format!(
+            "has {} variables, but the direction has {} entries",
+            vars.len(),
+            direction.len()
+        )));
+    }
+    for (i, (d, v)) in direction.iter().zip(&vars).enumerate() {
+        if let Some(d) = d.as_ref().filter(|d| d.dims() != v.dims()) {
+            return Err(Error::model(format!(
+                "variable {i} has shape {:?}, but its direction has shape {:?}",
+                v.dims(),
+                d.dims()
+            )));
+        }
+    }
+    let theta =
+        vars.iter().map(|v| v.as_tensor().detach().copy()).collect::<candle_core::Result<Vec<_>>>()?;
+    let result = along_at(model, &vars, &theta, direction, q, similarity, config, batch);
+    let restored = restore(&vars, &theta);
+    let along = result?;
+    restored?;
+    Ok(along)
+}
+
+/// Steps (4) and (5): `u = J d` by central differences, then the surrogate's gradient in S.
+#[allow(clippy::too_many_arguments)] // shared by both public entry points, theta saved
+fn along_at<M: MetaModel>(
+    model: &mut M,
+    vars: &[Var],
+    theta: &[Tensor],
+    direction: &[Option<Tensor>],
+    q: &Tensor,
+    similarity: &Similarity,
+    config: &MaspConfig,
+    batch: &M::Batch,
+) -> Result<AlongGradient> {
+    // (4) u = J (D g) by central differences along the unit direction, same noise.
+    let mut norm_sq = 0.0;
+    for d in direction.iter().flatten() {
+        norm_sq += scalar(&d.sqr()?.sum_all()?)?;
+    }
+    let direction_norm = norm_sq.sqrt();
+    if !direction_norm.is_finite() {
+        return Err(Error::NonFinite {
+            what: "the meta-gradient direction |g|".into(),
+            value: direction_norm,
+            hint: "the TD loss at the looked-ahead parameters diverged: lower alpha",
+        });
+    }
+    let q = q.detach();
+    let u = if direction_norm > 0.0 {
+        let step = config.eps / direction_norm;
+        let mut at = |sign: f64| -> Result<Tensor> {
+            for ((var, t), d) in vars.iter().zip(theta).zip(direction) {
+                if let Some(d) = d {
+                    var.set(&(t + (d * (sign * step))?)?)?;
+                }
+            }
+            Ok(model.q_values(batch)?.detach())
+        };
+        let plus = at(1.0)?;
+        let minus = at(-1.0)?;
+        restore(vars, theta)?;
+        ((plus - minus)? * (1.0 / (2.0 * step)))?
+    } else {
+        q.zeros_like()?
+    };
+    let jvp_norm = scalar(&u.sqr()?.sum_all()?)?.sqrt();
+
+    // (5) The surrogate -alpha sum_s <dL_MASP/dQ_s, u_s>, differentiated in S alone.
+    let s = similarity.var();
+    let tracked = PenaltyOperator::new(s.as_tensor(), config.form, config.eta)?;
+    let surrogate = (tracked.directional(&q, &u)? * -config.alpha)?;
+    let grad = match surrogate.backward()?.remove(s.as_tensor()) {
+        Some(g) => g,
+        None => s.as_tensor().zeros_like()?,
+    };
+    let meta_grad_norm = scalar(&similarity.tangent(&grad)?.sqr()?.sum_all()?)?.sqrt();
+    if !meta_grad_norm.is_finite() {
+        return Err(Error::NonFinite {
+            what: "dL_meta/dS".into(),
+            value: meta_grad_norm,
+            hint: "check the Q-values and the JVP step eps",
+        });
+    }
+    Ok(AlongGradient { grad, meta_grad_norm, direction_norm, jvp_norm })
+}
+
+/// Writes the saved values back into every variable.
+fn restore(vars: &[Var], theta: &[Tensor]) -> Result<()> {
+    for (var, t) in vars.iter().zip(theta) {
+        var.set(t)?;
+    }
+    Ok(())
+}
+
+/// A loss's value, after checking it is one finite number.
+fn loss_value(loss: &Tensor, what: &str) -> Result<f64> {
+    if loss.elem_count() != 1 {
+        return Err(Error::model(format!(
+            "{what} returned shape {:?}: a loss must be one number",
+            loss.dims()
+        )));
+    }
+    let v = scalar(&loss.flatten_all()?.get(0)?)?;
+    if !v.is_finite() {
+        return Err(Error::NonFinite { what: what.into(), value: v, hint: "the agent's loss diverged" });
+    }
+    Ok(v)
+}
+
+/// The model's preconditioner, one tensor per variable of the same shape.
+fn checked_preconditioner<M: MetaModel>(model: &M, vars: &[Var]) -> Result<Vec<Tensor>> {
+    let d = model.preconditioner().ok_or_else(|| {
+        Error::model(
+            "has no preconditioner, but MaspConfig.lookahead = adam_preconditioned needs one: \
+             implement MetaModel::preconditioner or use lookahead = sgd",
+        )
+    })?;
+    if d.len() != vars.len() {
+        return Err(Error::model(format!(
+            "returned {} preconditioner tensors for {} variables",
+            d.len(),
+            vars.len()
+        )));
+    }
+    for (i, (d, v)) in d.iter().zip(vars).enumerate() {
+        if d.dims() != v.dims() {
+            return Err(Error::model(format!(
+                "returned a preconditioner of shape {:?} for variable {i} of shape {:?}",
+                d.dims(),
+                v.dims()
+            )));
+        }
+    }
+    Ok(d)
+}

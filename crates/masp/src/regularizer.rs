@@ -1,0 +1,194 @@
+//! [`Masp`]: the regulariser an agent holds. It owns `S`, its optimiser and the penalty
+//! operator, adds the penalty to each update's loss, and runs a meta step every
+//! `meta_interval` updates (MASP.md sections 3 and 4).
+//!
+//! Per update the agent calls [`Masp::penalty`] on the batch's expected Q-values, `(n, A)`,
+//! and adds the scalar to its TD loss; after its optimiser step it calls
+//! [`Masp::record_update`], and when that says a meta step is due, [`Masp::meta_step`] with
+//! the update's batch and (if `fresh_batch`) a second one from replay.
+//!
+//! ```
+//! use candle_core::{DType, Device, Tensor, Var};
+//! use masp::{Masp, MaspConfig, MetaModel};
+//!
+//! struct Linear { w: Var } // Q = x W^T, A = 3 actions
+//! impl MetaModel for Linear {
+//!     type Batch = (Tensor, Tensor); // (states, regression targets)
+//!     fn vars(&self) -> Vec<Var> { vec![self.w.clone()] }
+//!     fn q_values(&mut self, b: &Self::Batch) -> candle_core::Result<Tensor> { b.0.matmul(&self.w.t()?) }
+//!     fn td_loss(&mut self, b: &Self::Batch) -> candle_core::Result<Tensor> {
+//!         (self.q_values(b)? - &b.1)?.sqr()?.mean_all()
+//!     }
+//! }
+//!
+//! let dev = Device::Cpu;
+//! let mut model = Linear { w: Var::rand(-1f32, 1., (3, 2), &dev)? };
+//! let config = MaspConfig { meta_interval: 2, ..Default::default() };
+//! let (mut masp, _) = Masp::from_config(config, &["NOOP", "LEFT", "RIGHT"].map(String::from), None, DType::F32, &dev)?;
+//! let batch = (Tensor::rand(-1f32, 1., (8, 2), &dev)?, Tensor::rand(-1f32, 1., (8, 3), &dev)?);
+//! for update in 1..=4 {
+//!     let q = model.q_values(&batch)?;
+//!     let loss = (model.td_loss(&batch)? + masp.penalty(&q)?)?;
+//!     // ... the agent's backward pass and optimiser step on `loss` go here ...
+//!     if masp.record_update() {
+//!         let report = masp.meta_step(&mut model, &batch, &batch)?;
+//!         assert!(report.penalty_td_ratio.is_finite());
+//!     }
+//! }
+//! assert_eq!((masp.updates(), masp.meta_steps()), (4, 2));
+//! # Ok::<(), masp::Error>(())
+//! ```
+
+use candle_core::backprop::GradStore;
+use candle_core::{DType, Device, Tensor};
+use candle_nn::{AdamW, Optimizer, ParamsAdamW, SGD};
+
+use crate::config::{MaspConfig, MetaOptimizer};
+use crate::error::{Error, Result};
+use crate::meta::{meta_gradient, MetaModel, MetaReport};
+use crate::penalty::PenaltyOperator;
+use crate::similarity::Similarity;
+use crate::transfer::{Alignment, SavedSimilarity};
+
+/// MASP for one agent: `S`, the optimiser that moves it, and the update count.
+#[derive(Debug)]
+pub struct Masp {
+    config: MaspConfig,
+    similarity: Similarity,
+    /// The penalty with the current `S` folded in, detached: rebuilt after every step on S.
+    operator: PenaltyOperator,
+    optimizer: SimilarityOptimizer,
+    updates: u64,
+    meta_steps: u64,
+}
+
+/// candle's optimisers over the one variable `S`.
+#[derive(Debug)]
+enum SimilarityOptimizer {
+    Plain(SGD),
+    Adam(AdamW),
+}
+
+impl Masp {
+    /// MASP with `similarity` as the starting `S`.
+    pub fn new(config: MaspConfig, similarity: Similarity) -> Result<Self> {
+        config.validate()?;
+        let operator = PenaltyOperator::new(&similarity.tensor(), config.form, config.eta)?;
+        let optimizer = SimilarityOptimizer::new(&config, &similarity)?;
+        Ok(Self { config, similarity, operator, optimizer, updates: 0, meta_steps: 0 })
+    }
+
+    /// MASP over the actions `ids` (their identities, e.g. `UP+UP+FIRE`, in the Q-network's
+    /// output order), with `S` built as `config.init` says (`prior`, `(A, A)`, is needed for
+    /// `init = prior`), then overwritten from `config.init_file` where that file knows both
+    /// actions. Returns how the file's rows matched, if there was one.
+    pub fn from_config(
+        config: MaspConfig,
+        ids: &[String],
+        prior: Option<&Tensor>,
+        dtype: DType,
+        device: &Device,
+    ) -> Result<(Self, Option<Alignment>)> {
+        config.validate()?;
+        let base = Similarity::from_init(&config.init, ids.len(), prior, dtype, device)?;
+        let (similarity, alignment) = match &config.init_file {
+            Some(path) => {
+                let (s, a) = SavedSimilarity::load(path, device)?.align_onto(ids, &base)?;
+                (s, Some(a))
+            }
+            None => (base, None),
+        };
+        Ok((Self::new(config, similarity)?, alignment))
+    }
+
+    /// The penalty `L_MASP` on `q`, `(n, A)`, a scalar to add to the TD loss. Differentiable
+    /// in `q` only: `S` moves by the meta-gradient, never by the agent's loss.
+    pub fn penalty(&self, q: &Tensor) -> Result<Tensor> {
+        self.operator.penalty(q)
+    }
+
+    /// Counts one agent update; true when a meta step is due (every `meta_interval`
+    /// updates, never with `meta_learning = false`).
+    pub fn record_update(&mut self) -> bool {
+        self.updates += 1;
+        self.config.meta_learning && self.updates % self.config.meta_interval == 0
+    }
+
+    /// One meta step: the closed-form `dL_meta/dS` ([`meta_gradient`]) on the update batch
+    /// `batch` (`B`) and the meta batch `fresh` (`B'`), then a projected step on `S` with
+    /// `beta` (plain or Adam). The model's parameters are left bit-identical. On an error
+    /// `S` is unchanged.
+    pub fn meta_step<M: MetaModel>(
+        &mut self,
+        model: &mut M,
+        batch: &M::Batch,
+        fresh: &M::Batch,
+    ) -> Result<MetaReport> {
+        let meta = meta_gradient(model, &self.similarity, &self.config, batch, fresh)?;
+        let tangent = self.similarity.tangent(&meta.grad)?;
+        self.optimizer.step(self.similarity.var().as_tensor(), tangent)?;
+        self.similarity.project()?;
+        self.operator = PenaltyOperator::new(&self.similarity.tensor(), self.config.form, self.config.eta)?;
+        self.meta_steps += 1;
+        Ok(meta.report)
+    }
+
+    /// Replaces `S` (e.g. after loading a checkpoint); the optimiser's state starts afresh.
+    pub fn set_similarity(&mut self, similarity: Similarity) -> Result<()> {
+        if similarity.num_actions() != self.similarity.num_actions() {
+            return Err(Error::Shape {
+                what: "the new similarity matrix".into(),
+                expected: format!("({0}, {0})", self.similarity.num_actions()),
+                got: similarity.tensor().dims().to_vec(),
+            });
+        }
+        *self = Self {
+            updates: self.updates,
+            meta_steps: self.meta_steps,
+            ..Self::new(self.config.clone(), similarity)?
+        };
+        Ok(())
+    }
+
+    pub fn similarity(&self) -> &Similarity {
+        &self.similarity
+    }
+
+    pub fn config(&self) -> &MaspConfig {
+        &self.config
+    }
+
+    /// Agent updates counted so far.
+    pub fn updates(&self) -> u64 {
+        self.updates
+    }
+
+    /// Meta steps taken so far.
+    pub fn meta_steps(&self) -> u64 {
+        self.meta_steps
+    }
+}
+
+impl SimilarityOptimizer {
+    fn new(config: &MaspConfig, similarity: &Similarity) -> Result<Self> {
+        let vars = vec![similarity.var().clone()];
+        Ok(match config.meta_optimizer {
+            MetaOptimizer::Plain => SimilarityOptimizer::Plain(SGD::new(vars, config.beta)?),
+            // No weight decay: it would pull S towards 0, i.e. towards the identity.
+            MetaOptimizer::Adam => SimilarityOptimizer::Adam(AdamW::new(
+                vars,
+                ParamsAdamW { lr: config.beta, weight_decay: 0.0, ..Default::default() },
+            )?),
+        })
+    }
+
+    fn step(&mut self, s: &Tensor, grad: Tensor) -> Result<()> {
+        let mut grads = GradStore::default();
+        grads.insert(s, grad);
+        match self {
+            SimilarityOptimizer::Plain(o) => o.step(&grads)?,
+            SimilarityOptimizer::Adam(o) => o.step(&grads)?,
+        }
+        Ok(())
+    }
+}
