@@ -13,6 +13,7 @@
 //!   `S` every `meta_interval` updates, a [`MetaReport`] to log.
 //! * Transfer: [`Similarity::save`] with the actions' identities, [`SavedSimilarity`]
 //!   aligned onto another pool by identity ([`Alignment`]).
+//! * Analysis: [`spearman`] against a distance, [`top_pairs`], [`heatmap_png`].
 //! * [`MaspConfig`]: every knob, with MASP.md's defaults; [`Error`] names what to fix.
 //!
 //! masp knows nothing of Atari, replay buffers or Rainbow: it sees a Q-network only
@@ -82,6 +83,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod analysis;
 mod config;
 mod error;
 mod meta;
@@ -90,6 +92,7 @@ mod regularizer;
 mod similarity;
 mod transfer;
 
+pub use analysis::{heatmap_png, spearman, top_pairs, ActionGroup, HeatmapLayout, SimilarPair};
 pub use config::{Form, Lookahead, MaspConfig, MetaOptimizer, SimilarityInit};
 pub use error::{Error, Result};
 pub use meta::{meta_gradient, meta_gradient_along, AlongGradient, MetaGradient, MetaModel, MetaReport};
