@@ -99,9 +99,31 @@ impl Error {
     }
 }
 
+/// For hooks that must return candle's `Result` (rainbow's `Regularizer`): `?` on a masp
+/// error gives back candle's own error unwrapped, and wraps every other one with its full
+/// message.
+impl From<Error> for candle_core::Error {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::Candle(e) => e,
+            e => candle_core::Error::wrap(e),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn converts_to_candle_errors_for_hooks() {
+        let hook = || -> candle_core::Result<()> {
+            Err(Error::config("MaspConfig", "eta", -1.0, "use a penalty weight >= 0"))?;
+            Ok(())
+        };
+        let text = hook().unwrap_err().to_string();
+        assert!(text.contains("invalid MaspConfig.eta = -1.0"), "{text}");
+    }
 
     #[test]
     fn messages_name_the_field_and_the_fix() {
