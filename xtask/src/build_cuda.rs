@@ -7,7 +7,9 @@
 //!    `libcuda.so` (the driver is only on the GPU machine) that defines every `cu*` symbol the
 //!    cudarc rlib leaves undefined.
 //! 3. `cargo build --release --features cuda` into `target/cuda`, a target folder of its own
-//!    so the `-L` flag does not invalidate the CPU build's cache.
+//!    so the `-L` flag does not invalidate the CPU build's cache. On the very first run the
+//!    stub does not exist yet: that build fails at its final link, the stub is written from
+//!    the cudarc rlib it left, and the build is run again (only the link remains).
 //!
 //! On the GPU machine the real driver's `libcuda.so.1` is used, and `LD_LIBRARY_PATH` must name
 //! the folders with libcublas.so.13 & co (PyTorch's site-packages/nvidia/ has them there).
@@ -48,20 +50,27 @@ pub fn run() -> Result<()> {
     fs::create_dir_all(&link_dir)?;
     link_versioned_libs(&venv, &link_dir)?;
     let target_dir = repo_root().join("target/cuda");
-    // Build the libraries first: the cudarc rlib says which driver symbols the stub needs.
-    cmd::run(cuda_cargo(&root, &link_dir, &target_dir).args([
-        "build",
-        "--release",
-        "-p",
-        "rainbow",
-        "--features",
-        "rainbow/cuda",
-        "--lib",
-    ]))?;
+    let build = || {
+        let mut c = cuda_cargo(&root, &link_dir, &target_dir);
+        c.args(["build", "--release"]).args(BUILD_ARGS);
+        c
+    };
+    if !link_dir.join("libcuda.so").exists() {
+        // The first build can only fail at the final link, for want of the stub; by then the
+        // cudarc rlib that says which driver symbols the stub needs exists. Building exactly
+        // the final targets (not a subset with other features) keeps candle compiled once.
+        let _ = build().status();
+    }
     write_driver_stub(&target_dir, &link_dir)?;
-    cmd::run(cuda_cargo(&root, &link_dir, &target_dir).args(["build", "--release"]).args(BUILD_ARGS))?;
-    let binary = target_dir.join("release/examples/learner_step");
-    println!("build-cuda: built {}", binary.display());
+    cmd::run(&mut build())?;
+    // Stripped copies in one folder: what travels to the GPU machine (at most 64 MiB there).
+    let dist = target_dir.join("dist");
+    fs::create_dir_all(&dist)?;
+    let binary = dist.join("learner_step");
+    cmd::run(
+        Command::new("strip").arg("-o").arg(&binary).arg(target_dir.join("release/examples/learner_step")),
+    )?;
+    println!("build-cuda: built {} ({} MiB)", binary.display(), fs::metadata(&binary)?.len() >> 20);
     println!("build-cuda: on the GPU machine set LD_LIBRARY_PATH to the folders holding libcublas.so.13, libcublasLt.so.13, libcudart.so.13, libcurand.so.10 and libnvrtc.so.13");
     Ok(())
 }
