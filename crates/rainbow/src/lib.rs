@@ -51,11 +51,13 @@
 //! # Ok::<(), rainbow::Error>(())
 //! ```
 
+mod agent;
 mod config;
 mod device;
 mod device_batch;
 mod distributional;
 mod error;
+mod exploration;
 mod head;
 mod learner;
 mod network;
@@ -67,11 +69,13 @@ mod replay;
 mod torso;
 mod transition;
 
+pub use agent::{Agent, AgentConfig, Counters};
 pub use config::{NStepConfig, ReplayConfig};
 pub use device::{parse_device, DeviceSpec};
 pub use device_batch::DeviceBatch;
 pub use distributional::{cross_entropy, Support};
 pub use error::{Error, Result};
+pub use exploration::{ExplorationConfig, ExplorationKind, Explorer, Repeat};
 pub use head::Head;
 pub use learner::{Learner, LearnerConfig, UpdateStats, UpdateTimings};
 pub use network::{NetworkConfig, RainbowNet};
