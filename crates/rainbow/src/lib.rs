@@ -52,6 +52,7 @@
 //! ```
 
 mod agent;
+mod checkpoint;
 mod config;
 mod device;
 mod device_batch;
@@ -70,6 +71,7 @@ mod torso;
 mod transition;
 
 pub use agent::{Agent, AgentConfig, Counters};
+pub use checkpoint::CHECKPOINT_FORMAT_VERSION;
 pub use config::{NStepConfig, ReplayConfig};
 pub use device::{parse_device, DeviceSpec};
 pub use device_batch::DeviceBatch;

@@ -43,6 +43,8 @@
 //! assert_eq!((g.discount, g.transitions), (0.0, 3));
 //! ```
 
+use crate::replay::snapshot::{Reader, Writer};
+
 /// The n-step return of one transition.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct NStepReturn {
@@ -115,6 +117,21 @@ impl Pending {
 
     pub(crate) fn bytes(&self) -> usize {
         (self.slots.len() + self.head.len() + self.len.len()) * std::mem::size_of::<usize>()
+    }
+
+    /// The waiting slots of every copy, for checkpoints.
+    pub(crate) fn write_snapshot(&self, w: &mut Writer<'_>) -> std::io::Result<()> {
+        w.u64(self.n as u64)?;
+        w.usizes(&self.slots)?;
+        w.usizes(&self.head)?;
+        w.usizes(&self.len)
+    }
+
+    pub(crate) fn read_snapshot(&mut self, r: &mut Reader<'_>) -> crate::error::Result<()> {
+        r.expect("n", self.n as u64)?;
+        r.usizes("pending slots", &mut self.slots)?;
+        r.usizes("pending heads", &mut self.head)?;
+        r.usizes("pending lengths", &mut self.len)
     }
 
     /// What `bytes` returns for `Pending::new(num_envs, n)`.

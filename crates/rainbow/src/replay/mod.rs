@@ -3,5 +3,6 @@
 
 pub(crate) mod batch;
 pub(crate) mod prioritized;
+pub(crate) mod snapshot;
 pub(crate) mod storage;
 pub(crate) mod sum_tree;

@@ -47,6 +47,7 @@
 use rl_env::{Obs, ObsSpec};
 
 use crate::nstep::{n_step_return, NStepReturn};
+use crate::replay::snapshot::{Reader, Writer};
 
 /// What a slot holds (see the module docs).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -194,6 +195,68 @@ impl Storage {
             FrameBuf::Vector(v) => 4 * v.len(),
         };
         frames + self.capacity() * META_BYTES + self.streams.len() * std::mem::size_of::<Stream>()
+    }
+
+    /// Frames, metadata and stream positions, for checkpoints.
+    pub(crate) fn write_snapshot(&self, w: &mut Writer<'_>) -> std::io::Result<()> {
+        for x in [self.stack, self.frame_len, self.num_envs, self.per_env] {
+            w.u64(x as u64)?;
+        }
+        match &self.frames {
+            FrameBuf::Pixels(p) => w.bytes(p)?,
+            FrameBuf::Vector(v) => w.f32s(v)?,
+        }
+        let kinds: Vec<u8> = self.kinds.iter().map(|&k| k as u8).collect();
+        w.bytes(&kinds)?;
+        w.u32s(&self.actions)?;
+        w.f32s(&self.rewards)?;
+        w.f32s(&self.discounts)?;
+        for stream in &self.streams {
+            w.u64(stream.cursor as u64)?;
+            w.u64(stream.current.map_or(u64::MAX, |c| c as u64))?;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn read_snapshot(&mut self, r: &mut Reader<'_>) -> crate::error::Result<()> {
+        for (what, x) in [
+            ("stack", self.stack),
+            ("frame length", self.frame_len),
+            ("env copies", self.num_envs),
+            ("slots per copy", self.per_env),
+        ] {
+            r.expect(what, x as u64)?;
+        }
+        match &mut self.frames {
+            FrameBuf::Pixels(p) => r.bytes("frames", p)?,
+            FrameBuf::Vector(v) => r.f32s("frames", v)?,
+        }
+        let mut kinds = vec![0u8; self.kinds.len()];
+        r.bytes("slot kinds", &mut kinds)?;
+        for (dst, k) in self.kinds.iter_mut().zip(kinds) {
+            *dst = match k {
+                0 => Slot::Empty,
+                1 => Slot::Frame,
+                2 => Slot::State,
+                3 => Slot::Final,
+                other => {
+                    return Err(crate::error::Error::ShapeMismatch {
+                        what: "replay snapshot".into(),
+                        expected: "slot kinds 0..=3".into(),
+                        found: other.to_string(),
+                    })
+                }
+            };
+        }
+        r.u32s("actions", &mut self.actions)?;
+        r.f32s("rewards", &mut self.rewards)?;
+        r.f32s("discounts", &mut self.discounts)?;
+        for stream in &mut self.streams {
+            stream.cursor = r.u64()? as usize;
+            let current = r.u64()?;
+            stream.current = (current != u64::MAX).then_some(current as usize);
+        }
+        Ok(())
     }
 
     /// Writes the first observation of copy `env`'s episode, whole; returns its state slot.

@@ -22,6 +22,8 @@
 //! assert_eq!([0.5, 1.0, 3.9, 4.0, 7.9].map(|u| sum.find(u)), [0, 2, 2, 3, 3]);
 //! ```
 
+use crate::replay::snapshot::{Reader, Writer};
+
 /// An associative operation with an identity: what the internal nodes hold.
 trait Op {
     const IDENTITY: f64;
@@ -85,6 +87,14 @@ impl<O: Op> SegmentTree<O> {
 
     fn bytes(&self) -> usize {
         self.nodes.len() * std::mem::size_of::<f64>()
+    }
+
+    fn write_snapshot(&self, w: &mut Writer<'_>) -> std::io::Result<()> {
+        w.f64s(&self.nodes)
+    }
+
+    fn read_snapshot(&mut self, r: &mut Reader<'_>, what: &str) -> crate::error::Result<()> {
+        r.f64s(what, &mut self.nodes)
     }
 }
 
@@ -158,6 +168,15 @@ impl SumTree {
     pub fn bytes(&self) -> usize {
         self.0.bytes()
     }
+
+    /// Every node, so a loaded tree is the saved one bit for bit.
+    pub(crate) fn write_snapshot(&self, w: &mut Writer<'_>) -> std::io::Result<()> {
+        self.0.write_snapshot(w)
+    }
+
+    pub(crate) fn read_snapshot(&mut self, r: &mut Reader<'_>) -> crate::error::Result<()> {
+        self.0.read_snapshot(r, "sum tree")
+    }
 }
 
 /// Minima of leaf values; empty leaves hold `f64::INFINITY`.
@@ -203,6 +222,14 @@ impl MinTree {
     /// Heap bytes held: `2 * leaves * 8`.
     pub fn bytes(&self) -> usize {
         self.0.bytes()
+    }
+
+    pub(crate) fn write_snapshot(&self, w: &mut Writer<'_>) -> std::io::Result<()> {
+        self.0.write_snapshot(w)
+    }
+
+    pub(crate) fn read_snapshot(&mut self, r: &mut Reader<'_>) -> crate::error::Result<()> {
+        self.0.read_snapshot(r, "min tree")
     }
 }
 
