@@ -15,9 +15,24 @@
 //!   aligned onto another pool by identity ([`Alignment`]).
 //! * Analysis: [`spearman`] against a distance, [`top_pairs`], [`heatmap_png`].
 //! * [`MaspConfig`]: every knob, with MASP.md's defaults; [`Error`] names what to fix.
+//! * `MaspRegularizer` (cargo feature `rainbow`, on by default): [`Masp`] as the `rainbow`
+//!   crate's `Regularizer`.
 //!
-//! masp knows nothing of Atari, replay buffers or Rainbow: it sees a Q-network only
-//! through [`MetaModel`].
+//! masp's core knows nothing of Atari, replay buffers or Rainbow: it sees a Q-network only
+//! through [`MetaModel`]. The one exception is the optional adapter `rainbow_hook.rs`,
+//! which depends on the `rainbow` crate's public hook (never the other way round).
+//!
+//! # Using MASP with rainbow
+//!
+//! With the `rainbow` feature, `MaspRegularizer` plugs MASP into `rainbow::Learner`: build
+//! it with `MaspRegularizer::for_learner(config, &action_ids, prior, &learner)` (`S` in the
+//! learner's dtype and on its device, one row per action in the network's output order)
+//! and pass it to every `learner.update(step, &mut regularizer)`. Per update it adds
+//! [`Masp::penalty`] on the expected Q-values of the update's own forward pass; after the
+//! update, every `meta_interval` updates, it runs [`Masp::meta_step`] with `B` = the
+//! update's batch and `B'` = a fresh batch from the learner's replay (`B` again with
+//! `fresh_batch = false`). `last_report()` and `similarity_stats()` are there for logging,
+//! and `masp()` gives `S` for saving. The example is in the `MaspRegularizer` docs.
 //!
 //! # Using MASP with your own Q-network
 //!
@@ -88,6 +103,8 @@ mod config;
 mod error;
 mod meta;
 mod penalty;
+#[cfg(feature = "rainbow")]
+mod rainbow_hook;
 mod regularizer;
 mod similarity;
 mod transfer;
@@ -97,6 +114,8 @@ pub use config::{Form, Lookahead, MaspConfig, MetaOptimizer, SimilarityInit};
 pub use error::{Error, Result};
 pub use meta::{meta_gradient, meta_gradient_along, AlongGradient, MetaGradient, MetaModel, MetaReport};
 pub use penalty::{penalty, PenaltyOperator};
+#[cfg(feature = "rainbow")]
+pub use rainbow_hook::{MaspRegularizer, MetaTimings};
 pub use regularizer::Masp;
 pub use similarity::{Similarity, SimilarityStats};
 pub use transfer::{Alignment, SavedSimilarity, SIMILARITY_FORMAT, SIMILARITY_FORMAT_VERSION};

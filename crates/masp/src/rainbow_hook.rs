@@ -1,0 +1,330 @@
+//! [`MaspRegularizer`]: MASP plugged into the `rainbow` crate's learner through its
+//! [`rainbow::Regularizer`] hook (cargo feature `rainbow`, on by default).
+//!
+//! One learner update with MASP (MASP.md sections 3 and 4):
+//!
+//! ```text
+//! penalty(Q)             Q = sum_z z p_z (batch, actions), from the update's own forward pass:
+//!                        Masp::penalty, added by the learner to its C51 loss
+//! after_update(access)   every meta_interval updates: Masp::meta_step with
+//!                        B  = access.last_batch()                       (the update's batch)
+//!                        B' = access.sample_batch() (fresh_batch = true) or B
+//!                        through `access` seen as a MetaModel (type Batch = DeviceBatch)
+//! ```
+//!
+//! The learner's [`rainbow::MetaAccess`] already keeps MASP's contract: its `td_loss` and
+//! `q_values` use the current variables and the current noise sample, which nothing
+//! resamples during the meta step, so `Q(theta + eps g)` and `Q(theta - eps g)` see the same
+//! noise; `vars` and `adam_preconditioner` share one order. The meta step leaves the online
+//! parameters bit-identical (Masp::meta_step restores them from a copy).
+//!
+//! The latest [`MetaReport`] and the current [`SimilarityStats`] are kept for logging;
+//! [`MaspRegularizer::set_profiling`] times the meta step's stages ([`MetaTimings`]).
+//!
+//! ```
+//! use candle_core::{DType, Device};
+//! use masp::{MaspConfig, MaspRegularizer};
+//! use rainbow::{Learner, LearnerConfig, NStepConfig, NetworkConfig, PrioritizedReplay, ReplayConfig, Transition};
+//! use rl_env::{Obs, ObsSpec};
+//!
+//! let spec = ObsSpec::Vector { len: 2 };
+//! let replay = PrioritizedReplay::new(&ReplayConfig { capacity: 100, ..Default::default() }, &NStepConfig::default(), &spec, 1)?;
+//! let config = LearnerConfig { batch_size: 4, ..LearnerConfig::rainbow() };
+//! let mut learner = Learner::new(&config, &NetworkConfig::mlp(16), replay, 3, DType::F32, &Device::Cpu, 0)?;
+//! learner.replay_mut().start_episode(0, Obs::Vector(&[0.0, 0.0]))?;
+//! for t in 0..8 {
+//!     let step = Transition::primitive(t % 3, 1.0, 0.99, t == 7, false);
+//!     learner.replay_mut().add(0, &step, Obs::Vector(&[t as f32, 1.0]))?;
+//! }
+//! // The actions' identities, in the network's output order.
+//! let ids = ["NOOP", "LEFT", "LEFT+LEFT"].map(String::from);
+//! let masp_config = MaspConfig { meta_interval: 2, ..Default::default() };
+//! let (mut masp, _) = MaspRegularizer::for_learner(masp_config, &ids, None, &learner)?;
+//! for step in 0..4 {
+//!     let stats = learner.update(step, &mut masp)?;
+//!     assert!(stats.penalty.is_some());
+//! }
+//! let report = masp.last_report().expect("two meta steps ran");
+//! println!("penalty/TD {:.3}, |dL/dS| {:.2e}", report.penalty_td_ratio, report.meta_grad_norm);
+//! println!("{:?}", masp.similarity_stats()?);
+//! assert_eq!(masp.masp().meta_steps(), 2);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use std::cell::OnceCell;
+use std::time::{Duration, Instant};
+
+use candle_core::{Device, Tensor, Var};
+use rainbow::{DeviceBatch, Learner, MetaAccess, Regularizer};
+
+use crate::config::MaspConfig;
+use crate::error::{Error, Result};
+use crate::meta::{MetaModel, MetaReport};
+use crate::regularizer::Masp;
+use crate::similarity::SimilarityStats;
+use crate::transfer::Alignment;
+
+/// [`Masp`] as a [`rainbow::Regularizer`]; see the module docs.
+#[derive(Debug)]
+pub struct MaspRegularizer {
+    masp: Masp,
+    /// The learner's update number and the report of the latest meta step.
+    last: Option<(u64, MetaReport)>,
+    /// [`SimilarityStats`] of the current `S`, computed when first asked for after a step on
+    /// `S` (a pass over `A^2` entries that a log every few thousand updates does not need
+    /// after every meta step).
+    stats: OnceCell<SimilarityStats>,
+    profile: bool,
+    timings: MetaTimings,
+}
+
+/// Wall time of the stages of the latest meta step, when profiling is on
+/// ([`MaspRegularizer::set_profiling`]); the device is synchronised at every boundary. The
+/// stages are told apart by the order in which [`crate::meta_gradient`] calls the
+/// learner: its forward passes are timed, the gaps between them are the backward passes and
+/// parameter writes.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct MetaTimings {
+    /// Drawing `B'` from the replay and copying it to the device.
+    pub fresh_batch: Duration,
+    /// Copying `theta` (and reading Adam's preconditioner) before the first forward pass.
+    pub save: Duration,
+    /// `L_TD(theta; B)` and `Q(theta; B)`: the lookahead's forward passes.
+    pub lookahead_forward: Duration,
+    /// Their backward pass and writing `theta'`.
+    pub lookahead_backward: Duration,
+    /// `L_TD(theta'; B')`: the forward pass of `g`.
+    pub meta_forward: Duration,
+    /// `g`'s backward pass and writing `theta` back.
+    pub meta_backward: Duration,
+    /// `Q(theta +- eps g/|g|; B)`: the JVP's two forward passes and parameter writes.
+    pub jvp: Duration,
+    /// Restoring `theta`, the surrogate and its backward in `S`, the step on `S`, the
+    /// projection and the new penalty operator.
+    pub surrogate_and_step: Duration,
+}
+
+impl MetaTimings {
+    pub fn total(&self) -> Duration {
+        self.fresh_batch
+            + self.save
+            + self.lookahead_forward
+            + self.lookahead_backward
+            + self.meta_forward
+            + self.meta_backward
+            + self.jvp
+            + self.surrogate_and_step
+    }
+}
+
+impl MaspRegularizer {
+    pub fn new(masp: Masp) -> Self {
+        Self { masp, last: None, stats: OnceCell::new(), profile: false, timings: MetaTimings::default() }
+    }
+
+    /// MASP for `learner`'s network: `S` over the actions `ids` (their identities, in the
+    /// network's output order), in the learner's dtype and on its device, built as
+    /// [`Masp::from_config`] does. Fails if `ids` does not have one entry per action.
+    pub fn for_learner(
+        config: MaspConfig,
+        ids: &[String],
+        prior: Option<&Tensor>,
+        learner: &Learner,
+    ) -> Result<(Self, Option<Alignment>)> {
+        let actions = learner.online().actions();
+        if ids.len() != actions {
+            return Err(Error::Shape {
+                what: "the action identities".into(),
+                expected: format!("({actions},), one per action of the learner's network"),
+                got: vec![ids.len()],
+            });
+        }
+        let (masp, alignment) = Masp::from_config(config, ids, prior, learner.dtype(), learner.device())?;
+        Ok((Self::new(masp), alignment))
+    }
+
+    pub fn masp(&self) -> &Masp {
+        &self.masp
+    }
+
+    /// The inner [`Masp`], e.g. to replace `S` after loading a checkpoint.
+    pub fn masp_mut(&mut self) -> &mut Masp {
+        self.stats.take();
+        &mut self.masp
+    }
+
+    pub fn into_inner(self) -> Masp {
+        self.masp
+    }
+
+    /// The report of the latest meta step, if one has run.
+    pub fn last_report(&self) -> Option<&MetaReport> {
+        self.last.as_ref().map(|(_, r)| r)
+    }
+
+    /// The learner's update number after which the latest meta step ran.
+    pub fn last_meta_update(&self) -> Option<u64> {
+        self.last.as_ref().map(|(u, _)| *u)
+    }
+
+    /// [`SimilarityStats`] of the current `S` (computed once per step on `S`).
+    pub fn similarity_stats(&self) -> Result<SimilarityStats> {
+        if let Some(stats) = self.stats.get() {
+            return Ok(*stats);
+        }
+        let stats = self.masp.similarity().stats()?;
+        // A `&self` cache: `set` only fails if another call filled it first, with the same value.
+        let _ = self.stats.set(stats);
+        Ok(stats)
+    }
+
+    /// Turns per-stage timing of the meta step on or off (on costs a device
+    /// synchronisation per stage).
+    pub fn set_profiling(&mut self, on: bool) {
+        self.profile = on;
+    }
+
+    /// The stage timings of the latest meta step (zero unless profiling is on).
+    pub fn timings(&self) -> &MetaTimings {
+        &self.timings
+    }
+
+    fn meta_step(&mut self, access: &mut dyn MetaAccess) -> Result<MetaReport> {
+        let device = self.masp.similarity().device().clone();
+        let clock = Clock { device: &device, on: self.profile };
+        let t0 = clock.now()?;
+        let batch = access.last_batch().clone(); // tensors are shared: a cheap clone
+        let fresh = if self.masp.config().fresh_batch { access.sample_batch()? } else { batch.clone() };
+        let t1 = clock.now()?;
+        let mut model = AccessModel { access, clock, calls: Vec::new() };
+        let report = self.masp.meta_step(&mut model, &batch, &fresh)?;
+        let t2 = model.clock.now()?;
+        if self.profile {
+            self.timings = MetaTimings { fresh_batch: t1 - t0, ..stage_timings(t1, &model.calls, t2) };
+        }
+        Ok(report)
+    }
+}
+
+impl Regularizer for MaspRegularizer {
+    fn penalty(&mut self, q: &Tensor) -> candle_core::Result<Option<Tensor>> {
+        Ok(Some(self.masp.penalty(q)?))
+    }
+
+    /// Counts the update in [`Masp::record_update`] (so `meta_interval` counts the updates
+    /// this regulariser has seen) and runs the meta step when it is due.
+    fn after_update(&mut self, access: &mut dyn MetaAccess, update: u64) -> candle_core::Result<()> {
+        if self.masp.record_update() {
+            let report = self.meta_step(access)?;
+            self.last = Some((update, report));
+            self.stats.take();
+        }
+        Ok(())
+    }
+
+    /// No penalty to compute when `eta = 0` (S may still be learned, for analysis).
+    fn uses_penalty(&self) -> bool {
+        self.masp.config().eta > 0.0
+    }
+}
+
+/// The learner's [`MetaAccess`] as a [`MetaModel`] over its device batches, recording when
+/// each forward pass ran (for [`MetaTimings`]).
+struct AccessModel<'a, 'c> {
+    access: &'a mut dyn MetaAccess,
+    clock: Clock<'c>,
+    calls: Vec<Call>,
+}
+
+/// One forward pass through the learner: which, and when (only while profiling).
+struct Call {
+    td_loss: bool,
+    start: Instant,
+    end: Instant,
+}
+
+impl AccessModel<'_, '_> {
+    fn timed(
+        &mut self,
+        td_loss: bool,
+        f: impl FnOnce(&mut dyn MetaAccess) -> candle_core::Result<Tensor>,
+    ) -> candle_core::Result<Tensor> {
+        if !self.clock.on {
+            return f(&mut *self.access);
+        }
+        let start = self.clock.now_candle()?;
+        let out = f(&mut *self.access)?;
+        let end = self.clock.now_candle()?;
+        self.calls.push(Call { td_loss, start, end });
+        Ok(out)
+    }
+}
+
+impl MetaModel for AccessModel<'_, '_> {
+    type Batch = DeviceBatch;
+
+    fn vars(&self) -> Vec<Var> {
+        self.access.vars()
+    }
+
+    fn td_loss(&mut self, batch: &DeviceBatch) -> candle_core::Result<Tensor> {
+        self.timed(true, |a| a.td_loss(batch))
+    }
+
+    fn q_values(&mut self, batch: &DeviceBatch) -> candle_core::Result<Tensor> {
+        self.timed(false, |a| a.q_values(batch))
+    }
+
+    fn preconditioner(&self) -> Option<Vec<Tensor>> {
+        self.access.adam_preconditioner()
+    }
+}
+
+/// `Instant::now()` after a device synchronisation, when profiling.
+#[derive(Clone, Copy)]
+struct Clock<'a> {
+    device: &'a Device,
+    on: bool,
+}
+
+impl Clock<'_> {
+    fn now_candle(&self) -> candle_core::Result<Instant> {
+        if self.on {
+            self.device.synchronize()?;
+        }
+        Ok(Instant::now())
+    }
+
+    fn now(&self) -> Result<Instant> {
+        Ok(self.now_candle()?)
+    }
+}
+
+/// Splits the meta step that ran from `start` to `end` into stages by its forward passes,
+/// in [`crate::meta_gradient`]'s order: the lookahead's passes on `B` (up to the second
+/// TD loss), the TD loss on `B'`, then the JVP's Q-values. An unexpected order (no JVP
+/// when `g = 0`) leaves the unattributed time in `surrogate_and_step`.
+fn stage_timings(start: Instant, calls: &[Call], end: Instant) -> MetaTimings {
+    let Some(meta) = calls.iter().enumerate().filter(|(_, c)| c.td_loss).nth(1).map(|(i, _)| i) else {
+        return MetaTimings { surrogate_and_step: end - start, ..Default::default() };
+    };
+    let (lookahead, rest) = calls.split_at(meta);
+    let (meta_call, jvp) = (&rest[0], &rest[1..]);
+    let (first, last) = (&lookahead[0], &lookahead[lookahead.len() - 1]);
+    let mut t = MetaTimings {
+        save: first.start - start,
+        lookahead_forward: last.end - first.start,
+        lookahead_backward: meta_call.start - last.end,
+        meta_forward: meta_call.end - meta_call.start,
+        ..Default::default()
+    };
+    match (jvp.first(), jvp.last()) {
+        (Some(a), Some(b)) => {
+            t.meta_backward = a.start - meta_call.end;
+            t.jvp = b.end - a.start;
+            t.surrogate_and_step = end - b.end;
+        }
+        _ => t.surrogate_and_step = end - meta_call.end,
+    }
+    t
+}

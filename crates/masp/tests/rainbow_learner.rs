@@ -1,0 +1,312 @@
+//! MASP through the real rainbow learner ([`MaspRegularizer`] on `rainbow::Learner`, a small
+//! MLP torso on vector observations, A = 8 actions):
+//!
+//! * one meta step moves `S` and leaves every network parameter (online and target), the
+//!   noise sample and Adam's moments bit-identical;
+//! * the pool-permutation test of issue 5 (MASP.md section 5: "reordering the pool, with S
+//!   and the network's action outputs permuted the same way, must leave training unchanged
+//!   up to float summation order"): 200 updates with a meta step after each, on CPU, give
+//!   the same Q-values, losses and `S` after un-permuting, to 1e-5 relative.
+#![cfg(feature = "rainbow")]
+
+use candle_core::{DType, Device, Tensor};
+use masp::{Lookahead, Masp, MaspConfig, MaspRegularizer, Similarity};
+use rainbow::{
+    Batch, DeviceBatch, Learner, LearnerConfig, NStepConfig, NetworkConfig, PrioritizedReplay, Regularizer,
+    ReplayConfig, TorsoConfig, Transition,
+};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rl_env::{Obs, ObsSpec};
+
+const CPU: Device = Device::Cpu;
+const A: usize = 8;
+const ATOMS: usize = 11;
+const OBS: usize = 4;
+const SPEC: ObsSpec = ObsSpec::Vector { len: OBS };
+const BATCH: usize = 16;
+
+fn learner(noisy: bool, seed: u64) -> Learner {
+    let network = NetworkConfig {
+        torso: TorsoConfig::Mlp { hidden: vec![32] },
+        hidden: 32,
+        atoms: ATOMS,
+        noisy,
+        ..NetworkConfig::rainbow()
+    };
+    let config = LearnerConfig {
+        batch_size: BATCH,
+        lr: 1e-3,
+        v_min: -5.0,
+        v_max: 5.0,
+        target_update_period: 50,
+        ..LearnerConfig::rainbow()
+    };
+    let replay = PrioritizedReplay::new(
+        &ReplayConfig { capacity: 1024, ..ReplayConfig::rainbow() },
+        &NStepConfig { n: 3, gamma: 0.9 },
+        &SPEC,
+        1,
+    )
+    .unwrap();
+    Learner::new(&config, &network, replay, A, DType::F32, &CPU, seed).unwrap()
+}
+
+/// A fixed replay: 12 episodes of 20 synthetic transitions (random observations, actions
+/// and rewards from a fixed seed), the last terminal or truncated. `action` maps the stored
+/// action (identity, or the permutation's new index).
+fn fill(learner: &mut Learner, action: impl Fn(usize) -> usize) {
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    let mut obs = || -> Vec<f32> { (0..OBS).map(|_| rng.random_range(-1.0f32..1.0)).collect() };
+    let mut draws = ChaCha8Rng::seed_from_u64(8);
+    let replay = learner.replay_mut();
+    for episode in 0..12 {
+        replay.start_episode(0, Obs::Vector(&obs())).unwrap();
+        for t in 0..20 {
+            let last = t == 19;
+            let step = Transition::primitive(
+                action(draws.random_range(0..A)),
+                draws.random_range(-1.0f32..1.0),
+                0.9,
+                last && episode % 2 == 0,
+                last && episode % 2 == 1,
+            );
+            replay.add(0, &step, Obs::Vector(&obs())).unwrap();
+        }
+    }
+}
+
+fn ids() -> Vec<String> {
+    (0..A).map(|a| format!("a{a}")).collect()
+}
+
+/// Every number that must not change across a meta step, bit for bit: online and target
+/// parameters, Adam's moments and step count, and the noise sample.
+#[derive(PartialEq)]
+struct LearnerState {
+    tensors: Vec<Vec<u32>>,
+    adam_steps: u64,
+    noise: Vec<(Vec<f64>, Vec<f64>)>,
+}
+
+fn state(learner: &Learner) -> LearnerState {
+    let bits = |t: &Tensor| -> Vec<u32> {
+        t.flatten_all().unwrap().to_vec1::<f32>().unwrap().into_iter().map(f32::to_bits).collect()
+    };
+    let (m, v) = learner.adam().moments();
+    let tensors = learner
+        .online()
+        .vars()
+        .iter()
+        .chain(&learner.target().vars())
+        .chain(m)
+        .chain(v)
+        .map(|var| bits(var.as_tensor()))
+        .collect();
+    LearnerState { tensors, adam_steps: learner.adam().step_count(), noise: learner.online().noise_factors() }
+}
+
+fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+}
+
+#[test]
+fn one_meta_step_through_the_learner_moves_s_and_restores_theta_exactly() {
+    let configs = [
+        MaspConfig { meta_interval: 1, ..Default::default() },
+        MaspConfig { meta_interval: 1, lookahead: Lookahead::AdamPreconditioned, ..Default::default() },
+        MaspConfig { meta_interval: 1, fresh_batch: false, ..Default::default() },
+    ];
+    for config in configs {
+        let beta = config.beta;
+        let mut learner = learner(true, 3);
+        fill(&mut learner, |a| a);
+        // A plain update first: the learner then has a last batch and Adam moments.
+        learner.update(0, &mut ()).unwrap();
+        let (mut masp, _) = MaspRegularizer::for_learner(config.clone(), &ids(), None, &learner).unwrap();
+        masp.set_profiling(true);
+        let s_before = masp.masp().similarity().to_vec().unwrap();
+        let before = state(&learner);
+
+        masp.after_update(&mut learner, 1).unwrap();
+
+        assert!(before == state(&learner), "{config:?}: the meta step changed the learner");
+        let s_after = masp.masp().similarity().to_vec().unwrap();
+        // Adam's first step moves every entry with a non-zero gradient by about beta.
+        let moved = max_abs_diff(&s_before, &s_after) as f64;
+        assert!(moved > 0.5 * beta && moved < 2.0 * beta, "{config:?}: S moved by {moved}");
+        let report = *masp.last_report().unwrap();
+        assert!(report.penalty > 0.0 && report.meta_grad_norm > 0.0 && report.jvp_norm > 0.0, "{report:?}");
+        assert!(report.td_loss.is_finite() && report.meta_loss.is_finite());
+        assert_eq!((masp.last_meta_update(), masp.masp().meta_steps()), (Some(1), 1));
+        let t = masp.timings();
+        assert!(
+            t.lookahead_forward > std::time::Duration::ZERO && t.jvp > std::time::Duration::ZERO,
+            "{t:?}"
+        );
+        assert!(t.total() > t.jvp);
+    }
+}
+
+#[test]
+fn updates_with_masp_add_the_penalty_and_meta_step_every_interval() {
+    let mut learner = learner(true, 4);
+    fill(&mut learner, |a| a);
+    let config = MaspConfig { meta_interval: 3, ..Default::default() };
+    let (mut masp, _) = MaspRegularizer::for_learner(config, &ids(), None, &learner).unwrap();
+    let stats0 = masp.similarity_stats().unwrap();
+    for step in 0..7 {
+        let stats = learner.update(step, &mut masp).unwrap();
+        assert!(stats.penalty.unwrap() > 0.0 && stats.loss.is_finite());
+    }
+    assert_eq!((masp.masp().updates(), masp.masp().meta_steps()), (7, 2));
+    assert_eq!(masp.last_meta_update(), Some(6));
+    let stats = masp.similarity_stats().unwrap();
+    assert_ne!(stats, stats0, "S moved, and the cached statistics followed it");
+    assert_eq!(masp.similarity_stats().unwrap(), stats);
+
+    // eta = 0: no penalty asked of the learner.
+    let config = MaspConfig { eta: 0.0, ..Default::default() };
+    let (mut off, _) = MaspRegularizer::for_learner(config, &ids(), None, &learner).unwrap();
+    assert!(!off.uses_penalty());
+    assert_eq!(learner.update(7, &mut off).unwrap().penalty, None);
+
+    // One identity per action, or a clear error.
+    let err = MaspRegularizer::for_learner(MaspConfig::default(), &ids()[..3], None, &learner).unwrap_err();
+    assert!(err.to_string().contains("one per action"), "{err}");
+}
+
+/// `perm[j]` is the old action at new index `j`.
+const PERM: [usize; A] = [3, 7, 0, 5, 1, 6, 2, 4];
+
+fn inverse(perm: &[usize]) -> Vec<usize> {
+    let mut inv = vec![0; perm.len()];
+    for (j, &a) in perm.iter().enumerate() {
+        inv[a] = j;
+    }
+    inv
+}
+
+/// A symmetric similarity with random off-diagonal entries in [0.05, 0.25] (so that
+/// permuting it is not a no-op, as it would be for a uniform `S`), row-major `(A, A)`,
+/// permuted by `perm` if given: `S'[i][j] = S[perm[i]][perm[j]]`.
+fn start_similarity(perm: Option<&[usize]>) -> Similarity {
+    let mut rng = ChaCha8Rng::seed_from_u64(11);
+    let mut s = vec![1.0f32; A * A];
+    for i in 0..A {
+        for j in i + 1..A {
+            let v = rng.random_range(0.05f32..0.25);
+            s[i * A + j] = v;
+            s[j * A + i] = v;
+        }
+    }
+    if let Some(p) = perm {
+        s = (0..A * A).map(|k| s[p[k / A] * A + p[k % A]]).collect();
+    }
+    Similarity::from_values(&s, A, DType::F32, &CPU).unwrap()
+}
+
+/// Permutes the advantage stream's output layer: its `(A * atoms)` outputs are laid out
+/// action-major (`head.rs`: `(batch, A * atoms) -> (batch, A, atoms)`), so new row
+/// `j * atoms + z` is old row `perm[j] * atoms + z`, for every parameter of the layer (mu,
+/// and sigma when the layer is noisy). Then the target network copies the online one.
+fn permute_actions(learner: &mut Learner, perm: &[usize]) {
+    let rows: Vec<u32> = perm.iter().flat_map(|&a| (0..ATOMS).map(move |z| (a * ATOMS + z) as u32)).collect();
+    let rows = Tensor::new(rows, &CPU).unwrap();
+    let mut permuted = 0;
+    for (name, var) in learner.online().named_vars() {
+        if name.starts_with("head.advantage2.") {
+            var.set(&var.as_tensor().index_select(&rows, 0).unwrap()).unwrap();
+            permuted += 1;
+        }
+    }
+    assert_eq!(permuted, 2, "weight_mu and bias_mu of a layer without noise");
+    learner.sync_target().unwrap();
+}
+
+struct Run {
+    /// Per update: TD loss and penalty.
+    losses: Vec<(f32, f32)>,
+    /// Every 50 updates: Q-values of the probe states, `(probes, A)` row-major, and `S`.
+    checkpoints: Vec<(Vec<f32>, Vec<f32>)>,
+}
+
+const UPDATES: u64 = 200;
+
+/// 200 updates with a meta step after each. The update batches `B` come from the learner's
+/// fixed replay through a sampling RNG of our own, and `learn` (unlike `update`) leaves the
+/// priorities alone, so both runs sample the same slots in the same order, for `B` and
+/// for the meta step's `B'` (the learner's own sampling RNG, same seed).
+///
+/// Noise: off (`noisy = false`, the plain-linear head). Both runs would have to draw the
+/// same noise per action, and the learner draws a fresh sample inside every `learn` from
+/// its own RNG, in output-unit order, with no way to hand it a permuted one. `sigma0 = 0`
+/// would not do either: `sigma` is trained (its gradient is `dL/dw * eps`), leaves 0 after
+/// the first step, and from then on the unpermuted noise would make the runs differ.
+fn train(perm: Option<&[usize]>) -> Run {
+    let mut learner = learner(false, 5);
+    let map: Vec<usize> = match perm {
+        Some(p) => inverse(p), // old action a is stored as its new index
+        None => (0..A).collect(),
+    };
+    if let Some(p) = perm {
+        permute_actions(&mut learner, p);
+    }
+    fill(&mut learner, |a| map[a]);
+    let config = MaspConfig { meta_interval: 1, alpha: 1e-3, beta: 1e-3, ..Default::default() };
+    let mut masp = MaspRegularizer::new(Masp::new(config, start_similarity(perm)).unwrap());
+
+    let mut probe_rng = ChaCha8Rng::seed_from_u64(12);
+    let probes: Vec<f32> = (0..6 * OBS).map(|_| probe_rng.random_range(-1.0f32..1.0)).collect();
+    let probes = Tensor::from_vec(probes, (6, OBS), &CPU).unwrap();
+    let mut rng = ChaCha8Rng::seed_from_u64(13);
+    let mut batch = Batch::new(BATCH, &SPEC);
+    let mut run = Run { losses: Vec::new(), checkpoints: Vec::new() };
+    for step in 1..=UPDATES {
+        learner.replay().sample(&mut rng, step, &mut batch).unwrap();
+        let b = DeviceBatch::from_batch(&batch, DType::F32, &CPU).unwrap();
+        let stats = learner.learn(&b, &mut masp).unwrap();
+        run.losses.push((stats.loss, stats.penalty.unwrap()));
+        if step % 50 == 0 {
+            let q = learner.q_values_of(&probes).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            run.checkpoints.push((q, masp.masp().similarity().to_vec().unwrap()));
+        }
+    }
+    assert_eq!(masp.masp().meta_steps(), UPDATES);
+    run
+}
+
+/// `max |a - b| / max |a|`: relative to the vector's scale, so that entries near 0 (an
+/// off-diagonal similarity, a Q-value) do not need more digits than f32 holds.
+fn relative(a: &[f32], b: &[f32]) -> f64 {
+    let scale = a.iter().map(|x| x.abs()).fold(0.0, f32::max) as f64;
+    max_abs_diff(a, b) as f64 / scale
+}
+
+#[test]
+fn permuting_the_pool_with_s_and_the_head_gives_the_same_training() {
+    let plain = train(None);
+    let permuted = train(Some(&PERM));
+    for (u, (a, b)) in plain.losses.iter().zip(&permuted.losses).enumerate() {
+        assert!(
+            relative(&[a.0, a.1], &[b.0, b.1]) < 1e-5,
+            "update {}: (loss, penalty) {a:?} vs {b:?}",
+            u + 1
+        );
+    }
+    let s0 = start_similarity(None).to_vec().unwrap();
+    let inv = inverse(&PERM);
+    for (k, ((q1, s1), (q2, s2))) in plain.checkpoints.iter().zip(&permuted.checkpoints).enumerate() {
+        let update = 50 * (k + 1);
+        // Un-permute: new column j is old action perm[j].
+        let q2_back: Vec<f32> = (0..q1.len()).map(|i| q2[(i / A) * A + inv[i % A]]).collect();
+        let s2_back: Vec<f32> = (0..A * A).map(|k| s2[inv[k / A] * A + inv[k % A]]).collect();
+        let (dq, ds) = (relative(q1, &q2_back), relative(s1, &s2_back));
+        assert!(dq < 1e-5, "update {update}: Q-values differ by {dq:e} relative");
+        assert!(ds < 1e-5, "update {update}: S differs by {ds:e} relative");
+        // Not vacuous: S has moved by far more than the tolerance, and the permuted run's
+        // raw outputs differ from the plain run's.
+        assert!(max_abs_diff(&s0, s1) > 1e-2, "update {update}: S barely moved");
+        assert!(relative(q1, q2) > 1e-2, "update {update}: the permutation changed nothing");
+    }
+}
