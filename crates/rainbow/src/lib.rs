@@ -1,20 +1,39 @@
-//! Rainbow-DQN (Hessel et al. 2018) for action sets of primitives plus macro-actions.
+//! Rainbow-DQN (Hessel et al. 2018) on candle (CPU, optional CUDA), for action sets of
+//! primitives plus macro-actions, with a hook for regularisers such as MASP.
 //!
-//! This is the candle-free foundation; the network, learner and agent come on top of it.
+//! In the order of the algorithm:
 //!
+//! * Network ([`RainbowNet`], [`NetworkConfig`]): a [`Torso`] (the Nature CNN on `u8`
+//!   `(batch, 4, 84, 84)` stacks scaled on the device, or an MLP on vectors) and a dueling
+//!   C51 [`Head`] of factorised-noise [`NoisyLinear`] layers; log-probabilities
+//!   `(batch, actions, atoms)`.
+//! * Distributional RL ([`Support`]): expected Q `(batch, actions)`, the C51 projection of
+//!   `G + D z` with per-sample discounts `D`, the cross-entropy ([`cross_entropy`]).
 //! * [`PrioritizedReplay`]: prioritised replay (priority exponent `alpha`, importance
 //!   sampling `beta` annealed to 1, new transitions at the largest priority, stratified
 //!   sampling) with every 84x84 frame stored once; a 1M-transition Atari buffer takes
 //!   6.6 GiB. It fills a reusable [`Batch`]: observations `u8` `(B, C, H, W)` or `f32`
 //!   `(B, len)`, actions, n-step returns, bootstrap discounts, next observations,
-//!   importance weights and indices.
+//!   importance weights and indices; [`DeviceBatch`] is the same on the device.
 //! * n-step returns over each transition's own discount ([`n_step_return`]): a primitive
 //!   step carries `(r, gamma)`, a macro-action of `L` steps `(sum gamma^i r_i, gamma^L)`,
 //!   a terminal one discount 0 ([`Transition`]).
 //! * [`SumTree`] and [`MinTree`]: the segment trees under the replay.
-//! * Configs with the presets of the reference implementations: [`ReplayConfig`],
-//!   [`NStepConfig`] (`Default` = full Rainbow as in Dopamine, `der()` = data-efficient
-//!   Rainbow).
+//! * [`Learner`] ([`LearnerConfig`]): double-Q, projection, importance-weighted
+//!   cross-entropy, priorities from the loss, gradient-norm clipping, [`Adam`], target sync;
+//!   per-update [`UpdateStats`] and optional per-stage [`UpdateTimings`].
+//! * [`Regularizer`] and [`MetaAccess`]: a penalty on the batch's Q-values, and what a
+//!   one-step meta-gradient needs; [`NoRegularizer`] by default. Rainbow knows nothing of
+//!   MASP.
+//! * Exploration ([`Explorer`], [`ExplorationConfig`]): noisy nets, epsilon-greedy,
+//!   ez-greedy.
+//! * [`Agent`] ([`AgentConfig`]): act, observe, update when due, evaluation mode,
+//!   [`Counters`] of agent steps and frames; checkpoints with [`Agent::save`] and
+//!   [`Agent::load`] (safetensors + JSON, replay optional, atomic writes).
+//! * Devices: `"cpu" | "cuda:N"` ([`parse_device`]); CUDA needs the `cuda` feature
+//!   (`cargo xtask build-cuda`).
+//! * Presets: `rainbow()` (= `Default`, full Rainbow as in Dopamine) and `der()`
+//!   (data-efficient Rainbow) on every config, per shared/reference/README.md.
 //!
 //! Every random choice takes a seeded RNG from the caller; everything fallible returns
 //! [`Error`].
