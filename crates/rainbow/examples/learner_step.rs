@@ -20,16 +20,9 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use candle_core::{DType, Tensor};
 use clap::Parser;
-use rainbow::{
-    parse_device, DeviceBatch, Learner, LearnerConfig, NStepConfig, NetworkConfig, PrioritizedReplay,
-    ReplayConfig, UpdateTimings,
-};
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
-use rand_distr::StandardNormal;
-use rl_env::ObsSpec;
+use rainbow::bench::{stage_medians, LearnerBench};
+use rainbow::{parse_device, UpdateTimings};
 
 /// Time full Rainbow learner updates (candle), like torch_rainbow_step.py.
 #[derive(Parser, Debug)]
@@ -82,36 +75,10 @@ fn try_main() -> Result<()> {
     }
     let device = parse_device(&args.device)?;
     let (b, a) = (args.batch, args.actions);
-    let spec = ObsSpec::Pixels { channels: 4, height: 84, width: 84 };
-    // The learner owns a replay; this benchmark feeds it fixed batches instead, so the
-    // smallest buffer the spec allows will do.
-    let replay = PrioritizedReplay::new(
-        &ReplayConfig { capacity: 64, ..ReplayConfig::rainbow() },
-        &NStepConfig::rainbow(),
-        &spec,
-        1,
-    )?;
-    let config = LearnerConfig { batch_size: b, ..LearnerConfig::rainbow() };
-    let mut learner =
-        Learner::new(&config, &NetworkConfig::rainbow(), replay, a, DType::F32, &device, args.seed)
-            .context("building the learner")?;
-
-    let mut rng = ChaCha8Rng::seed_from_u64(args.seed);
-    let mut bytes = || (0..b * spec.len()).map(|_| rng.random::<u8>()).collect::<Vec<u8>>();
-    let (obs, next_obs) = (bytes(), bytes());
-    let actions: Vec<u32> = (0..b).map(|_| rng.random_range(0..a as u32)).collect();
-    let returns: Vec<f32> = (0..b).map(|_| rng.sample(StandardNormal)).collect();
-    let weights: Vec<f32> = (0..b).map(|_| rng.random::<f32>()).collect();
-    let discounts = vec![0.99f32.powi(3); b];
-    let shape = (b, 4, 84, 84);
-    let batch = DeviceBatch::from_tensors(
-        Tensor::from_vec(obs, shape, &device)?,
-        Tensor::from_vec(next_obs, shape, &device)?,
-        Tensor::from_vec(actions, b, &device)?,
-        Tensor::from_vec(returns, b, &device)?,
-        Tensor::from_vec(discounts, b, &device)?,
-        Tensor::from_vec(weights, b, &device)?,
-    )?;
+    // The learner owns a replay; this benchmark feeds it the fixed batch instead, so it
+    // stays empty.
+    let LearnerBench { mut learner, batch } =
+        LearnerBench::atari(a, b, 0, &device, args.seed).context("building the learner")?;
 
     // Per-stage timing synchronises the device at every stage boundary: free on the CPU,
     // but on a GPU it would add stalls to the figure that is compared, so there the
@@ -147,18 +114,7 @@ fn try_main() -> Result<()> {
         candle_core::utils::get_num_threads(),
         learner.online().num_parameters()
     );
-    let stage = |f: fn(&UpdateTimings) -> Duration| median(stages.iter().map(f).collect());
-    let rows: [(&str, Duration); 9] = [
-        ("noise + weights (mu + sigma eps)", stage(|t| t.noise)),
-        ("forward next (online + target)", stage(|t| t.forward_next)),
-        ("projection", stage(|t| t.projection)),
-        ("forward online", stage(|t| t.forward_online)),
-        ("loss", stage(|t| t.loss)),
-        ("backward", stage(|t| t.backward)),
-        ("clip", stage(|t| t.clip)),
-        ("readback", stage(|t| t.readback)),
-        ("adam", stage(|t| t.adam)),
-    ];
+    let rows = stage_medians(&stages);
     let sum: f64 = rows.iter().map(|(_, d)| ms(*d)).sum();
     println!("per-stage medians over {} updates:", stages.len());
     for (name, d) in rows {
