@@ -611,6 +611,18 @@ impl Learner {
     }
 }
 
+impl Learner {
+    /// [`MetaAccess::td_loss`] and the online log-probabilities `(batch, actions, atoms)` of
+    /// the same forward pass.
+    fn td_loss_and_log_probs(&self, batch: &DeviceBatch) -> candle_core::Result<(Tensor, Tensor)> {
+        let online = self.online.build().map_err(candle_core::Error::wrap)?;
+        let target = self.target.build().map_err(candle_core::Error::wrap)?.detach();
+        let (target_m, _) = self.target_distribution(&online.detach(), &target, batch)?;
+        let log_probs = online.forward(batch.obs())?;
+        Ok((self.weighted_loss(&log_probs, &target_m, batch)?.1, log_probs))
+    }
+}
+
 impl MetaAccess for Learner {
     fn vars(&self) -> Vec<Var> {
         self.adam.vars().to_vec()
@@ -628,11 +640,12 @@ impl MetaAccess for Learner {
     }
 
     fn td_loss(&self, batch: &DeviceBatch) -> candle_core::Result<Tensor> {
-        let online = self.online.build().map_err(candle_core::Error::wrap)?;
-        let target = self.target.build().map_err(candle_core::Error::wrap)?.detach();
-        let (target_m, _) = self.target_distribution(&online.detach(), &target, batch)?;
-        let log_probs = online.forward(batch.obs())?;
-        Ok(self.weighted_loss(&log_probs, &target_m, batch)?.1)
+        Ok(self.td_loss_and_log_probs(batch)?.0)
+    }
+
+    fn td_loss_and_q_values(&self, batch: &DeviceBatch) -> candle_core::Result<(Tensor, Tensor)> {
+        let (loss, log_probs) = self.td_loss_and_log_probs(batch)?;
+        Ok((loss, self.support.expected_q(&log_probs)?))
     }
 
     fn q_values(&self, batch: &DeviceBatch) -> candle_core::Result<Tensor> {
@@ -932,6 +945,13 @@ mod tests {
             // Q at theta + eps g and theta - eps g differ, and restoring theta restores Q.
             let q0 = access.q_values(&b)?;
             assert_eq!(q0.dims(), &[4, ACTIONS]);
+            // One forward pass for both gives the same numbers as two.
+            let (loss_b, q_b) = access.td_loss_and_q_values(&b)?;
+            let exact = |a: &Tensor, b: &Tensor| {
+                a.flatten_all().unwrap().to_vec1::<f32>().unwrap()
+                    == b.flatten_all().unwrap().to_vec1::<f32>().unwrap()
+            };
+            assert!(exact(&loss_b, &access.td_loss(&b)?) && exact(&q_b, &q0));
             let saved: Vec<Tensor> =
                 vars.iter().map(|v| v.as_tensor().copy()).collect::<candle_core::Result<_>>()?;
             for (v, s) in vars.iter().zip(&saved) {

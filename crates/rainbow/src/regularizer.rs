@@ -21,7 +21,8 @@
 //! * [`MetaAccess::last_batch`], [`MetaAccess::sample_batch`]: B and a fresh B';
 //! * [`MetaAccess::td_loss`], [`MetaAccess::q_values`]: the loss and the Q-values at the
 //!   *current* values of those variables and the *current* noise sample (so `Q(theta + eps
-//!   g)` and `Q(theta - eps g)` see the same noise);
+//!   g)` and `Q(theta - eps g)` see the same noise); [`MetaAccess::td_loss_and_q_values`]
+//!   both from one forward pass;
 //! * [`MetaAccess::adam_preconditioner`]: for the Adam-lookahead option.
 //!
 //! [`NoRegularizer`] (also `()`) adds nothing.
@@ -85,6 +86,13 @@ pub trait MetaAccess {
     /// The online expected Q-values `(batch, actions)` of `batch`'s states at the current
     /// variables and noise.
     fn q_values(&self, batch: &DeviceBatch) -> Result<Tensor>;
+
+    /// [`MetaAccess::td_loss`] and [`MetaAccess::q_values`] of the same `batch` from one
+    /// online forward pass, so that a loss built from both backpropagates through the
+    /// network once. The default calls the two methods.
+    fn td_loss_and_q_values(&self, batch: &DeviceBatch) -> Result<(Tensor, Tensor)> {
+        Ok((self.td_loss(batch)?, self.q_values(batch)?))
+    }
 
     /// Adam's diagonal preconditioner `1 / (sqrt(v_hat) + eps)` per variable, aligned with
     /// [`MetaAccess::vars`]; `None` before the first step.
