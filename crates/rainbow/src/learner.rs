@@ -545,16 +545,15 @@ impl Learner {
             })
             .collect::<candle_core::Result<_>>()?;
         clock.lap(&mut t.backward)?;
-        let norm_sq = grads.iter().map(|g| g.sqr()?.sum_all()).collect::<candle_core::Result<Vec<_>>>()?;
-        let grad_norm = Tensor::stack(&norm_sq, 0)?.sum_all()?.sqrt()?;
-        let grads = if self.config.max_grad_norm > 0.0 {
+        // One fused reduction per gradient on the CPU (see `global_grad_norm`).
+        let grad_norm = crate::optimizer::global_grad_norm(&grads)?;
+        let clip_coef = if self.config.max_grad_norm > 0.0 {
             // torch's clip_grad_norm_: scale by max_norm / (norm + 1e-6) when that is < 1;
-            // computed on the device, so clipping does not wait for the host.
-            let coef =
-                (grad_norm.affine(1.0, 1e-6)?.recip()? * self.config.max_grad_norm)?.clamp(0.0, 1.0)?;
-            grads.iter().map(|g| g.broadcast_mul(&coef)).collect::<candle_core::Result<Vec<_>>>()?
+            // computed on the device, so clipping does not wait for the host. Adam applies
+            // the factor inside its own passes (`Adam::step_scaled`).
+            Some((grad_norm.affine(1.0, 1e-6)?.recip()? * self.config.max_grad_norm)?.clamp(0.0, 1.0)?)
         } else {
-            grads
+            None
         };
         clock.lap(&mut t.clip)?;
 
@@ -582,7 +581,7 @@ impl Learner {
         t.readback = Duration::ZERO;
         clock.lap(&mut t.readback)?;
 
-        self.adam.step(&grads)?;
+        self.adam.step_scaled(&grads, clip_coef.as_ref())?;
         clock.lap(&mut t.adam)?;
 
         self.updates += 1;
