@@ -41,6 +41,12 @@ pub enum Which {
         /// CPU threads for both sides (0: all cores).
         #[arg(long, default_value_t = 0)]
         threads: usize,
+        /// Also time the update with MASP (its penalty every update and a meta step every
+        /// `meta_interval` updates, at intervals 4 and 1) against the plain one: runs masp's
+        /// `learner_step_masp` in place of rainbow's `learner_step`. Issue 5's targets:
+        /// at most 1.2x the plain update at interval 4, 1.6x at interval 1.
+        #[arg(long)]
+        masp: bool,
     },
 }
 
@@ -48,7 +54,9 @@ pub fn run(which: Which) -> Result<()> {
     crate::setup::run()?;
     match which {
         Which::Env { game, envs, steps, sticky } => env(&game, envs, steps, sticky),
-        Which::Learner { actions, batch, updates, threads } => learner(actions, batch, updates, threads),
+        Which::Learner { actions, batch, updates, threads, masp } => {
+            learner(actions, batch, updates, threads, masp)
+        }
     }
 }
 
@@ -66,22 +74,37 @@ fn env(game: &str, envs: usize, steps: usize, sticky: f32) -> Result<()> {
     report("ours_frames_per_s", &ours, "ale_py_frames_per_s", &reference)
 }
 
-fn learner(actions: usize, batch: usize, updates: usize, threads: usize) -> Result<()> {
+fn learner(actions: usize, batch: usize, updates: usize, threads: usize, masp: bool) -> Result<()> {
     let threads =
         if threads == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { threads };
     let (actions, batch, updates, threads) =
         (actions.to_string(), batch.to_string(), updates.to_string(), threads.to_string());
     let args = ["--actions", &actions, "--batch", &batch, "--updates", &updates, "--threads", &threads];
-    cmd::run(cmd::cargo().args(["build", "--release", "-p", "rainbow", "--example", "learner_step"]))?;
+    // The MASP example times the plain update too, and prints it last under the same key.
+    let (package, example) = if masp { ("masp", "learner_step_masp") } else { ("rainbow", "learner_step") };
+    cmd::run(cmd::cargo().args(["build", "--release", "-p", package, "--example", example]))?;
     let ours =
-        cmd::output(Command::new(repo_root().join("target/release/examples/learner_step")).args(args))?;
+        cmd::output(Command::new(repo_root().join("target/release/examples").join(example)).args(args))?;
     print!("{ours}");
     let python = venv("torch", &["torch==2.15.0", "numpy"])?;
     let reference =
         cmd::output(Command::new(python).arg(shared_dir().join("bench/torch_rainbow_step.py")).args(args))?;
     print!("{reference}");
+    if masp {
+        // MASP against plain candle, gathered above the closing three lines.
+        for line in masp_lines(&ours) {
+            println!("{line}");
+        }
+    }
     // Time per update: the ratio is candle / torch, and <= 1.0 is the goal.
     report("candle_update_ms_median", &ours, "torch_update_ms_median", &reference)
+}
+
+/// The MASP example's figures: the plain update, and per meta interval the update with MASP
+/// and its ratio to the plain one.
+fn masp_lines(output: &str) -> Vec<&str> {
+    let keys = ["plain_update_ms_median=", "masp_update_ms_median_interval_", "masp_ratio_interval_"];
+    output.lines().map(str::trim).filter(|l| keys.iter().any(|k| l.starts_with(k))).collect()
 }
 
 /// Prints the benchmark's closing three lines: both figures and their ratio, ours / reference
@@ -136,5 +159,20 @@ mod tests {
         assert_eq!(last_value(out, "ours_frames_per_s").unwrap(), 12.5);
         assert!(last_value(out, "missing").unwrap_err().to_string().contains("missing"));
         assert!(last_value("k=abc", "k").is_err());
+    }
+
+    #[test]
+    fn masp_lines_are_the_plain_and_per_interval_figures() {
+        let out = "stage table\nplain_update_ms_median=10.00\nmasp_update_ms_median_interval_4=11.00\n\
+                   masp_ratio_interval_4=1.100\nmasp_ratio_interval_1=1.500\ncandle_update_ms_median=10.00\n";
+        assert_eq!(
+            masp_lines(out),
+            [
+                "plain_update_ms_median=10.00",
+                "masp_update_ms_median_interval_4=11.00",
+                "masp_ratio_interval_4=1.100",
+                "masp_ratio_interval_1=1.500"
+            ]
+        );
     }
 }

@@ -89,7 +89,7 @@ pub struct MetaTimings {
     pub fresh_batch: Duration,
     /// Copying `theta` (and reading Adam's preconditioner) before the first forward pass.
     pub save: Duration,
-    /// `L_TD(theta; B)` and `Q(theta; B)`: the lookahead's forward passes.
+    /// `L_TD(theta; B)` and `Q(theta; B)`: the lookahead's forward pass.
     pub lookahead_forward: Duration,
     /// Their backward pass and writing `theta'`.
     pub lookahead_backward: Duration,
@@ -244,11 +244,11 @@ struct Call {
 }
 
 impl AccessModel<'_, '_> {
-    fn timed(
+    fn timed<T>(
         &mut self,
         td_loss: bool,
-        f: impl FnOnce(&mut dyn MetaAccess) -> candle_core::Result<Tensor>,
-    ) -> candle_core::Result<Tensor> {
+        f: impl FnOnce(&mut dyn MetaAccess) -> candle_core::Result<T>,
+    ) -> candle_core::Result<T> {
         if !self.clock.on {
             return f(&mut *self.access);
         }
@@ -273,6 +273,12 @@ impl MetaModel for AccessModel<'_, '_> {
 
     fn q_values(&mut self, batch: &DeviceBatch) -> candle_core::Result<Tensor> {
         self.timed(false, |a| a.q_values(batch))
+    }
+
+    /// One online forward pass for both, so the lookahead's backward runs through the
+    /// network once.
+    fn td_loss_and_q_values(&mut self, batch: &DeviceBatch) -> candle_core::Result<(Tensor, Tensor)> {
+        self.timed(true, |a| a.td_loss_and_q_values(batch))
     }
 
     fn preconditioner(&self) -> Option<Vec<Tensor>> {
