@@ -1,0 +1,155 @@
+//! Config -> the pieces of a run: base envs, the action pool, the vector env of macro
+//! executors, the agent with MASP as its regulariser.
+//!
+//! Every run steps a [`MacroVecEnv`], with or without macros (a primitives-only pool makes
+//! each step one primitive), so one loop handles every configuration. The executor's
+//! `gamma` is the agent's `n_step.gamma`: one config value for both.
+
+use std::cell::RefCell;
+use std::path::Path;
+use std::rc::Rc;
+
+use ale_env::AtariEnv;
+use anyhow::{Context, Result};
+use candle_core::Tensor;
+use macro_actions::{
+    corrupt, random_macros, ActionPool, ActionRef, CorruptionConfig, ExecutorConfig, MacroVecEnv,
+    RandomConfig,
+};
+use masp::MaspRegularizer;
+use rainbow::{Agent, MetaAccess, Regularizer};
+use rl_env::{Corridor, Env, KeyDoor};
+
+use crate::config::{EnvConfig, MacroSource, RunConfig};
+
+/// The env every run steps: copies of the base env behind macro executors.
+pub type RunEnv = MacroVecEnv<Box<dyn Env>>;
+
+/// `n` copies of the base env: the protocol's training settings, or its evaluation ones.
+pub fn base_envs(config: &RunConfig, eval: bool, n: usize) -> Result<Vec<Box<dyn Env>>> {
+    (0..n)
+        .map(|_| -> Result<Box<dyn Env>> {
+            Ok(match &config.env {
+                EnvConfig::Atari { game, protocol } => {
+                    let atari = if eval { protocol.eval_config(game) } else { protocol.train_config(game) };
+                    Box::new(AtariEnv::new(atari).with_context(|| format!("[env] game = {game:?}"))?)
+                }
+                EnvConfig::Corridor(c) => Box::new(Corridor::try_new(c.into()).context("[env]")?),
+                EnvConfig::KeyDoor(k) => Box::new(KeyDoor::try_new(k.into()).context("[env]")?),
+            })
+        })
+        .collect()
+}
+
+/// The pool: the env's primitives plus the configured macros, corrupted if asked.
+pub fn action_pool(config: &RunConfig, env: &dyn Env) -> Result<ActionPool> {
+    let spec = env.spec();
+    let pool = match &config.macros.source {
+        MacroSource::None => ActionPool::for_env(spec, Vec::new())?,
+        MacroSource::Random { count, min_len, max_len, seed, primitives } => {
+            let primitives = primitives.as_ref().map(|p| p.iter().cloned().map(ActionRef::Name).collect());
+            let random = RandomConfig { count: *count, min_len: *min_len, max_len: *max_len, primitives };
+            let macros = random_macros(&random, &spec.action_names, *seed).context("[macros.source]")?;
+            ActionPool::for_env(spec, macros)?
+        }
+        MacroSource::File { path } => {
+            let pool = ActionPool::load(path)
+                .with_context(|| format!("[macros.source] path = {}", path.display()))?;
+            if pool.primitive_names() != spec.action_names.as_slice() {
+                anyhow::bail!(
+                    "[macros.source] path = {}: the pool's primitives {:?} are not the env's actions {:?}; \
+                     mine the pool on the same game and action set",
+                    path.display(),
+                    pool.primitive_names(),
+                    spec.action_names
+                );
+            }
+            pool
+        }
+    };
+    if config.macros.corruption > 0.0 {
+        let c = CorruptionConfig { fraction: config.macros.corruption, ..Default::default() };
+        return Ok(corrupt(&pool, &c, config.run.seed).context("[macros] corruption")?.pool);
+    }
+    Ok(pool)
+}
+
+/// `n` executors over fresh base envs (training or evaluation settings).
+pub fn run_env(config: &RunConfig, pool: &ActionPool, eval: bool, n: usize) -> Result<RunEnv> {
+    let executor = ExecutorConfig { gamma: config.agent.n_step.gamma, life_loss_terminal: false };
+    Ok(MacroVecEnv::new(base_envs(config, eval, n)?, pool.clone(), executor)?)
+}
+
+/// What the runner reads from the regulariser while the agent owns it.
+pub type SharedMasp = Rc<RefCell<MaspRegularizer>>;
+
+/// The agent's regulariser: MASP when enabled, and the debug NaN injection.
+pub struct RunRegularizer {
+    masp: Option<SharedMasp>,
+    /// `run.inject_nan_at_update`: this update's penalty is NaN.
+    inject_nan_at: Option<u64>,
+    penalties: u64,
+}
+
+impl Regularizer for RunRegularizer {
+    fn penalty(&mut self, q: &Tensor) -> candle_core::Result<Option<Tensor>> {
+        self.penalties += 1;
+        let penalty = match &self.masp {
+            Some(m) => m.borrow_mut().penalty(q)?,
+            None => None,
+        };
+        if self.inject_nan_at == Some(self.penalties) {
+            let nan = q.sum_all()?.affine(f64::NAN, 0.0)?;
+            return Ok(Some(match penalty {
+                Some(p) => (p + nan)?,
+                None => nan,
+            }));
+        }
+        Ok(penalty)
+    }
+
+    fn after_update(&mut self, access: &mut dyn MetaAccess, update: u64) -> candle_core::Result<()> {
+        match &self.masp {
+            Some(m) => m.borrow_mut().after_update(access, update),
+            None => Ok(()),
+        }
+    }
+
+    fn uses_penalty(&self) -> bool {
+        self.inject_nan_at.is_some() || self.masp.as_ref().is_some_and(|m| m.borrow().uses_penalty())
+    }
+}
+
+/// The file `S` is saved to in a checkpoint folder.
+pub const SIMILARITY_FILE: &str = "similarity.json";
+
+/// Sets `agent`'s regulariser from the config; returns MASP for logging and saving. With
+/// `resume_from`, `S` starts from the checkpoint's saved matrix.
+pub fn attach_regularizer(
+    config: &RunConfig,
+    agent: &mut Agent,
+    pool: &ActionPool,
+    resume_from: Option<&Path>,
+) -> Result<Option<SharedMasp>> {
+    let masp = if config.masp_enabled {
+        let mut masp_config = config.masp.clone();
+        if let Some(dir) = resume_from {
+            let saved = dir.join(SIMILARITY_FILE);
+            if saved.exists() {
+                masp_config.init_file = Some(saved);
+            }
+        }
+        let (reg, _alignment) =
+            MaspRegularizer::for_learner(masp_config, pool.names(), None, agent.learner())
+                .context("building MASP")?;
+        Some(Rc::new(RefCell::new(reg)))
+    } else {
+        None
+    };
+    agent.set_regularizer(Box::new(RunRegularizer {
+        masp: masp.clone(),
+        inject_nan_at: config.run.inject_nan_at_update,
+        penalties: 0,
+    }));
+    Ok(masp)
+}

@@ -1,0 +1,533 @@
+//! `RunConfig`: everything that defines a run, as one TOML document with five sections.
+//!
+//! ```toml
+//! [env]      # kind = "atari" (game, protocol) | "corridor" | "key_door" (their knobs)
+//! [macros]   # source = { kind = "none" | "random" | "file" }, corruption
+//! [agent]    # preset = "rainbow" | "der" | "toy", then any AgentConfig override
+//! [masp]     # enabled, then any MaspConfig field
+//! [run]      # frames (budget, # environment frames), num_envs, seed, evaluation, checkpoints
+//! ```
+//!
+//! Resolution, in order: the built-in default (MASP on Pong, [`DEFAULT_CONFIG`]) when no file is
+//! given, else each `--config` file deep-merged over the previous ones; then every
+//! `--set key.path=value`; then the agent preset's values under the `[agent]` overrides;
+//! then serde with `deny_unknown_fields` everywhere. The resolved config is written to
+//! every run folder (`RunConfig::to_toml`) and reads back to the same run.
+//!
+//! Errors name the file (or `--set`) and the full key, and suggest the closest valid key
+//! ([`crate::overrides`]).
+
+use std::path::{Path, PathBuf};
+
+use ale_env::Protocol;
+use anyhow::{bail, Context, Result};
+use macro_actions::RandomConfig;
+use masp::MaspConfig;
+use rainbow::AgentConfig;
+use rl_env::{CorridorConfig, KeyDoorConfig};
+use serde::{Deserialize, Serialize};
+
+use crate::overrides::{self, Source};
+
+/// The built-in default: MASP on Pong with 64 random macros and the machado protocol.
+pub const DEFAULT_CONFIG: &str = include_str!("default.toml");
+
+/// A whole run; see the module docs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunConfig {
+    #[serde(default)]
+    pub env: EnvConfig,
+    #[serde(default)]
+    pub macros: MacrosConfig,
+    /// The agent, preset values plus overrides; `seed` and `device` come from `[run]`.
+    #[serde(default)]
+    pub agent: AgentConfig,
+    /// `[agent] preset`: whose values the `[agent]` overrides start from.
+    #[serde(skip)]
+    pub agent_preset: AgentPreset,
+    /// `[masp] enabled`.
+    #[serde(skip)]
+    pub masp_enabled: bool,
+    #[serde(default)]
+    pub masp: MaspConfig,
+    #[serde(default)]
+    pub run: RunSection,
+}
+
+/// Where the primitive actions come from.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum EnvConfig {
+    /// An Atari game under a named protocol (its train and eval settings).
+    Atari {
+        /// ROM name as ALE spells it: `pong`, `space_invaders`, `montezuma_revenge`.
+        #[serde(default = "default_game")]
+        game: String,
+        /// `machado` (default), `nature` or `atari100k`.
+        #[serde(default = "default_protocol")]
+        protocol: Protocol,
+    },
+    /// rl-env's corridor: a sparse-reward chain (toy).
+    Corridor(CorridorSection),
+    /// rl-env's key-and-door grid (toy).
+    KeyDoor(KeyDoorSection),
+}
+
+fn default_game() -> String {
+    "pong".into()
+}
+
+fn default_protocol() -> Protocol {
+    Protocol::Machado
+}
+
+impl Default for EnvConfig {
+    fn default() -> Self {
+        EnvConfig::Atari { game: default_game(), protocol: default_protocol() }
+    }
+}
+
+impl EnvConfig {
+    /// The `{game}` of the run name.
+    pub fn game_name(&self) -> String {
+        match self {
+            EnvConfig::Atari { game, .. } => game.clone(),
+            EnvConfig::Corridor(_) => "corridor".into(),
+            EnvConfig::KeyDoor(_) => "key_door".into(),
+        }
+    }
+}
+
+/// [`CorridorConfig`]'s fields, with its defaults (# agent steps = # frames here).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CorridorSection {
+    /// Cells, start to goal.
+    pub length: usize,
+    /// Truncation, # steps.
+    pub max_steps: usize,
+    /// Probability that a step takes a random action instead.
+    pub slip_prob: f32,
+    /// Reward every non-goal step.
+    pub step_penalty: f32,
+}
+
+impl Default for CorridorSection {
+    fn default() -> Self {
+        let c = CorridorConfig::default();
+        Self {
+            length: c.length,
+            max_steps: c.max_steps,
+            slip_prob: c.slip_prob,
+            step_penalty: c.step_penalty,
+        }
+    }
+}
+
+impl From<&CorridorSection> for CorridorConfig {
+    fn from(s: &CorridorSection) -> Self {
+        CorridorConfig {
+            length: s.length,
+            max_steps: s.max_steps,
+            slip_prob: s.slip_prob,
+            step_penalty: s.step_penalty,
+        }
+    }
+}
+
+/// [`KeyDoorConfig`]'s fields, with its defaults.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KeyDoorSection {
+    /// The maze, one row per line (see rl-env's KeyDoor).
+    pub map: String,
+    /// Truncation, # steps.
+    pub max_steps: usize,
+    pub key_reward: f32,
+    pub door_reward: f32,
+    pub step_penalty: f32,
+    pub random_start: bool,
+    pub random_key: bool,
+}
+
+impl Default for KeyDoorSection {
+    fn default() -> Self {
+        let c = KeyDoorConfig::default();
+        Self {
+            map: c.map,
+            max_steps: c.max_steps,
+            key_reward: c.key_reward,
+            door_reward: c.door_reward,
+            step_penalty: c.step_penalty,
+            random_start: c.random_start,
+            random_key: c.random_key,
+        }
+    }
+}
+
+impl From<&KeyDoorSection> for KeyDoorConfig {
+    fn from(s: &KeyDoorSection) -> Self {
+        KeyDoorConfig {
+            map: s.map.clone(),
+            max_steps: s.max_steps,
+            key_reward: s.key_reward,
+            door_reward: s.door_reward,
+            step_penalty: s.step_penalty,
+            random_start: s.random_start,
+            random_key: s.random_key,
+        }
+    }
+}
+
+/// The macro-actions added to the primitives.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MacrosConfig {
+    pub source: MacroSource,
+    /// Fraction of the macros replaced by random sequences (the paper's noise sweep: 0.25,
+    /// 0.5, 0.75), drawn with `run.seed`. Default 0: none.
+    pub corruption: f64,
+}
+
+impl Default for MacrosConfig {
+    fn default() -> Self {
+        Self { source: MacroSource::None, corruption: 0.0 }
+    }
+}
+
+/// Where the macros come from.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum MacroSource {
+    /// Primitives only.
+    #[default]
+    None,
+    /// `count` uniform random sequences of `min_len..=max_len` primitives (MASP section 2).
+    Random {
+        #[serde(default = "default_count")]
+        count: usize,
+        #[serde(default = "default_min_len")]
+        min_len: usize,
+        #[serde(default = "default_max_len")]
+        max_len: usize,
+        /// The pool's seed, apart from the agent's so that seeds of a sweep share a pool.
+        #[serde(default)]
+        seed: u64,
+        /// The primitives macros are drawn over, by name (e.g. leaving out `NOOP`);
+        /// default all.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        primitives: Option<Vec<String>>,
+    },
+    /// A pool file (JSON or TOML, as `ActionPool::save` writes it); relative paths are
+    /// relative to the working directory.
+    File { path: PathBuf },
+}
+
+fn default_count() -> usize {
+    RandomConfig::default().count
+}
+
+fn default_min_len() -> usize {
+    RandomConfig::default().min_len
+}
+
+fn default_max_len() -> usize {
+    RandomConfig::default().max_len
+}
+
+/// The agent presets of `[agent] preset`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum AgentPreset {
+    /// Full Rainbow (Hessel et al. 2018; Dopamine's values).
+    #[default]
+    Rainbow,
+    /// Data-efficient Rainbow (van Hasselt et al. 2019).
+    Der,
+    /// A small MLP Rainbow for the toy envs.
+    Toy,
+}
+
+impl AgentPreset {
+    pub const NAMES: [&'static str; 3] = ["rainbow", "der", "toy"];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            AgentPreset::Rainbow => "rainbow",
+            AgentPreset::Der => "der",
+            AgentPreset::Toy => "toy",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "rainbow" => Some(AgentPreset::Rainbow),
+            "der" => Some(AgentPreset::Der),
+            "toy" => Some(AgentPreset::Toy),
+            _ => None,
+        }
+    }
+
+    pub fn config(self) -> AgentConfig {
+        match self {
+            AgentPreset::Rainbow => AgentConfig::rainbow(),
+            AgentPreset::Der => AgentConfig::der(),
+            AgentPreset::Toy => AgentConfig::toy(),
+        }
+    }
+}
+
+/// The run's budget, parallelism, seed, evaluation and checkpoints.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RunSection {
+    /// The `{agent}` of the run name, e.g. `masp`, `rainbow-macros`. Default: from the
+    /// config (`masp`, `rainbow-macros` or `rainbow`).
+    pub name: String,
+    /// Training budget, # environment frames (emulator frames on Atari: 4 per primitive
+    /// agent step with frame skip 4; a macro of L steps costs 4L). Default 10M.
+    pub frames: u64,
+    /// Env copies stepped in parallel. Default 1 (Dopamine).
+    pub num_envs: usize,
+    /// Seed of the agent and the envs. Default 0.
+    pub seed: u64,
+    /// `"cpu"` or `"cuda:N"`. Default `"cpu"`.
+    pub device: String,
+    /// Final evaluation, # episodes under the protocol's eval settings. Default 10.
+    pub eval_episodes: usize,
+    /// A checkpoint every this many # frames (and at the end). Default 1M.
+    pub checkpoint_interval: u64,
+    /// A metrics row every this many # frames. Default 10k.
+    pub log_interval: u64,
+    /// Stop early once the mean raw score of the last 10 training episodes reaches this
+    /// (toy presets). Default none.
+    pub target_score: Option<f64>,
+    /// Debugging only: make the loss of this learner update (1-based) NaN, to test how a run
+    /// handles a diverged loss.
+    pub inject_nan_at_update: Option<u64>,
+}
+
+impl Default for RunSection {
+    fn default() -> Self {
+        Self {
+            name: String::new(),
+            frames: 10_000_000,
+            num_envs: 1,
+            seed: 0,
+            device: "cpu".into(),
+            eval_episodes: 10,
+            checkpoint_interval: 1_000_000,
+            log_interval: 10_000,
+            target_score: None,
+            inject_nan_at_update: None,
+        }
+    }
+}
+
+impl RunConfig {
+    /// Resolves `files` (none: [`DEFAULT_CONFIG`]) and `sets` (`key.path=value`) into a
+    /// checked config; see the module docs.
+    pub fn load(files: &[PathBuf], sets: &[String]) -> Result<Self> {
+        let mut sources = Vec::new();
+        if files.is_empty() {
+            sources.push(Source::parse("the built-in default config", DEFAULT_CONFIG)?);
+        }
+        for file in files {
+            let text = std::fs::read_to_string(file)
+                .with_context(|| format!("cannot read config file {}", file.display()))?;
+            sources.push(Source::parse(&file.display().to_string(), &text)?);
+        }
+        for set in sets {
+            sources.push(Source::from_set(set)?);
+        }
+        Self::from_sources(&sources)
+    }
+
+    /// Parses one TOML document (no defaults file underneath).
+    pub fn from_toml_str(name: &str, text: &str) -> Result<Self> {
+        Self::from_sources(&[Source::parse(name, text)?])
+    }
+
+    /// Reads the resolved `config.toml` of a run folder.
+    pub fn read_resolved(path: &Path) -> Result<Self> {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+        Self::from_toml_str(&path.display().to_string(), &text)
+    }
+
+    fn from_sources(sources: &[Source]) -> Result<Self> {
+        let mut table = toml::Table::new();
+        for s in sources {
+            overrides::deep_merge(&mut table, s.table.clone());
+        }
+        let describe = |path: &str| overrides::source_of(sources, path);
+
+        // [agent] preset, then the preset's values under the overrides.
+        let agent = match table.remove("agent") {
+            None => toml::Table::new(),
+            Some(toml::Value::Table(t)) => t,
+            Some(other) => {
+                bail!("{}: `agent` must be a table, found {}", describe("agent"), other.type_str())
+            }
+        };
+        let mut agent = agent;
+        let preset = match agent.remove("preset") {
+            None => AgentPreset::default(),
+            Some(toml::Value::String(name)) => AgentPreset::parse(&name).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "{}: unknown agent preset `{name}` for `agent.preset`{}; valid presets: {}",
+                    describe("agent.preset"),
+                    overrides::did_you_mean(&name, &AgentPreset::NAMES),
+                    AgentPreset::NAMES.join(", ")
+                )
+            })?,
+            Some(other) => bail!(
+                "{}: `agent.preset` must be a string (one of {}), found {}",
+                describe("agent.preset"),
+                AgentPreset::NAMES.join(", "),
+                other.type_str()
+            ),
+        };
+        for key in ["seed", "device"] {
+            if agent.contains_key(key) {
+                bail!(
+                    "{}: `agent.{key}` is set from `run.{key}`; set `run.{key}` instead",
+                    describe(&format!("agent.{key}"))
+                );
+            }
+        }
+        let mut base = match toml::Value::try_from(preset.config()).context("serialising the agent preset")? {
+            toml::Value::Table(t) => t,
+            _ => unreachable!("AgentConfig is a struct"),
+        };
+        base.remove("seed");
+        base.remove("device");
+        overrides::deep_merge(&mut base, agent);
+        table.insert("agent".into(), toml::Value::Table(base));
+
+        // [masp] enabled, the rest is MaspConfig.
+        let mut masp_enabled = false;
+        if let Some(toml::Value::Table(m)) = table.get_mut("masp") {
+            match m.remove("enabled") {
+                None => {}
+                Some(toml::Value::Boolean(b)) => masp_enabled = b,
+                Some(other) => bail!(
+                    "{}: `masp.enabled` must be true or false, found {}",
+                    describe("masp.enabled"),
+                    other.type_str()
+                ),
+            }
+        }
+
+        let mut config =
+            RunConfig::deserialize(toml::Value::Table(table)).map_err(|e| overrides::explain(&e, sources))?;
+        config.agent_preset = preset;
+        config.masp_enabled = masp_enabled;
+        config.agent.seed = config.run.seed;
+        config.agent.device = config.run.device.clone();
+        if config.run.name.is_empty() {
+            config.run.name = config.default_name();
+        }
+        config.validate().context("the config has an impossible value")?;
+        Ok(config)
+    }
+
+    /// `masp`, `rainbow-macros` or `rainbow`, from what is switched on.
+    fn default_name(&self) -> String {
+        let name = if self.masp_enabled {
+            "masp"
+        } else if self.macros.source != MacroSource::None {
+            "rainbow-macros"
+        } else {
+            "rainbow"
+        };
+        name.into()
+    }
+
+    /// Checks everything that the libraries check, before any env or network is built.
+    pub fn validate(&self) -> Result<()> {
+        match &self.env {
+            EnvConfig::Atari { protocol, game } => {
+                protocol.train_config(game).validate().context("[env]")?;
+            }
+            EnvConfig::Corridor(c) => CorridorConfig::from(c).validate().context("[env]")?,
+            EnvConfig::KeyDoor(k) => KeyDoorConfig::from(k).validate().context("[env]")?,
+        }
+        if let MacroSource::Random { count, min_len, max_len, primitives: _, seed: _ } = &self.macros.source {
+            let random =
+                RandomConfig { count: *count, min_len: *min_len, max_len: *max_len, primitives: None };
+            // The primitives are only known once the env exists; check lengths on a stand-in.
+            random.validate(&["A".to_string(), "B".to_string()]).context("[macros.source]")?;
+        }
+        if !(0.0..=1.0).contains(&self.macros.corruption) {
+            bail!("[macros] corruption = {}: use a fraction in [0, 1], e.g. 0.25", self.macros.corruption);
+        }
+        self.agent.validate().context("[agent]")?;
+        if self.masp_enabled {
+            self.masp.validate().context("[masp]")?;
+        }
+        let r = &self.run;
+        if r.frames == 0 {
+            bail!("[run] frames = 0: give a training budget in environment frames, e.g. 10_000_000");
+        }
+        if r.num_envs == 0 {
+            bail!("[run] num_envs = 0: use at least 1 env copy");
+        }
+        if r.checkpoint_interval == 0 || r.log_interval == 0 {
+            bail!("[run] checkpoint_interval and log_interval are # frames and must be at least 1");
+        }
+        if r.name.is_empty() || r.name.contains(['/', '\\']) || r.name.contains("__") {
+            bail!("[run] name = {:?}: use a non-empty name without `/` or `__`, e.g. \"masp\"", r.name);
+        }
+        Ok(())
+    }
+
+    /// The resolved config as TOML, with `agent.preset` and `masp.enabled` in place; it
+    /// reads back (with [`RunConfig::from_toml_str`]) to the same config.
+    pub fn to_toml(&self) -> Result<String> {
+        let mut table = match toml::Value::try_from(self).context("serialising the config")? {
+            toml::Value::Table(t) => t,
+            _ => unreachable!("RunConfig is a struct"),
+        };
+        if let Some(toml::Value::Table(agent)) = table.get_mut("agent") {
+            agent.remove("seed");
+            agent.remove("device");
+            agent.insert("preset".into(), self.agent_preset.name().into());
+        }
+        if let Some(toml::Value::Table(m)) = table.get_mut("masp") {
+            m.insert("enabled".into(), self.masp_enabled.into());
+        }
+        toml::to_string(&table).context("writing the config as TOML")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_config_is_masp_on_pong_with_64_random_macros_machado() {
+        let c = RunConfig::load(&[], &[]).unwrap();
+        assert_eq!(c.env, EnvConfig::Atari { game: "pong".into(), protocol: Protocol::Machado });
+        assert!(matches!(c.macros.source, MacroSource::Random { count: 64, .. }));
+        assert!(c.masp_enabled);
+        assert_eq!(c.run.name, "masp");
+    }
+
+    #[test]
+    fn resolved_config_round_trips() {
+        let c = RunConfig::load(&[], &["agent.preset=\"der\"".into(), "run.seed=7".into()]).unwrap();
+        assert_eq!(c.agent.learner, AgentConfig::der().learner);
+        assert_eq!(c.agent.seed, 7);
+        let back = RunConfig::from_toml_str("config.toml", &c.to_toml().unwrap()).unwrap();
+        assert_eq!(back, c);
+    }
+
+    #[test]
+    fn preset_values_stay_under_overrides() {
+        let c = RunConfig::load(&[], &["agent.preset=toy".into(), "agent.learner.lr=0.01".into()]).unwrap();
+        assert_eq!(c.agent.learner.lr, 0.01);
+        assert_eq!(c.agent.learner.learning_starts, AgentConfig::toy().learner.learning_starts);
+        assert_eq!(c.agent_preset, AgentPreset::Toy);
+    }
+}

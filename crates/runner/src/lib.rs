@@ -1,0 +1,22 @@
+//! The `masp` runner: a config in, a run folder out.
+//!
+//! * [`RunConfig`] ([`config`]): the env, macros, agent, MASP and run sections of one TOML
+//!   document; [`overrides`]: `--set key.path=value`, merging, and errors that suggest the
+//!   closest key.
+//! * [`compose`]: config -> vector env of macro executors over the base env, action pool,
+//!   Rainbow agent with MASP as its regulariser.
+//! * [`train()`]: the training loop over a frame budget, metrics, checkpoints, resume,
+//!   Ctrl-C, the final evaluation; [`evaluate()`]: raw game scores of a checkpoint.
+//! * [`run_dir`]: the run folder's layout and name `{game}__{agent}__{seed}__{time}`.
+
+pub mod compose;
+pub mod config;
+mod eval;
+mod metrics;
+pub mod overrides;
+pub mod run_dir;
+mod train;
+
+pub use config::{AgentPreset, EnvConfig, MacroSource, RunConfig};
+pub use eval::{evaluate, evaluate_run, EvalReport};
+pub use train::{resume_config, train, TrainOptions, TrainSummary};

@@ -1,0 +1,114 @@
+//! `masp`: train and evaluate Rainbow agents with macro-actions and MASP.
+//!
+//! `main` only parses and dispatches; each subcommand is one function below.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use masp_runner::{evaluate_run, resume_config, train, RunConfig, TrainOptions};
+
+#[derive(Parser)]
+#[command(name = "masp", version, about = "Rainbow with macro-actions and MASP: train and evaluate")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Train an agent; with no --config, MASP on Pong with 64 random macros (machado protocol).
+    Train {
+        /// Config files (TOML), merged in order; e.g. configs/agents/masp.toml.
+        #[arg(long = "config", value_name = "FILE")]
+        configs: Vec<PathBuf>,
+        /// Override one key, `key.path=value` (value in TOML), e.g. --set run.frames=400000.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+        /// Parent folder of the run folder.
+        #[arg(long, default_value = "runs")]
+        out: PathBuf,
+        /// Continue this run folder from its last checkpoint (its own config, plus any --set).
+        #[arg(long, value_name = "RUN_DIR", conflicts_with = "configs")]
+        resume: Option<PathBuf>,
+        /// Print the resolved config and exit.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Evaluate a run's checkpoint: raw game scores under the protocol's evaluation settings.
+    Eval {
+        /// The run folder (holding config.toml and checkpoint/).
+        run: PathBuf,
+        /// Episodes to play (default: the config's run.eval_episodes).
+        #[arg(long)]
+        episodes: Option<usize>,
+    },
+}
+
+fn main() {
+    if let Err(err) = try_main() {
+        eprintln!("error: {err:#}");
+        std::process::exit(1);
+    }
+}
+
+fn try_main() -> Result<()> {
+    match Cli::parse().command {
+        Command::Train { configs, sets, out, resume, dry_run } => {
+            train_cmd(&configs, &sets, out, resume, dry_run)
+        }
+        Command::Eval { run, episodes } => eval_cmd(run, episodes),
+    }
+}
+
+/// `masp train`: resolves the config, trains until the frame budget, evaluates. Ctrl-C
+/// writes a checkpoint and exits cleanly; `--resume` continues the frame count.
+fn train_cmd(
+    configs: &[PathBuf],
+    sets: &[String],
+    out: PathBuf,
+    resume: Option<PathBuf>,
+    dry_run: bool,
+) -> Result<()> {
+    let config = match &resume {
+        Some(run) => resume_config(run, sets)?,
+        None => RunConfig::load(configs, sets)?,
+    };
+    if dry_run {
+        print!("{}", config.to_toml()?);
+        return Ok(());
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&stop);
+    ctrlc::set_handler(move || {
+        if flag.swap(true, Ordering::SeqCst) {
+            // A second Ctrl-C: the user does not want to wait for the checkpoint.
+            std::process::exit(130);
+        }
+        eprintln!("\nCtrl-C: writing a checkpoint, then stopping (Ctrl-C again to abort)");
+    })
+    .context("installing the Ctrl-C handler")?;
+    let summary = train(&config, &TrainOptions { out, resume, progress: true, stop })?;
+    println!("{}", summary.run.display());
+    Ok(())
+}
+
+/// `masp eval RUN_DIR`: plays N episodes with the checkpoint, prints raw game scores and
+/// writes `eval.json` into the run folder.
+fn eval_cmd(run: PathBuf, episodes: Option<usize>) -> Result<()> {
+    let report = evaluate_run(&run, episodes)?;
+    let scores: Vec<String> = report.scores.iter().map(|s| format!("{s}")).collect();
+    println!(
+        "{} ({}), {} frames trained: mean {:.2} ± {:.2} over {} episodes; scores: {}",
+        report.game,
+        report.protocol.as_deref().unwrap_or("toy"),
+        report.frames_trained,
+        report.mean,
+        report.std,
+        report.episodes,
+        scores.join(", ")
+    );
+    Ok(())
+}

@@ -1,0 +1,128 @@
+//! A run folder, `runs/{game}__{agent}__{seed}__{time}/`:
+//!
+//! ```text
+//! config.toml        the fully resolved config (reads back to the same run)
+//! metrics.csv        one row per log interval, see crate::metrics
+//! checkpoint/        the last good checkpoint: rainbow's Agent::save, MASP's S, state.json
+//! eval.json          the final evaluation: raw game scores
+//! ```
+//!
+//! A checkpoint is written to `checkpoint.new/` and swapped in by renames, so a crash at
+//! any moment leaves one complete checkpoint.
+
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+
+pub const CONFIG: &str = "config.toml";
+pub const METRICS: &str = "metrics.csv";
+pub const CHECKPOINT: &str = "checkpoint";
+pub const EVAL: &str = "eval.json";
+/// The runner's own state in a checkpoint folder.
+pub const STATE: &str = "state.json";
+
+/// `{game}__{agent}__{seed}__{time}`, time as UTC `YYYYMMDDTHHMMSS`.
+pub fn run_name(game: &str, agent: &str, seed: u64, now: SystemTime) -> String {
+    let secs = now.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    format!("{game}__{agent}__{seed}__{}", utc_stamp(secs))
+}
+
+/// `YYYYMMDDTHHMMSS` of a Unix time (proleptic Gregorian, UTC).
+fn utc_stamp(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}{m:02}{d:02}T{:02}{:02}{:02}", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+/// What the runner keeps beside the agent in a checkpoint.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct RunState {
+    /// Environment frames trained on (the agent's counter, repeated for readers).
+    pub frames: u64,
+    pub agent_steps: u64,
+    pub updates: u64,
+    /// Training episodes finished (whole games).
+    pub games: u64,
+    /// Wall-clock seconds of training so far, over all sessions.
+    pub elapsed_s: f64,
+    /// Raw scores of the most recent games, for the progress bar.
+    pub recent_scores: Vec<f64>,
+}
+
+/// Saves a checkpoint into `run/checkpoint/` atomically: `write` fills a fresh folder,
+/// which then replaces the old one.
+pub fn save_checkpoint(run: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Result<PathBuf> {
+    let target = run.join(CHECKPOINT);
+    let fresh = run.join(format!("{CHECKPOINT}.new"));
+    let old = run.join(format!("{CHECKPOINT}.old"));
+    for stale in [&fresh, &old] {
+        if stale.exists() {
+            std::fs::remove_dir_all(stale).with_context(|| format!("removing {}", stale.display()))?;
+        }
+    }
+    std::fs::create_dir_all(&fresh).with_context(|| format!("creating {}", fresh.display()))?;
+    write(&fresh)?;
+    if target.exists() {
+        std::fs::rename(&target, &old).with_context(|| format!("moving {} aside", target.display()))?;
+    }
+    std::fs::rename(&fresh, &target).with_context(|| format!("installing {}", target.display()))?;
+    if old.exists() {
+        std::fs::remove_dir_all(&old).with_context(|| format!("removing {}", old.display()))?;
+    }
+    Ok(target)
+}
+
+/// The checkpoint folder of a run, or where a crash mid-swap left the previous one.
+pub fn find_checkpoint(run: &Path) -> Result<PathBuf> {
+    for name in [CHECKPOINT.to_string(), format!("{CHECKPOINT}.old")] {
+        let dir = run.join(&name);
+        if dir.join(STATE).exists() {
+            return Ok(dir);
+        }
+    }
+    anyhow::bail!(
+        "{} has no checkpoint ({}/{STATE} is missing): is it a run folder of `masp train`, and did it \
+         reach its first checkpoint?",
+        run.display(),
+        CHECKPOINT
+    )
+}
+
+pub fn read_state(checkpoint: &Path) -> Result<RunState> {
+    let path = checkpoint.join(STATE);
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| format!("{} is not a run state", path.display()))
+}
+
+pub fn write_json(path: &Path, value: &impl Serialize) -> Result<()> {
+    let text = serde_json::to_string_pretty(value).context("serialising JSON")?;
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, text + "\n").with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_names_follow_the_convention() {
+        // 2026-11-25 19:02:05 UTC.
+        let t = UNIX_EPOCH + std::time::Duration::from_secs(1_795_633_325);
+        assert_eq!(run_name("pong", "masp", 3, t), "pong__masp__3__20261125T190205");
+        assert_eq!(utc_stamp(0), "19700101T000000");
+        assert_eq!(utc_stamp(951_782_400), "20000229T000000");
+    }
+}

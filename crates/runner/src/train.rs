@@ -1,0 +1,333 @@
+//! The training loop: act, step every env copy one pool action, observe, update when due,
+//! until the frame budget (`run.frames`, # environment frames: the sum of `info.frames` over
+//! the primitive steps taken).
+//!
+//! ```text
+//! new run:  runs/{game}__{agent}__{seed}__{time}/config.toml, a checkpoint at frame 0
+//! loop:     actions = agent.act(obs)                 (copies,)
+//!           venv.step(actions)                       one MacroOutcome per copy
+//!           agent.observe(copy, Transition { R, gamma^L, .. }, next_obs, frames)
+//!           agent.update()                           NaN/Inf loss: stop, keep the last checkpoint
+//!           every log_interval frames: a metrics.csv row; every checkpoint_interval: a checkpoint
+//! end:      checkpoint, evaluation (eval.json)
+//! Ctrl-C:   checkpoint and return; `--resume RUN_DIR` continues the frame count
+//! ```
+
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use anyhow::{bail, Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use rainbow::{Agent, Transition, UpdateStats};
+use rl_env::Obs;
+
+use crate::compose::{self, SIMILARITY_FILE};
+use crate::config::RunConfig;
+use crate::eval::{evaluate, EvalReport};
+use crate::metrics::{MetricsWriter, Row};
+use crate::run_dir::{self, RunState};
+
+/// Games whose scores the progress bar and `run.target_score` average.
+const RECENT_GAMES: usize = 10;
+
+/// What `train` needs besides the config.
+#[derive(Clone, Debug)]
+pub struct TrainOptions {
+    /// Parent folder of new run folders (`runs/`).
+    pub out: PathBuf,
+    /// Continue this run folder from its checkpoint instead of starting a new one.
+    pub resume: Option<PathBuf>,
+    /// Draw a progress bar (on a terminal).
+    pub progress: bool,
+    /// Set (by Ctrl-C) to checkpoint and stop.
+    pub stop: Arc<AtomicBool>,
+}
+
+/// How a training session ended.
+#[derive(Debug)]
+pub struct TrainSummary {
+    pub run: PathBuf,
+    pub frames: u64,
+    /// Stopped by `stop` (Ctrl-C) before the budget.
+    pub interrupted: bool,
+    /// The final evaluation, when the budget (or the target score) was reached.
+    pub eval: Option<EvalReport>,
+}
+
+/// Row `i` of a `(n, len)` batch of observations.
+fn obs_row(obs: Obs<'_>, i: usize, len: usize) -> Obs<'_> {
+    match obs {
+        Obs::Pixels(p) => Obs::Pixels(&p[i * len..(i + 1) * len]),
+        Obs::Vector(v) => Obs::Vector(&v[i * len..(i + 1) * len]),
+    }
+}
+
+/// Trains `config` into a new run folder under `options.out`, or continues
+/// `options.resume`; see the module docs. `config` must already be resolved (for a resume:
+/// from the run's own `config.toml`, plus any `--set`).
+pub fn train(config: &RunConfig, options: &TrainOptions) -> Result<TrainSummary> {
+    let (run, resume_from) = match &options.resume {
+        Some(run) => (run.clone(), Some(run_dir::find_checkpoint(run)?)),
+        None => {
+            let name = run_dir::run_name(
+                &config.env.game_name(),
+                &config.run.name,
+                config.run.seed,
+                SystemTime::now(),
+            );
+            let run = options.out.join(name);
+            anyhow::ensure!(!run.exists(), "the run folder {} already exists", run.display());
+            std::fs::create_dir_all(&run)
+                .with_context(|| format!("creating the run folder {}", run.display()))?;
+            (run, None)
+        }
+    };
+    std::fs::write(run.join(run_dir::CONFIG), config.to_toml()?)
+        .with_context(|| format!("writing {}", run.join(run_dir::CONFIG).display()))?;
+    eprintln!("run folder: {}", run.display());
+    eprintln!("resolved config ({}):\n{}", run_dir::CONFIG, config.to_toml()?);
+
+    // Env, pool, agent, regulariser.
+    let n = config.run.num_envs;
+    let base = compose::base_envs(config, false, n)?;
+    let pool = compose::action_pool(config, base[0].as_ref())?;
+    let executor =
+        macro_actions::ExecutorConfig { gamma: config.agent.n_step.gamma, life_loss_terminal: false };
+    let mut venv = macro_actions::MacroVecEnv::new(base, pool.clone(), executor)?;
+    let obs_spec = venv.spec().observation.clone();
+    let (mut agent, mut state) = match &resume_from {
+        Some(ckpt) => {
+            let mut agent =
+                Agent::load(ckpt).with_context(|| format!("loading the checkpoint {}", ckpt.display()))?;
+            anyhow::ensure!(
+                agent.num_actions() == pool.len() && agent.num_envs() == n,
+                "the checkpoint has {} actions and {} env copies, the config {} and {n}; resume with the \
+                 run's own pool and num_envs",
+                agent.num_actions(),
+                agent.num_envs(),
+                pool.len()
+            );
+            agent.set_eval(false);
+            (agent, run_dir::read_state(ckpt)?)
+        }
+        None => (
+            Agent::new(config.agent.clone(), &obs_spec, pool.len(), n).context("building the agent")?,
+            RunState::default(),
+        ),
+    };
+    let masp = compose::attach_regularizer(config, &mut agent, &pool, resume_from.as_deref())?;
+    eprintln!(
+        "{} on {}: {} actions ({} primitives, {} macros), {} env copies, {} frames budget{}",
+        config.run.name,
+        config.env.game_name(),
+        pool.len(),
+        pool.num_primitives(),
+        pool.num_macros(),
+        n,
+        config.run.frames,
+        if resume_from.is_some() {
+            format!(", resuming at frame {}", agent.counters().frames)
+        } else {
+            String::new()
+        }
+    );
+
+    let save = |agent: &Agent, state: &RunState| -> Result<PathBuf> {
+        run_dir::save_checkpoint(&run, |dir| {
+            agent.save(dir, false).context("saving the agent")?;
+            if let Some(m) = &masp {
+                m.borrow()
+                    .masp()
+                    .similarity()
+                    .save(pool.names(), dir.join(SIMILARITY_FILE))
+                    .context("saving S")?;
+            }
+            run_dir::write_json(&dir.join(run_dir::STATE), state)
+        })
+    };
+    let snapshot = |agent: &Agent, state: &mut RunState, elapsed: f64| {
+        let c = agent.counters();
+        state.frames = c.frames;
+        state.agent_steps = c.agent_steps;
+        state.updates = c.updates;
+        state.elapsed_s = elapsed;
+    };
+    let session_start = Instant::now();
+    let elapsed_before = state.elapsed_s;
+    if resume_from.is_none() {
+        snapshot(&agent, &mut state, 0.0);
+        save(&agent, &state)?;
+    }
+    let mut last_checkpoint_frames = agent.counters().frames;
+
+    // Episodes start from a seed that differs per session, so a resume does not replay them.
+    venv.reset(Some(config.run.seed.wrapping_add(agent.counters().frames)));
+    let len = obs_spec.len();
+    for i in 0..n {
+        agent.start_episode(i, obs_row(venv.obs(), i, len))?;
+    }
+
+    let mut metrics = MetricsWriter::open(&run.join(run_dir::METRICS))?;
+    let bar = progress_bar(options.progress, config.run.frames, agent.counters().frames);
+    let mut recent: VecDeque<f64> = state.recent_scores.iter().copied().collect();
+    let mut clipped = vec![0f64; n];
+    let (mut interval_scores, mut interval_returns) = (Vec::new(), Vec::new());
+    let mut last_stats: Option<UpdateStats> = None;
+    let mut last_log = (agent.counters().frames, Instant::now());
+    let mut reached_target = false;
+    let mut actions = vec![0usize; n];
+
+    while agent.counters().frames < config.run.frames && !options.stop.load(Ordering::SeqCst) {
+        actions.copy_from_slice(agent.act(venv.obs())?);
+        venv.step(&actions);
+        for (i, o) in venv.outcomes().iter().enumerate() {
+            let t = Transition {
+                action: actions[i],
+                reward: o.reward,
+                discount: o.discount,
+                terminated: o.terminated,
+                truncated: o.truncated,
+            };
+            clipped[i] += f64::from(o.reward);
+            if o.done() {
+                agent.observe(i, &t, venv.final_obs(i), o.info.frames)?;
+                agent.start_episode(i, obs_row(venv.obs(), i, len))?;
+                // A life lost under a life-loss-terminal protocol ends an episode, not the game.
+                if o.info.lives == 0 || !o.info.life_lost {
+                    state.games += 1;
+                    interval_scores.push(o.info.episode_score);
+                    interval_returns.push(std::mem::take(&mut clipped[i]));
+                    recent.push_back(o.info.episode_score);
+                    if recent.len() > RECENT_GAMES {
+                        recent.pop_front();
+                    }
+                }
+            } else {
+                agent.observe(i, &t, obs_row(venv.obs(), i, len), o.info.frames)?;
+            }
+        }
+        match agent.update() {
+            Ok(Some(stats)) => last_stats = Some(stats),
+            Ok(None) => {}
+            Err(err @ rainbow::Error::NonFiniteLoss { .. }) => {
+                bar.abandon();
+                let c = agent.counters();
+                bail!(
+                    "training stopped at update {} (frame {}, agent step {}): {err}\nthe last good checkpoint \
+                     (frame {last_checkpoint_frames}) is kept in {}; fix the config and continue with \
+                     `masp train --resume {}`",
+                    c.updates,
+                    c.frames,
+                    c.agent_steps,
+                    run.join(run_dir::CHECKPOINT).display(),
+                    run.display()
+                );
+            }
+            Err(err) => return Err(err).context("agent update"),
+        }
+
+        let frames = agent.counters().frames;
+        let mean = |v: &[f64]| (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64);
+        let recent_mean = mean(recent.make_contiguous());
+        if let (Some(target), Some(m)) = (config.run.target_score, recent_mean) {
+            reached_target = recent.len() >= RECENT_GAMES && m >= target;
+        }
+        if frames - last_log.0 >= config.run.log_interval || reached_target || frames >= config.run.frames {
+            let secs = last_log.1.elapsed().as_secs_f64().max(1e-9);
+            let fps = (frames - last_log.0) as f64 / secs;
+            let c = agent.counters();
+            let mut row = Row {
+                frames,
+                agent_steps: c.agent_steps,
+                updates: c.updates,
+                games: state.games,
+                episode_score: mean(&interval_scores),
+                clipped_return: mean(&interval_returns),
+                loss: last_stats.as_ref().map(|s| s.loss),
+                penalty: last_stats.as_ref().and_then(|s| s.penalty),
+                mean_priority: last_stats.as_ref().map(|s| s.mean_priority),
+                grad_norm: last_stats.as_ref().map(|s| s.grad_norm),
+                fps,
+                ..Row::default()
+            };
+            if let Some(m) = &masp {
+                let m = m.borrow();
+                row.s_stats = m.similarity_stats().ok();
+                row.penalty_td_ratio = m.last_report().map(|r| r.penalty_td_ratio);
+                row.meta_grad_norm = m.last_report().map(|r| r.meta_grad_norm);
+            }
+            metrics.write(&row)?;
+            interval_scores.clear();
+            interval_returns.clear();
+            last_log = (frames, Instant::now());
+            bar.set_message(format!(
+                "{fps:.0} frames/s, recent score {}",
+                recent_mean.map(|m| format!("{m:.1}")).unwrap_or_else(|| "-".into())
+            ));
+        }
+        bar.set_position(frames.min(config.run.frames));
+        if frames - last_checkpoint_frames >= config.run.checkpoint_interval {
+            state.recent_scores = recent.iter().copied().collect();
+            snapshot(&agent, &mut state, elapsed_before + session_start.elapsed().as_secs_f64());
+            save(&agent, &state)?;
+            last_checkpoint_frames = frames;
+        }
+        if reached_target {
+            break;
+        }
+    }
+
+    state.recent_scores = recent.iter().copied().collect();
+    snapshot(&agent, &mut state, elapsed_before + session_start.elapsed().as_secs_f64());
+    let checkpoint = save(&agent, &state)?;
+    bar.finish_and_clear();
+    let frames = agent.counters().frames;
+    if options.stop.load(Ordering::SeqCst) && frames < config.run.frames && !reached_target {
+        eprintln!(
+            "interrupted at frame {frames}; checkpoint written to {}; continue with `masp train --resume {}`",
+            checkpoint.display(),
+            run.display()
+        );
+        return Ok(TrainSummary { run, frames, interrupted: true, eval: None });
+    }
+    if reached_target {
+        eprintln!("reached the target score {:?} at frame {frames}", config.run.target_score);
+    }
+    let eval = if config.run.eval_episodes > 0 {
+        let report = evaluate(config, &mut agent, &pool, config.run.eval_episodes)?;
+        run_dir::write_json(&run.join(run_dir::EVAL), &report)?;
+        eprintln!(
+            "evaluation over {} episodes: mean raw score {:.2} (std {:.2}); written to {}",
+            report.episodes,
+            report.mean,
+            report.std,
+            run.join(run_dir::EVAL).display()
+        );
+        Some(report)
+    } else {
+        None
+    };
+    Ok(TrainSummary { run, frames, interrupted: false, eval })
+}
+
+fn progress_bar(show: bool, budget: u64, start: u64) -> ProgressBar {
+    if !show {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(budget).with_position(start.min(budget));
+    let style = ProgressStyle::with_template("{bar:30} {human_pos}/{human_len} frames  {msg}  ETA {eta}")
+        .unwrap_or_else(|_| ProgressStyle::default_bar());
+    bar.set_style(style);
+    bar.reset_eta();
+    bar
+}
+
+/// The resolved config of `run` (its own `config.toml`) with `sets` on top, for a resume.
+pub fn resume_config(run: &Path, sets: &[String]) -> Result<RunConfig> {
+    let path = run.join(run_dir::CONFIG);
+    anyhow::ensure!(path.exists(), "{} is not a run folder: {} is missing", run.display(), path.display());
+    RunConfig::load(&[path], sets)
+}
