@@ -101,6 +101,7 @@
 mod analysis;
 mod config;
 mod error;
+mod inplace;
 mod meta;
 mod penalty;
 #[cfg(feature = "rainbow")]

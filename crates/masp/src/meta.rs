@@ -91,6 +91,7 @@ use candle_core::{Tensor, Var};
 
 use crate::config::{Lookahead, MaspConfig};
 use crate::error::{Error, Result};
+use crate::inplace::{sum_squares, write_axpy};
 use crate::penalty::PenaltyOperator;
 use crate::similarity::{scalar, Similarity};
 
@@ -172,6 +173,19 @@ pub fn meta_gradient<M: MetaModel>(
     batch: &M::Batch,
     fresh: &M::Batch,
 ) -> Result<MetaGradient> {
+    meta_gradient_with(&mut SavedTheta::default(), model, similarity, config, batch, fresh)
+}
+
+/// [`meta_gradient`], saving theta into `saved` (allocated on first use, then reused: an
+/// agent that takes a meta step every few updates keeps one, see [`crate::Masp`]).
+pub(crate) fn meta_gradient_with<M: MetaModel>(
+    saved: &mut SavedTheta,
+    model: &mut M,
+    similarity: &Similarity,
+    config: &MaspConfig,
+    batch: &M::Batch,
+    fresh: &M::Batch,
+) -> Result<MetaGradient> {
     config.validate()?;
     let vars = model.vars();
     if vars.is_empty() {
@@ -181,15 +195,45 @@ pub fn meta_gradient<M: MetaModel>(
         Lookahead::Sgd => None,
         Lookahead::AdamPreconditioned => Some(checked_preconditioner(model, &vars)?),
     };
-    // theta, copied into fresh storage: restoring from it is a memcpy, so bit-exact.
-    let theta =
-        vars.iter().map(|v| v.as_tensor().detach().copy()).collect::<candle_core::Result<Vec<_>>>()?;
+    let theta = saved.save(&vars)?;
     let result =
         meta_gradient_at(model, &vars, &theta, preconditioner.as_deref(), similarity, config, batch, fresh);
-    let restored = restore(&vars, &theta);
-    let meta = result?;
-    restored?;
-    Ok(meta)
+    // Every successful path has written theta back already; a failed one may have left
+    // theta' or theta +- eps g in the network.
+    if result.is_err() {
+        restore(&vars, &theta)?;
+    }
+    result
+}
+
+/// A copy of theta in storage of its own, so that restoring it is a memcpy (bit-exact).
+/// Kept between meta steps, so that the copy does not allocate (and, for a network of
+/// hundreds of MB, page-fault) every time.
+#[derive(Debug, Default)]
+pub(crate) struct SavedTheta {
+    buffers: Vec<Var>,
+}
+
+impl SavedTheta {
+    /// Copies the variables' current values in, and returns them as tensors (sharing the
+    /// buffers' storage: read them before the next `save`).
+    fn save(&mut self, vars: &[Var]) -> Result<Vec<Tensor>> {
+        let fits = self.buffers.len() == vars.len()
+            && self.buffers.iter().zip(vars).all(|(b, v)| {
+                b.dims() == v.dims() && b.dtype() == v.dtype() && b.device().same_device(v.device())
+            });
+        if fits {
+            for (b, v) in self.buffers.iter().zip(vars) {
+                b.set(v.as_tensor())?;
+            }
+        } else {
+            self.buffers = vars
+                .iter()
+                .map(|v| Var::from_tensor(&v.as_tensor().detach().copy()?))
+                .collect::<candle_core::Result<_>>()?;
+        }
+        Ok(self.buffers.iter().map(|b| b.as_tensor().clone()).collect())
+    }
 }
 
 #[allow(clippy::too_many_arguments)] // the private body of `meta_gradient`, with theta saved
@@ -220,7 +264,7 @@ fn meta_gradient_at<M: MetaModel>(
     let grads = (td + penalty)?.backward()?;
     for (i, var) in vars.iter().enumerate() {
         if let Some(g) = grads.get(var) {
-            var.set(&(&theta[i] - (precondition(i, g)? * config.alpha)?)?)?;
+            write_axpy(var, &theta[i], -config.alpha, &precondition(i, g)?)?;
         }
     }
 
@@ -300,13 +344,12 @@ pub fn meta_gradient_along<M: MetaModel>(
             )));
         }
     }
-    let theta =
-        vars.iter().map(|v| v.as_tensor().detach().copy()).collect::<candle_core::Result<Vec<_>>>()?;
+    let theta = SavedTheta::default().save(&vars)?;
     let result = along_at(model, &vars, &theta, direction, q, similarity, config, batch);
-    let restored = restore(&vars, &theta);
-    let along = result?;
-    restored?;
-    Ok(along)
+    if result.is_err() {
+        restore(&vars, &theta)?; // a successful `along_at` has restored theta itself
+    }
+    result
 }
 
 /// Steps (4) and (5): `u = J d` by central differences, then the surrogate's gradient in S.
@@ -324,7 +367,7 @@ fn along_at<M: MetaModel>(
     // (4) u = J (D g) by central differences along the unit direction, same noise.
     let mut norm_sq = 0.0;
     for d in direction.iter().flatten() {
-        norm_sq += scalar(&d.sqr()?.sum_all()?)?;
+        norm_sq += sum_squares(d)?;
     }
     let direction_norm = norm_sq.sqrt();
     if !direction_norm.is_finite() {
@@ -340,7 +383,7 @@ fn along_at<M: MetaModel>(
         let mut at = |sign: f64| -> Result<Tensor> {
             for ((var, t), d) in vars.iter().zip(theta).zip(direction) {
                 if let Some(d) = d {
-                    var.set(&(t + (d * (sign * step))?)?)?;
+                    write_axpy(var, t, sign * step, d)?;
                 }
             }
             Ok(model.q_values(batch)?.detach())

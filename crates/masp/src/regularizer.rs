@@ -45,7 +45,7 @@ use candle_nn::{AdamW, Optimizer, ParamsAdamW, SGD};
 
 use crate::config::{MaspConfig, MetaOptimizer};
 use crate::error::{Error, Result};
-use crate::meta::{meta_gradient, MetaModel, MetaReport};
+use crate::meta::{meta_gradient_with, MetaModel, MetaReport, SavedTheta};
 use crate::penalty::PenaltyOperator;
 use crate::similarity::Similarity;
 use crate::transfer::{Alignment, SavedSimilarity};
@@ -60,6 +60,8 @@ pub struct Masp {
     optimizer: SimilarityOptimizer,
     updates: u64,
     meta_steps: u64,
+    /// The meta step's copy of theta, kept between steps (one network's worth of memory).
+    saved: SavedTheta,
 }
 
 /// candle's optimisers over the one variable `S`.
@@ -75,7 +77,15 @@ impl Masp {
         config.validate()?;
         let operator = PenaltyOperator::new(&similarity.tensor(), config.form, config.eta)?;
         let optimizer = SimilarityOptimizer::new(&config, &similarity)?;
-        Ok(Self { config, similarity, operator, optimizer, updates: 0, meta_steps: 0 })
+        Ok(Self {
+            config,
+            similarity,
+            operator,
+            optimizer,
+            updates: 0,
+            meta_steps: 0,
+            saved: SavedTheta::default(),
+        })
     }
 
     /// MASP over the actions `ids` (their identities, e.g. `UP+UP+FIRE`, in the Q-network's
@@ -117,14 +127,15 @@ impl Masp {
     /// One meta step: the closed-form `dL_meta/dS` ([`meta_gradient`]) on the update batch
     /// `batch` (`B`) and the meta batch `fresh` (`B'`), then a projected step on `S` with
     /// `beta` (plain or Adam). The model's parameters are left bit-identical. On an error
-    /// `S` is unchanged.
+    /// `S` is unchanged. The copy of theta it needs is kept for the next meta step (memory:
+    /// one copy of the network's parameters).
     pub fn meta_step<M: MetaModel>(
         &mut self,
         model: &mut M,
         batch: &M::Batch,
         fresh: &M::Batch,
     ) -> Result<MetaReport> {
-        let meta = meta_gradient(model, &self.similarity, &self.config, batch, fresh)?;
+        let meta = meta_gradient_with(&mut self.saved, model, &self.similarity, &self.config, batch, fresh)?;
         let tangent = self.similarity.tangent(&meta.grad)?;
         self.optimizer.step(self.similarity.var().as_tensor(), tangent)?;
         self.similarity.project()?;
