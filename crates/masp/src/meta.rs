@@ -312,10 +312,16 @@ pub struct AlongGradient {
 /// Steps (4) and (5) alone, for a caller that already has the JVP direction `D . g`
 /// (one entry per [`MetaModel::vars`], `None` where the loss does not reach a variable)
 /// and `q = Q(theta; B)`, `(n, A)`, at the model's current `theta`: two forward passes and
-/// the surrogate's backward, no lookahead. An agent can pass its own next gradient as `g`
-/// and save the lookahead's two backward passes: the meta-gradient of the step it actually
-/// takes rather than of MASP.md's SGD lookahead (a documented approximation for the
-/// caller to choose). With the direction [`meta_gradient`] computes, the two agree.
+/// the surrogate's backward, no lookahead. With the direction [`meta_gradient`] computes,
+/// the two agree.
+///
+/// `g` must be the gradient of the TD loss alone. The gradient an agent steps along is that
+/// of `L_TD + L_MASP`: passed here, its penalty part adds
+/// `-alpha d/dS sum_s <dL_MASP/dQ_s(B), J_s D grad L_MASP(B')>` to the result, a term of
+/// order `eta` (not a higher order in `alpha`) that is no part of `L_meta` and rewards `S`
+/// for making the penalty's own gradient large. An agent's own next gradient is therefore
+/// not a drop-in `g`, unless it computes its TD gradient apart from the penalty's (a second
+/// backward pass); clipping only rescales `g`, which the Adam step on `S` ignores.
 ///
 /// The model's variables are restored bit for bit before this returns, also when it fails.
 pub fn meta_gradient_along<M: MetaModel>(
