@@ -124,7 +124,7 @@ impl Masp {
         self.config.meta_learning && self.updates % self.config.meta_interval == 0
     }
 
-    /// One meta step: the closed-form `dL_meta/dS` ([`meta_gradient`]) on the update batch
+    /// One meta step: the closed-form `dL_meta/dS` ([`crate::meta_gradient`]) on the update batch
     /// `batch` (`B`) and the meta batch `fresh` (`B'`), then a projected step on `S` with
     /// `beta` (plain or Adam). The model's parameters are left bit-identical. On an error
     /// `S` is unchanged. The copy of theta it needs is kept for the next meta step (memory:
