@@ -236,6 +236,36 @@ fn default_max_len() -> usize {
     RandomConfig::default().max_len
 }
 
+/// The config key of a library's `InvalidConfig` error (`agent.learner.lr`), if it is one.
+fn invalid_key(err: &anyhow::Error) -> Option<String> {
+    let section = |config: &str| match config {
+        "LearnerConfig" => Some("agent.learner"),
+        "ReplayConfig" => Some("agent.replay"),
+        "NStepConfig" => Some("agent.n_step"),
+        "NetworkConfig" => Some("agent.network"),
+        "ExplorationConfig" => Some("agent.exploration"),
+        "MaspConfig" => Some("masp"),
+        "CorridorConfig" | "KeyDoorConfig" => Some("env"),
+        _ => None,
+    };
+    for cause in err.chain() {
+        if let Some(rainbow::Error::InvalidConfig { config, field, .. }) =
+            cause.downcast_ref::<rainbow::Error>()
+        {
+            return section(config).map(|s| format!("{s}.{field}"));
+        }
+        if let Some(masp::Error::InvalidConfig { config, field, .. }) = cause.downcast_ref::<masp::Error>() {
+            return section(config).map(|s| format!("{s}.{field}"));
+        }
+        if let Some(rl_env::Error::InvalidConfig { config, field, .. }) =
+            cause.downcast_ref::<rl_env::Error>()
+        {
+            return section(config).map(|s| format!("{s}.{field}"));
+        }
+    }
+    None
+}
+
 /// The agent presets of `[agent] preset`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum AgentPreset {
@@ -428,7 +458,16 @@ impl RunConfig {
         if config.run.name.is_empty() {
             config.run.name = config.default_name();
         }
-        config.validate().context("the config has an impossible value")?;
+        if let Err(e) = config.validate() {
+            let key = invalid_key(&e);
+            let source = key.as_deref().map(describe).unwrap_or_else(|| describe(""));
+            let key = key.map(|k| format!("`{k}`: ")).unwrap_or_default();
+            bail!("{source}: impossible value: {key}{e:#}");
+        }
+        if let EnvConfig::Atari { game, .. } = &config.env {
+            ale_env::rom_path(game)
+                .map_err(|e| anyhow::anyhow!("{}: `env.game`: {e}", describe("env.game")))?;
+        }
         Ok(config)
     }
 

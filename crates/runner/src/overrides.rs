@@ -110,6 +110,23 @@ fn get_path<'a>(table: &'a toml::Table, path: &str) -> Option<&'a toml::Value> {
     Some(value)
 }
 
+/// The dotted path of the first string value equal to `name` under `table`.
+fn find_string(table: &toml::Table, name: &str, prefix: &str) -> Option<String> {
+    for (key, value) in table {
+        let path = if prefix.is_empty() { key.clone() } else { format!("{prefix}.{key}") };
+        match value {
+            toml::Value::String(s) if s == name => return Some(path),
+            toml::Value::Table(t) => {
+                if let Some(found) = find_string(t, name, &path) {
+                    return Some(found);
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
 /// The candidate closest to `name` (Jaro-Winkler; normalised Damerau-Levenshtein breaks
 /// near ties), if any is close enough to be a likely typo.
 pub fn closest<'a>(name: &str, candidates: &[&'a str]) -> Option<&'a str> {
@@ -177,6 +194,13 @@ pub fn explain(err: &toml::de::Error, sources: &[Source]) -> anyhow::Error {
     }
     if message.starts_with("unknown variant") {
         let name = first_quoted(&message).unwrap_or("?").to_string();
+        // serde may only know the enclosing table; find the key that holds the name.
+        let at = sources
+            .iter()
+            .rev()
+            .find_map(|s| find_string(&s.table, &name, ""))
+            .filter(|path| path.starts_with(at.as_str()))
+            .unwrap_or(at);
         let valid = expected_list(&message);
         let valid_refs: Vec<&str> = valid.iter().map(String::as_str).collect();
         return anyhow::anyhow!(

@@ -1,0 +1,205 @@
+//! `masp train` and `masp eval` end to end: the toy preset to its threshold, the run folder's
+//! contents, resume, a NaN loss caught with the last good checkpoint kept, and a few thousand
+//! frames of the default Pong config.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn toy() -> String {
+    root().join("configs/toy.toml").display().to_string()
+}
+
+/// A fresh folder for this test's runs.
+fn out_dir(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("end_to_end").join(name);
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Runs `masp ARGS`; (success, stdout, stderr).
+fn masp(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_masp"))
+        .args(args)
+        // The toy network is tiny: one thread is faster than several.
+        .env("RAYON_NUM_THREADS", "1")
+        .output()
+        .expect("running masp");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Trains and returns the run folder (the last line of stdout).
+fn train(args: &[&str]) -> PathBuf {
+    let mut all = vec!["train"];
+    all.extend_from_slice(args);
+    let (ok, stdout, stderr) = masp(&all);
+    assert!(ok, "masp {all:?} failed:\n{stderr}");
+    PathBuf::from(stdout.lines().last().expect("the run folder is printed").trim())
+}
+
+fn json(path: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn metrics(run: &Path) -> Vec<Vec<String>> {
+    let text = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
+    text.lines().map(|l| l.split(',').map(str::to_string).collect()).collect()
+}
+
+fn column(rows: &[Vec<String>], name: &str) -> Vec<String> {
+    let i = rows[0].iter().position(|h| h == name).unwrap_or_else(|| panic!("no column {name}"));
+    rows[1..].iter().map(|r| r[i].clone()).collect()
+}
+
+#[test]
+fn toy_preset_trains_to_its_threshold_and_fills_the_run_folder() {
+    let start = Instant::now();
+    let out = out_dir("toy");
+    let run = train(&["--config", &toy(), "--out", out.to_str().unwrap()]);
+    let elapsed = start.elapsed();
+    let name = run.file_name().unwrap().to_str().unwrap();
+    let parts: Vec<&str> = name.split("__").collect();
+    assert_eq!(&parts[..3], ["corridor", "masp", "0"], "{name}: {{game}}__{{agent}}__{{seed}}__{{time}}");
+
+    // The resolved config reads back to the same config as the preset.
+    let resolved = masp_runner::RunConfig::read_resolved(&run.join("config.toml")).unwrap();
+    let preset = masp_runner::RunConfig::load(&[toy().into()], &[]).unwrap();
+    assert_eq!(resolved, preset);
+
+    // Threshold: the greedy policy reaches the goal (raw score 1) in every evaluation episode.
+    let eval = json(&run.join("eval.json"));
+    assert_eq!(eval["episodes"], 5);
+    assert_eq!(eval["mean"].as_f64(), Some(1.0), "{eval}");
+    assert_eq!(eval["game"], "corridor");
+
+    let rows = metrics(&run);
+    assert_eq!(rows[0].len(), 17);
+    assert!(rows.len() >= 2, "at least one metrics row");
+    let frames: Vec<u64> = column(&rows, "frames").iter().map(|f| f.parse().unwrap()).collect();
+    assert!(frames.windows(2).all(|w| w[0] < w[1]), "{frames:?}");
+    assert!(column(&rows, "loss").iter().any(|l| !l.is_empty()), "losses are logged");
+    assert!(column(&rows, "s_mean_off_diagonal").iter().all(|s| !s.is_empty()), "S statistics with MASP");
+
+    for file in ["agent.json", "agent.safetensors", "similarity.json", "similarity.safetensors", "state.json"]
+    {
+        assert!(run.join("checkpoint").join(file).exists(), "checkpoint/{file}");
+    }
+    let state = json(&run.join("checkpoint/state.json"));
+    assert_eq!(state["frames"].as_u64(), frames.last().copied());
+
+    // `masp eval` evaluates the checkpoint again and rewrites eval.json.
+    std::fs::remove_file(run.join("eval.json")).unwrap();
+    let (ok, stdout, stderr) = masp(&["eval", run.to_str().unwrap(), "--episodes", "3"]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("mean 1.00"), "{stdout}");
+    assert_eq!(json(&run.join("eval.json"))["episodes"], 3);
+    assert!(elapsed < Duration::from_secs(60), "the toy preset took {elapsed:?}");
+}
+
+#[test]
+fn resume_continues_the_frame_count() {
+    let out = out_dir("resume");
+    // An unreachable target so the first session runs to its budget.
+    let common = ["--set", "run.target_score=2.0", "--set", "run.eval_episodes=0"];
+    let toy = toy();
+    let mut args = vec!["--config", &toy, "--out", out.to_str().unwrap(), "--set", "run.frames=600"];
+    args.extend_from_slice(&common);
+    let run = train(&args);
+    let first = json(&run.join("checkpoint/state.json"))["frames"].as_u64().unwrap();
+    assert!((600..700).contains(&first), "{first}");
+    let rows_before = metrics(&run).len();
+
+    let run2 = train(&["--resume", run.to_str().unwrap(), "--set", "run.frames=1200"]);
+    assert_eq!(run2, run);
+    let state = json(&run.join("checkpoint/state.json"));
+    let second = state["frames"].as_u64().unwrap();
+    assert!((1200..1300).contains(&second), "{second}");
+    let agent = json(&run.join("checkpoint/agent.json"));
+    assert_eq!(agent["counters"]["frames"].as_u64(), Some(second));
+    let rows = metrics(&run);
+    assert!(rows.len() > rows_before, "the resumed session appends rows");
+    let frames: Vec<u64> = column(&rows, "frames").iter().map(|f| f.parse().unwrap()).collect();
+    assert!(frames.windows(2).all(|w| w[0] < w[1]), "frames continue: {frames:?}");
+    assert!(frames.iter().any(|&f| f > first));
+    let resolved = masp_runner::RunConfig::read_resolved(&run.join("config.toml")).unwrap();
+    assert_eq!(resolved.run.frames, 1200, "the resolved config records the new budget");
+}
+
+#[test]
+fn a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint() {
+    let out = out_dir("nan");
+    let toy = toy();
+    // Updates start at agent step 100 (toy preset); update 60 is near frame 600.
+    let (ok, _, stderr) = masp(&[
+        "train",
+        "--config",
+        &toy,
+        "--out",
+        out.to_str().unwrap(),
+        "--set",
+        "run.inject_nan_at_update=60",
+        "--set",
+        "run.checkpoint_interval=200",
+        "--set",
+        "run.target_score=2.0",
+    ]);
+    assert!(!ok, "the run should fail");
+    assert!(stderr.contains("training stopped at update 60"), "{stderr}");
+    assert!(stderr.contains("not finite"), "{stderr}");
+    assert!(stderr.contains("last good checkpoint"), "{stderr}");
+    let run = std::fs::read_dir(&out).unwrap().next().unwrap().unwrap().path();
+    let state = json(&run.join("checkpoint/state.json"));
+    let frames = state["frames"].as_u64().unwrap();
+    assert!(frames >= 200, "a checkpoint after frame 0 was kept: {frames}");
+    assert!(state["updates"].as_u64().unwrap() < 60, "the checkpoint predates the NaN: {state}");
+    assert!(!run.join("eval.json").exists());
+    // The kept checkpoint loads and plays.
+    let (ok, _, stderr) = masp(&["eval", run.to_str().unwrap(), "--episodes", "1"]);
+    assert!(ok, "{stderr}");
+}
+
+#[test]
+fn pong_default_config_trains_a_few_thousand_frames() {
+    let out = out_dir("pong");
+    let run = train(&[
+        "--out",
+        out.to_str().unwrap(),
+        "--set",
+        "run.frames=3000",
+        "--set",
+        "run.log_interval=1000",
+        "--set",
+        "run.eval_episodes=1",
+        // Small replay and an early learning start, so memory stays small and updates run.
+        "--set",
+        "agent.replay.capacity=5000",
+        "--set",
+        "agent.learner.learning_starts=100",
+    ]);
+    assert!(run.file_name().unwrap().to_str().unwrap().starts_with("pong__masp__0__"));
+    let rows = metrics(&run);
+    let frames: Vec<u64> = column(&rows, "frames").iter().map(|f| f.parse().unwrap()).collect();
+    assert!(*frames.last().unwrap() >= 3000);
+    let eval = json(&run.join("eval.json"));
+    assert_eq!(eval["protocol"], "machado");
+    assert_eq!(eval["episodes"], 1);
+    // Raw Pong scores lie in [-21, 21].
+    let score = eval["scores"][0].as_f64().unwrap();
+    assert!((-21.0..=21.0).contains(&score), "{score}");
+    let resolved = masp_runner::RunConfig::read_resolved(&run.join("config.toml")).unwrap();
+    assert!(resolved.masp_enabled);
+    assert_eq!(resolved.agent.replay.capacity, 5000);
+}
