@@ -28,10 +28,11 @@
 //! # Ok::<(), candle_core::Error>(())
 //! ```
 
-use candle_core::{DType, Device, Result, Tensor, Var};
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, DType, Device, Layout, Result, Shape, Tensor, Var};
 use candle_nn::Module;
 use rand::Rng;
 use rand_distr::{Distribution, StandardNormal};
+use rayon::prelude::*;
 
 /// The learnable noise scale and the current noise sample of a noisy layer.
 #[derive(Debug)]
@@ -189,7 +190,16 @@ impl NoisyLinear {
         let (mu_w, mu_b) = (self.weight_mu.as_tensor(), self.bias_mu.as_tensor());
         match &self.noise {
             Some(n) if self.noise_on => {
-                let w = (mu_w + n.weight_sigma.as_tensor().mul(&n.eps_w)?)?;
+                let sigma_w = n.weight_sigma.as_tensor();
+                let w = if NoisyWeight::applies(mu_w, sigma_w) {
+                    let op = NoisyWeight {
+                        f_in: n.f_in.iter().map(|&x| x as f32).collect(),
+                        f_out: n.f_out.iter().map(|&x| x as f32).collect(),
+                    };
+                    mu_w.apply_op2(sigma_w, op)?
+                } else {
+                    (mu_w + sigma_w.mul(&n.eps_w)?)?
+                };
                 let b = (mu_b + n.bias_sigma.as_tensor().mul(&n.eps_b)?)?;
                 Ok(candle_nn::Linear::new(w, Some(b)))
             }
@@ -200,6 +210,106 @@ impl NoisyLinear {
     /// `(batch, in) -> (batch, out)` at the current parameters and noise.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         self.linear()?.forward(x)
+    }
+}
+
+/// `mu_w + sigma_w * outer(f_out, f_in)` as one multi-threaded pass on the CPU (f32), and
+/// its backward as one more: `d mu = g`, `d sigma = g * outer(f_out, f_in)`. The same f32
+/// operations as the candle-ops version (`eps_w = f_out * f_in` rounded to f32 first), so
+/// the same values; candle's backward of `mu + sigma * eps_w` instead walks the full weight
+/// matrix six or so times (and computes a gradient for `eps_w` that nothing reads). On
+/// other devices and dtypes the candle ops are used.
+#[derive(Debug)]
+struct NoisyWeight {
+    f_in: Vec<f32>,
+    f_out: Vec<f32>,
+}
+
+/// Rows per rayon task: about 32k elements.
+fn rows_per_task(in_dim: usize) -> usize {
+    (1 << 15) / in_dim.max(1) + 1
+}
+
+fn f32_slice<'a>(s: &'a CpuStorage, l: &Layout) -> Result<&'a [f32]> {
+    match (s, l.contiguous_offsets()) {
+        (CpuStorage::F32(v), Some((a, b))) => Ok(&v[a..b]),
+        _ => candle_core::bail!("noisy-weight: expected a contiguous f32 CPU tensor"),
+    }
+}
+
+impl NoisyWeight {
+    fn applies(mu: &Tensor, sigma: &Tensor) -> bool {
+        [mu, sigma].iter().all(|t| t.device().is_cpu() && t.dtype() == DType::F32 && t.is_contiguous())
+    }
+
+    /// `out[i, j] = a[i, j] op (f_out[i] * f_in[j])` over row-major `(out, in)` slices.
+    fn rows(&self, dst: &mut [f32], a: &[f32], op: impl Fn(f32, f32) -> f32 + Sync) {
+        let n = self.f_in.len();
+        let chunk = rows_per_task(n) * n;
+        dst.par_chunks_mut(chunk).zip(a.par_chunks(chunk)).enumerate().for_each(|(k, (d, a))| {
+            let first_row = k * rows_per_task(n);
+            for (r, (d, a)) in d.chunks_mut(n).zip(a.chunks(n)).enumerate() {
+                let fo = self.f_out[first_row + r];
+                for ((d, &a), &fi) in d.iter_mut().zip(a).zip(&self.f_in) {
+                    *d = op(a, fo * fi);
+                }
+            }
+        });
+    }
+}
+
+/// `grad * outer(f_out, f_in)`, the gradient of `sigma_w`.
+struct NoisyWeightGrad<'a>(&'a NoisyWeight);
+
+impl CustomOp1 for NoisyWeightGrad<'_> {
+    fn name(&self) -> &'static str {
+        "noisy-weight-grad"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        let g = f32_slice(s, l)?;
+        let mut out = vec![0f32; g.len()];
+        self.0.rows(&mut out, g, |g, eps| g * eps);
+        Ok((CpuStorage::F32(out), l.shape().clone()))
+    }
+}
+
+impl CustomOp2 for NoisyWeight {
+    fn name(&self) -> &'static str {
+        "noisy-weight"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (mu, sigma) = (f32_slice(s1, l1)?, f32_slice(s2, l2)?);
+        let n = self.f_in.len() * self.f_out.len();
+        if mu.len() != n || sigma.len() != n || l1.shape() != l2.shape() {
+            candle_core::bail!("noisy-weight: {:?} and {:?} for {n} weights", l1.shape(), l2.shape());
+        }
+        // First sigma * eps into the output, then mu + that (addition commutes exactly):
+        // candle's order of rounding.
+        let mut w = vec![0f32; n];
+        self.rows(&mut w, sigma, |s, eps| s * eps);
+        w.par_chunks_mut(1 << 15).zip(mu.par_chunks(1 << 15)).for_each(|(w, mu)| {
+            w.iter_mut().zip(mu).for_each(|(w, &m)| *w += m);
+        });
+        Ok((CpuStorage::F32(w), l1.shape().clone()))
+    }
+
+    fn bwd(
+        &self,
+        _mu: &Tensor,
+        _sigma: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let grad_sigma = grad.contiguous()?.apply_op1_no_bwd(&NoisyWeightGrad(self))?;
+        Ok((Some(grad.clone()), Some(grad_sigma)))
     }
 }
 
@@ -320,6 +430,40 @@ mod tests {
         let y = l.forward(&x).unwrap().to_vec2::<f64>().unwrap();
         for (a, b) in y[0].iter().zip(naive(false)) {
             assert!((a - b).abs() < 1e-12);
+        }
+    }
+
+    #[test]
+    fn fused_noisy_weight_matches_candle_ops_values_and_gradients() {
+        // f32 on the CPU takes the fused op; the reference is the same layer in candle ops.
+        let mut rng = ChaCha8Rng::seed_from_u64(11);
+        for (n_in, n_out) in [(3, 2), (700, 130)] {
+            let mut l = NoisyLinear::new(n_in, n_out, Some(0.5), DType::F32, &Device::Cpu, &mut rng).unwrap();
+            l.resample_noise(&mut rng).unwrap();
+            let x = Tensor::randn(0f32, 1.0, (5, n_in), &Device::Cpu).unwrap();
+            let w_out = Tensor::randn(0f32, 1.0, (5, n_out), &Device::Cpu).unwrap();
+            let vars = l.named_vars();
+            let get = |name: &str| vars.iter().find(|(n, _)| *n == name).unwrap().1.clone();
+            let (eps_w, eps_b) = l.noise().unwrap();
+            let w =
+                (get("weight_mu").as_tensor() + get("weight_sigma").as_tensor().mul(eps_w).unwrap()).unwrap();
+            let b = (get("bias_mu").as_tensor() + get("bias_sigma").as_tensor().mul(eps_b).unwrap()).unwrap();
+            let reference = candle_nn::Linear::new(w, Some(b)).forward(&x).unwrap();
+            let fused = l.forward(&x).unwrap();
+            let rel = |a: &Tensor, b: &Tensor| {
+                let (a, b) = (
+                    a.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+                    b.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+                );
+                a.iter().zip(&b).map(|(x, y)| (x - y).abs() / y.abs().max(1e-3)).fold(0f32, f32::max)
+            };
+            assert!(rel(&fused, &reference) <= 1e-5, "forward {n_in}x{n_out}");
+            let loss = |y: &Tensor| (y * &w_out).unwrap().sum_all().unwrap().backward().unwrap();
+            let (gf, gr) = (loss(&fused), loss(&reference));
+            for (name, v) in &vars {
+                let (a, b) = (gf.get(v).unwrap(), gr.get(v).unwrap());
+                assert!(rel(a, b) <= 1e-5, "{name} {n_in}x{n_out}: {}", rel(a, b));
+            }
         }
     }
 
