@@ -7,6 +7,7 @@ mod build_cuda;
 mod cmd;
 mod setup;
 mod test;
+mod train;
 
 use clap::{Parser, Subcommand};
 
@@ -25,6 +26,12 @@ enum Command {
     Test {
         /// Extra arguments passed to `cargo test` (after `--`, e.g. a test name filter).
         #[arg(last = true)]
+        args: Vec<String>,
+    },
+    /// Set up, build the runner in release mode and run `masp train ARGS` (default: MASP on Pong).
+    Train {
+        /// Arguments of `masp train`, e.g. --config configs/toy.toml --set run.frames=400000.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
     /// Build the CUDA binary (candle's `cuda` feature) on a machine without a GPU.
@@ -47,6 +54,7 @@ fn try_main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Setup => setup::run(),
         Command::Test { args } => test::run(&args),
+        Command::Train { args } => train::run(&args),
         Command::BuildCuda => build_cuda::run(),
         Command::Bench { which } => bench::run(which),
     }
