@@ -148,7 +148,7 @@ pub fn attach_regularizer(
     };
     agent.set_regularizer(Box::new(RunRegularizer {
         masp: masp.clone(),
-        inject_nan_at: config.run.inject_nan_at_update,
+        inject_nan_at: config.run.inject_nan_at_update.filter(|&n| n > 0),
         penalties: 0,
     }));
     Ok(masp)

@@ -332,8 +332,9 @@ pub struct RunSection {
     /// Stop early once the mean raw score of the last 10 training episodes reaches this
     /// (toy presets). Default none.
     pub target_score: Option<f64>,
-    /// Debugging only: make the loss of this learner update (1-based) NaN, to test how a run
-    /// handles a diverged loss.
+    /// Debugging only: make the loss of this learner update (1-based, counted per session)
+    /// NaN, to test how a run handles a diverged loss; 0 is off (for `--resume --set
+    /// run.inject_nan_at_update=0`).
     pub inject_nan_at_update: Option<u64>,
 }
 
