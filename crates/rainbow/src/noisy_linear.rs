@@ -10,9 +10,10 @@
 //! Shapes: input `(batch, in)`, weight `(out, in)`, output `(batch, out)`.
 //!
 //! The noise is drawn on the host from the caller's seeded RNG (candle's CPU generator
-//! cannot be seeded), only when [`NoisyLinear::resample_noise`] is called; `eps_w` is then
-//! built once on the device, so a forward pass costs one `mu + sigma * eps` over the weight
-//! on top of a plain linear layer. With the noise switched off (evaluation) the layer is
+//! cannot be seeded), only when [`NoisyLinear::resample_noise`] is called; a forward pass
+//! costs one `mu + sigma * eps` over the weight on top of a plain linear layer. On the CPU
+//! in f32 that is one fused pass from the factors (`eps_w` is never materialised; its
+//! backward is one pass too); elsewhere `eps_w` is built once per sample on the device. With the noise switched off (evaluation) the layer is
 //! `x mu_w^T + mu_b`. A layer built without noise (`sigma0 = None`) has no sigma
 //! parameters at all: that is the plain linear layer of the epsilon-greedy ablation.
 //!
@@ -29,6 +30,8 @@
 //! ```
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, DType, Device, Layout, Result, Shape, Tensor, Var};
+use std::sync::OnceLock;
+
 use candle_nn::Module;
 use rand::Rng;
 use rand_distr::{Distribution, StandardNormal};
@@ -43,8 +46,12 @@ struct Noise {
     f_in: Vec<f64>,
     /// `f(eps_out)`, `(out,)`; also `eps_b`.
     f_out: Vec<f64>,
-    /// `outer(f_out, f_in)`, `(out, in)`, on the device.
-    eps_w: Tensor,
+    /// `f_in` as a `(1, in)` row and `f_out` as an `(out, 1)` column, on the device.
+    f_in_row: Tensor,
+    f_out_col: Tensor,
+    /// `outer(f_out, f_in)`, `(out, in)`, on the device; built on first use after each new
+    /// sample (the fused CPU path never needs it, and at 1042 actions it is 27M entries).
+    eps_w: OnceLock<Tensor>,
     /// `f_out`, `(out,)`, on the device.
     eps_b: Tensor,
 }
@@ -91,7 +98,9 @@ impl NoisyLinear {
                     bias_sigma: Var::from_tensor(&Tensor::full(sigma, out_dim, device)?.to_dtype(dtype)?)?,
                     f_in: vec![0.0; in_dim],
                     f_out: vec![0.0; out_dim],
-                    eps_w: Tensor::zeros((out_dim, in_dim), dtype, device)?,
+                    f_in_row: Tensor::zeros((1, in_dim), dtype, device)?,
+                    f_out_col: Tensor::zeros((out_dim, 1), dtype, device)?,
+                    eps_w: OnceLock::new(),
                     eps_b: Tensor::zeros(out_dim, dtype, device)?,
                 })
             }
@@ -121,15 +130,25 @@ impl NoisyLinear {
         Self::upload(noise, self.in_dim, self.out_dim)
     }
 
-    /// Rebuilds `eps_w` and `eps_b` on the device from the host factors.
+    /// Uploads the host factors; `eps_w` is rebuilt from them on first use.
     fn upload(noise: &mut Noise, in_dim: usize, out_dim: usize) -> Result<()> {
         let (dtype, device) = (noise.weight_sigma.dtype(), noise.weight_sigma.device().clone());
         let f_in = Tensor::from_slice(&noise.f_in, (1, in_dim), &device)?.to_dtype(dtype)?;
         let f_out = Tensor::from_slice(&noise.f_out, (out_dim, 1), &device)?.to_dtype(dtype)?;
-        // (out, 1) * (1, in) -> (out, in): the factorised (rank-one) weight noise.
-        noise.eps_w = f_out.broadcast_mul(&f_in)?;
         noise.eps_b = f_out.reshape(out_dim)?;
+        (noise.f_in_row, noise.f_out_col) = (f_in, f_out);
+        noise.eps_w = OnceLock::new();
         Ok(())
+    }
+
+    /// `eps_w` of the current sample, built now if not yet.
+    fn eps_w(noise: &Noise) -> Result<&Tensor> {
+        if let Some(eps_w) = noise.eps_w.get() {
+            return Ok(eps_w);
+        }
+        // (out, 1) * (1, in) -> (out, in): the factorised (rank-one) weight noise.
+        let eps_w = noise.f_out_col.broadcast_mul(&noise.f_in_row)?;
+        Ok(noise.eps_w.get_or_init(|| eps_w))
     }
 
     /// The current noise factors `(f(eps_in), f(eps_out))`, empty for a layer without noise.
@@ -158,9 +177,11 @@ impl NoisyLinear {
     }
 
     /// `eps_w`, `(out, in)`, and `eps_b`, `(out,)`, of the current sample (for tests and
-    /// diagnostics); `None` for a layer without noise.
+    /// diagnostics); `None` for a layer without noise (or if building `eps_w` fails on the
+    /// device).
     pub fn noise(&self) -> Option<(&Tensor, &Tensor)> {
-        self.noise.as_ref().map(|n| (&n.eps_w, &n.eps_b))
+        let n = self.noise.as_ref()?;
+        Some((Self::eps_w(n).ok()?, &n.eps_b))
     }
 
     /// Switches the noise on (training) or off (evaluation: `w = mu`).
@@ -198,7 +219,7 @@ impl NoisyLinear {
                     };
                     mu_w.apply_op2(sigma_w, op)?
                 } else {
-                    (mu_w + sigma_w.mul(&n.eps_w)?)?
+                    (mu_w + sigma_w.mul(Self::eps_w(n)?)?)?
                 };
                 let b = (mu_b + n.bias_sigma.as_tensor().mul(&n.eps_b)?)?;
                 Ok(candle_nn::Linear::new(w, Some(b)))
