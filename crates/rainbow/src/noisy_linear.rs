@@ -263,19 +263,21 @@ impl NoisyWeight {
         [mu, sigma].iter().all(|t| t.device().is_cpu() && t.dtype() == DType::F32 && t.is_contiguous())
     }
 
-    /// `out[i, j] = a[i, j] op (f_out[i] * f_in[j])` over row-major `(out, in)` slices.
-    fn rows(&self, dst: &mut [f32], a: &[f32], op: impl Fn(f32, f32) -> f32 + Sync) {
+    /// `out[i, j] = op(a[i, j], b[i, j], f_out[i] * f_in[j])` over row-major `(out, in)` slices.
+    fn rows(&self, dst: &mut [f32], a: &[f32], b: &[f32], op: impl Fn(f32, f32, f32) -> f32 + Sync) {
         let n = self.f_in.len();
         let chunk = rows_per_task(n) * n;
-        dst.par_chunks_mut(chunk).zip(a.par_chunks(chunk)).enumerate().for_each(|(k, (d, a))| {
-            let first_row = k * rows_per_task(n);
-            for (r, (d, a)) in d.chunks_mut(n).zip(a.chunks(n)).enumerate() {
-                let fo = self.f_out[first_row + r];
-                for ((d, &a), &fi) in d.iter_mut().zip(a).zip(&self.f_in) {
-                    *d = op(a, fo * fi);
+        dst.par_chunks_mut(chunk).zip(a.par_chunks(chunk)).zip(b.par_chunks(chunk)).enumerate().for_each(
+            |(k, ((d, a), b))| {
+                let first_row = k * rows_per_task(n);
+                for (r, ((d, a), b)) in d.chunks_mut(n).zip(a.chunks(n)).zip(b.chunks(n)).enumerate() {
+                    let fo = self.f_out[first_row + r];
+                    for (((d, &a), &b), &fi) in d.iter_mut().zip(a).zip(b).zip(&self.f_in) {
+                        *d = op(a, b, fo * fi);
+                    }
                 }
-            }
-        });
+            },
+        );
     }
 }
 
@@ -290,7 +292,7 @@ impl CustomOp1 for NoisyWeightGrad<'_> {
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
         let g = f32_slice(s, l)?;
         let mut out = vec![0f32; g.len()];
-        self.0.rows(&mut out, g, |g, eps| g * eps);
+        self.0.rows(&mut out, g, g, |g, _, eps| g * eps);
         Ok((CpuStorage::F32(out), l.shape().clone()))
     }
 }
@@ -312,13 +314,10 @@ impl CustomOp2 for NoisyWeight {
         if mu.len() != n || sigma.len() != n || l1.shape() != l2.shape() {
             candle_core::bail!("noisy-weight: {:?} and {:?} for {n} weights", l1.shape(), l2.shape());
         }
-        // First sigma * eps into the output, then mu + that (addition commutes exactly):
-        // candle's order of rounding.
+        // One pass; the roundings of candle's ops: eps = f_out * f_in, then sigma * eps, then
+        // mu + that (no FMA contraction in Rust).
         let mut w = vec![0f32; n];
-        self.rows(&mut w, sigma, |s, eps| s * eps);
-        w.par_chunks_mut(1 << 15).zip(mu.par_chunks(1 << 15)).for_each(|(w, mu)| {
-            w.iter_mut().zip(mu).for_each(|(w, &m)| *w += m);
-        });
+        self.rows(&mut w, mu, sigma, |m, s, eps| m + s * eps);
         Ok((CpuStorage::F32(w), l1.shape().clone()))
     }
 
