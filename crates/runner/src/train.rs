@@ -293,8 +293,8 @@ pub fn train(config: &RunConfig, options: &TrainOptions) -> Result<TrainSummary>
         );
         return Ok(TrainSummary { run, frames, interrupted: true, eval: None });
     }
-    if reached_target {
-        eprintln!("reached the target score {:?} at frame {frames}", config.run.target_score);
+    if let Some(target) = config.run.target_score.filter(|_| reached_target) {
+        eprintln!("reached the target score {target} at frame {frames}");
     }
     let eval = if config.run.eval_episodes > 0 {
         let report = evaluate(config, &mut agent, &pool, config.run.eval_episodes)?;
