@@ -8,7 +8,10 @@
 //! * [`train()`]: the training loop over a frame budget, metrics, checkpoints, resume,
 //!   Ctrl-C, the final evaluation; [`evaluate()`]: raw game scores of a checkpoint.
 //! * [`run_dir`]: the run folder's layout and name `{game}__{agent}__{seed}__{time}`.
+//! * [`analyze()`]: a run's learned `S` as a heatmap, its Spearman correlation with the
+//!   macros' edit distance, and the most similar pairs.
 
+mod analyze;
 pub mod compose;
 pub mod config;
 mod eval;
@@ -17,6 +20,7 @@ pub mod overrides;
 pub mod run_dir;
 mod train;
 
+pub use analyze::{analyze, Analysis, AnalyzeOptions, AnalyzedPair};
 pub use config::{AgentPreset, EnvConfig, MacroSource, RunConfig};
 pub use eval::{evaluate, evaluate_run, EvalReport};
 pub use train::{resume_config, train, TrainOptions, TrainSummary};

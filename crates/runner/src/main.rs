@@ -45,6 +45,17 @@ enum Command {
         #[arg(long)]
         episodes: Option<usize>,
     },
+    /// Analyse a run's learned similarity S: heatmap, Spearman vs edit distance, top pairs.
+    Analyze {
+        /// A run folder (its checkpoint's S), a checkpoint folder, or a saved S (similarity.json).
+        input: PathBuf,
+        /// How many of the most similar action pairs to list.
+        #[arg(long, default_value_t = 10)]
+        top_k: usize,
+        /// Output folder (default: analysis/ in the run folder, or beside the file).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 fn main() {
@@ -60,6 +71,7 @@ fn try_main() -> Result<()> {
             train_cmd(&configs, &sets, out, resume, dry_run)
         }
         Command::Eval { run, episodes } => eval_cmd(run, episodes),
+        Command::Analyze { input, top_k, out } => analyze_cmd(input, top_k, out),
     }
 }
 
@@ -110,5 +122,14 @@ fn eval_cmd(run: PathBuf, episodes: Option<usize>) -> Result<()> {
         report.episodes,
         scores.join(", ")
     );
+    Ok(())
+}
+
+/// `masp analyze INPUT`: writes the heatmap of S, `analysis.md` and `analysis.json`, and
+/// prints the report.
+fn analyze_cmd(input: PathBuf, top_k: usize, out: Option<PathBuf>) -> Result<()> {
+    let analysis = masp_runner::analyze(&input, &masp_runner::AnalyzeOptions { top_k, out })?;
+    print!("{}", analysis.to_markdown());
+    println!("\nwritten: {} and {}", analysis.heatmap.display(), analysis.report.display());
     Ok(())
 }

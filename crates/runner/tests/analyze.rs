@@ -1,0 +1,197 @@
+//! `masp analyze`: a short toy MASP run analysed end to end (heatmap, Spearman, top pairs
+//! against the masp crate's own functions), a hand-made `S` with known structure, and the
+//! errors for runs without `S`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use candle_core::{DType, Device};
+use macro_actions::{edit_distance, ActionPool, MacroSpec};
+use masp::{spearman, top_pairs, SavedSimilarity, Similarity};
+use masp_runner::{analyze, AnalyzeOptions};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// A fresh folder for this test.
+fn out_dir(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("analyze").join(name);
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Runs `masp ARGS`; (success, stdout, stderr).
+fn masp(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_masp"))
+        .args(args)
+        // The toy network is tiny: one thread is faster than several.
+        .env("RAYON_NUM_THREADS", "1")
+        .output()
+        .expect("running masp");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A short toy run (configs/toy.toml) into `out`; returns its run folder.
+fn toy_run(out: &Path, sets: &[&str]) -> PathBuf {
+    let toy = root().join("configs/toy.toml");
+    let mut args = vec!["train", "--config", toy.to_str().unwrap(), "--out", out.to_str().unwrap()];
+    for s in ["run.frames=1000", "run.eval_episodes=0", "run.log_interval=500"].iter().chain(sets) {
+        args.extend(["--set", s]);
+    }
+    let (ok, stdout, stderr) = masp(&args);
+    assert!(ok, "masp {args:?} failed:\n{stderr}");
+    PathBuf::from(stdout.lines().last().expect("the run folder is printed").trim())
+}
+
+/// The PNG's (width, height), decoding every pixel.
+fn decode_png(path: &Path) -> (u32, u32) {
+    let decoder = png::Decoder::new(std::fs::File::open(path).unwrap());
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    (info.width, info.height)
+}
+
+#[test]
+fn a_toy_masp_run_is_analysed_like_the_masp_crate_would() {
+    let out = out_dir("toy");
+    let run = toy_run(&out, &[]);
+    let analysis = analyze(&run, &AnalyzeOptions { top_k: 7, out: None }).unwrap();
+
+    // The checkpoint's S, and the pool its identities spell out: the masp crate's functions on
+    // these give the numbers the report must hold.
+    let source = run.join("checkpoint/similarity.json");
+    assert_eq!(analysis.source, source);
+    let saved = SavedSimilarity::load(&source, &Device::Cpu).unwrap();
+    let s = saved.to_similarity(DType::F32).unwrap();
+    let ids = saved.ids();
+    let a = ids.len();
+    assert_eq!((analysis.num_actions, analysis.num_actions - analysis.num_primitives), (a, 16), "16 macros");
+    let prims: Vec<String> = ids[..analysis.num_primitives].to_vec();
+    let macros = ids[prims.len()..]
+        .iter()
+        .enumerate()
+        .map(|(k, id)| MacroSpec::Name(id.clone()).resolve(k, &prims).unwrap())
+        .collect();
+    let pool = ActionPool::new(prims.clone(), macros).unwrap();
+    let mut distance = vec![0f32; a * a];
+    for i in 0..a {
+        for j in 0..a {
+            distance[i * a + j] = edit_distance(pool.actions(i), pool.actions(j)) as f32;
+        }
+    }
+    let want = spearman(&s, &distance).unwrap();
+    assert!(want.is_some(), "S has moved off its uniform init, so Spearman is defined");
+    assert_eq!(analysis.spearman_edit_distance, want);
+    assert_eq!(analysis.stats, s.stats().unwrap());
+    assert_eq!(
+        analysis.frames,
+        Some(
+            serde_json::from_str::<serde_json::Value>(
+                &std::fs::read_to_string(run.join("checkpoint/state.json")).unwrap()
+            )
+            .unwrap()["frames"]
+                .as_u64()
+                .unwrap()
+        )
+    );
+
+    // The top pairs: the masp crate's, sorted, with their edit distances.
+    let top = top_pairs(&s, ids, 7).unwrap();
+    assert_eq!(analysis.top_pairs.len(), 7);
+    for (got, want) in analysis.top_pairs.iter().zip(&top) {
+        assert_eq!((&got.name_a, &got.name_b, got.similarity), (&want.name_a, &want.name_b, want.similarity));
+        assert_eq!(got.edit_distance as f32, distance[want.a * a + want.b]);
+    }
+    assert!(analysis.top_pairs.windows(2).all(|w| w[0].similarity >= w[1].similarity), "most similar first");
+
+    // The files: analysis/ in the run folder; the PNG decodes at the heatmap's size.
+    let dir = run.join("analysis");
+    assert_eq!(analysis.heatmap, dir.join("similarity.png"));
+    // 768 px of heatmap over `a` actions, whole pixels per cell, margins 8 and a 16 px colour
+    // bar 8 px off (masp::heatmap_png's layout).
+    let cell = 768 / a as u32;
+    assert_eq!(decode_png(&analysis.heatmap), (16 + a as u32 * cell + 8 + 16, 16 + a as u32 * cell));
+    let md = std::fs::read_to_string(dir.join("analysis.md")).unwrap();
+    assert_eq!(md, analysis.to_markdown());
+    assert!(md.contains(&format!("{:.4}", want.unwrap())), "{md}");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("analysis.json")).unwrap()).unwrap();
+    assert_eq!(json["spearman_edit_distance"].as_f64(), want);
+    assert_eq!(json["top_pairs"][0]["a"], analysis.top_pairs[0].name_a.as_str());
+
+    // The command prints the same report and can write elsewhere.
+    let elsewhere = out.join("elsewhere");
+    let (ok, stdout, stderr) =
+        masp(&["analyze", run.to_str().unwrap(), "--top-k", "7", "--out", elsewhere.to_str().unwrap()]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.starts_with(&md), "{stdout}");
+    assert!(elsewhere.join("similarity.png").exists() && elsewhere.join("analysis.md").exists());
+}
+
+#[test]
+fn a_hand_made_s_gives_its_known_top_pairs() {
+    let dir = out_dir("hand_made");
+    // Two primitives and four macros; S ties RIGHT+RIGHT+RIGHT to RIGHT+RIGHT (0.9), LEFT to
+    // LEFT+LEFT (0.6), everything else 0.1 or less.
+    let ids =
+        ["LEFT", "RIGHT", "RIGHT+RIGHT", "LEFT+LEFT", "RIGHT+RIGHT+RIGHT", "LEFT+RIGHT"].map(String::from);
+    let a = ids.len();
+    let mut v = vec![0.05f32; a * a];
+    let mut set = |i: usize, j: usize, x: f32| {
+        v[i * a + j] = x;
+        v[j * a + i] = x;
+    };
+    (0..a).for_each(|i| set(i, i, 1.0));
+    set(2, 4, 0.9);
+    set(0, 3, 0.6);
+    set(1, 5, 0.1);
+    let s = Similarity::from_values(&v, a, DType::F32, &Device::Cpu).unwrap();
+    let file = dir.join("similarity.json");
+    s.save(&ids, &file).unwrap();
+
+    let analysis = analyze(&file, &AnalyzeOptions { top_k: 3, out: None }).unwrap();
+    let pairs: Vec<(&str, &str, f32, usize)> = analysis
+        .top_pairs
+        .iter()
+        .map(|p| (p.name_a.as_str(), p.name_b.as_str(), p.similarity, p.edit_distance))
+        .collect();
+    assert_eq!(
+        pairs,
+        [
+            ("RIGHT+RIGHT", "RIGHT+RIGHT+RIGHT", 0.9, 1),
+            ("LEFT", "LEFT+LEFT", 0.6, 1),
+            ("RIGHT", "LEFT+RIGHT", 0.1, 1),
+        ]
+    );
+    assert_eq!((analysis.num_actions, analysis.num_primitives, analysis.frames), (6, 2, None));
+    // A file's analysis goes beside it; 768 / 6 = 128 px cells are capped at 48.
+    assert_eq!(analysis.heatmap, dir.join("analysis/similarity.png"));
+    assert_eq!(decode_png(&analysis.heatmap), (16 + 6 * 48 + 8 + 16, 16 + 6 * 48));
+    // Every similar pair above is one edit apart: a negative rank correlation.
+    assert!(analysis.spearman_edit_distance.unwrap() < 0.0);
+}
+
+#[test]
+fn runs_without_s_say_why() {
+    let out = out_dir("no_s");
+    let run = toy_run(&out, &["masp.enabled=false"]);
+    let err = format!("{:#}", analyze(&run, &AnalyzeOptions::default()).unwrap_err());
+    assert!(err.contains("MASP disabled") && err.contains("masp.enabled=true"), "{err}");
+
+    let empty = out.join("not_a_run");
+    std::fs::create_dir_all(&empty).unwrap();
+    let err = format!("{:#}", analyze(&empty, &AnalyzeOptions::default()).unwrap_err());
+    assert!(err.contains("has no checkpoint"), "{err}");
+
+    let (ok, _, stderr) = masp(&["analyze", out.join("missing").to_str().unwrap()]);
+    assert!(!ok && stderr.contains("does not exist"), "{stderr}");
+}
