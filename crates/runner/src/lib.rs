@@ -8,6 +8,7 @@
 //! * [`train()`]: the training loop over a frame budget, metrics, checkpoints, resume,
 //!   Ctrl-C, the final evaluation; [`evaluate()`]: raw game scores of a checkpoint.
 //! * [`run_dir`]: the run folder's layout and name `{game}__{agent}__{seed}__{time}`.
+//! * [`experiment`]: experiment presets (`configs/experiments/`) expanded into runs.
 //! * [`analyze()`]: a run's learned `S` as a heatmap, its Spearman correlation with the
 //!   macros' edit distance, and the most similar pairs.
 
@@ -15,6 +16,7 @@ mod analyze;
 pub mod compose;
 pub mod config;
 mod eval;
+pub mod experiment;
 mod metrics;
 pub mod overrides;
 pub mod run_dir;

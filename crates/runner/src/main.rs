@@ -3,7 +3,7 @@
 //! `main` only parses and dispatches; each subcommand is one function below.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
@@ -30,6 +30,9 @@ enum Command {
         /// Parent folder of the run folder.
         #[arg(long, default_value = "runs")]
         out: PathBuf,
+        /// Start the run in exactly this folder instead of a timestamped one under --out.
+        #[arg(long, value_name = "DIR", conflicts_with_all = ["out", "resume"])]
+        run_dir: Option<PathBuf>,
         /// Continue this run folder from its last checkpoint (its own config, plus any --set).
         #[arg(long, value_name = "RUN_DIR", conflicts_with = "configs")]
         resume: Option<PathBuf>,
@@ -67,8 +70,9 @@ fn main() {
 
 fn try_main() -> Result<()> {
     match Cli::parse().command {
-        Command::Train { configs, sets, out, resume, dry_run } => {
-            train_cmd(&configs, &sets, out, resume, dry_run)
+        Command::Train { configs, sets, out, run_dir, resume, dry_run } => {
+            let options = TrainOptions { out, run_dir, resume, progress: true, stop: Arc::default() };
+            train_cmd(&configs, &sets, options, dry_run)
         }
         Command::Eval { run, episodes } => eval_cmd(run, episodes),
         Command::Analyze { input, top_k, out } => analyze_cmd(input, top_k, out),
@@ -77,14 +81,8 @@ fn try_main() -> Result<()> {
 
 /// `masp train`: resolves the config, trains until the frame budget, evaluates. Ctrl-C
 /// writes a checkpoint and exits cleanly; `--resume` continues the frame count.
-fn train_cmd(
-    configs: &[PathBuf],
-    sets: &[String],
-    out: PathBuf,
-    resume: Option<PathBuf>,
-    dry_run: bool,
-) -> Result<()> {
-    let config = match &resume {
+fn train_cmd(configs: &[PathBuf], sets: &[String], options: TrainOptions, dry_run: bool) -> Result<()> {
+    let config = match &options.resume {
         Some(run) => resume_config(run, sets)?,
         None => RunConfig::load(configs, sets)?,
     };
@@ -92,8 +90,7 @@ fn train_cmd(
         print!("{}", config.to_toml()?);
         return Ok(());
     }
-    let stop = Arc::new(AtomicBool::new(false));
-    let flag = Arc::clone(&stop);
+    let flag = Arc::clone(&options.stop);
     ctrlc::set_handler(move || {
         if flag.swap(true, Ordering::SeqCst) {
             // A second Ctrl-C: the user does not want to wait for the checkpoint.
@@ -102,7 +99,7 @@ fn train_cmd(
         eprintln!("\nCtrl-C: writing a checkpoint, then stopping (Ctrl-C again to abort)");
     })
     .context("installing the Ctrl-C handler")?;
-    let summary = train(&config, &TrainOptions { out, resume, progress: true, stop })?;
+    let summary = train(&config, &options)?;
     println!("{}", summary.run.display());
     Ok(())
 }

@@ -38,6 +38,10 @@ const RECENT_GAMES: usize = 10;
 pub struct TrainOptions {
     /// Parent folder of new run folders (`runs/`).
     pub out: PathBuf,
+    /// Start the new run in exactly this folder (created if missing) instead of a
+    /// timestamped one under `out`: sweeps give each run a fixed folder so that a rerun
+    /// finds it. A folder that already holds a checkpoint is refused (resume it instead).
+    pub run_dir: Option<PathBuf>,
     /// Continue this run folder from its checkpoint instead of starting a new one.
     pub resume: Option<PathBuf>,
     /// Draw a progress bar (on a terminal).
@@ -72,14 +76,28 @@ pub fn train(config: &RunConfig, options: &TrainOptions) -> Result<TrainSummary>
     let (run, resume_from) = match &options.resume {
         Some(run) => (run.clone(), Some(run_dir::find_checkpoint(run)?)),
         None => {
-            let name = run_dir::run_name(
-                &config.env.game_name(),
-                &config.run.name,
-                config.run.seed,
-                SystemTime::now(),
-            );
-            let run = options.out.join(name);
-            anyhow::ensure!(!run.exists(), "the run folder {} already exists", run.display());
+            let run = match &options.run_dir {
+                Some(dir) => {
+                    anyhow::ensure!(
+                        run_dir::find_checkpoint(dir).is_err(),
+                        "the run folder {} already holds a checkpoint; continue it with `masp train --resume {}`",
+                        dir.display(),
+                        dir.display()
+                    );
+                    dir.clone()
+                }
+                None => {
+                    let name = run_dir::run_name(
+                        &config.env.game_name(),
+                        &config.run.name,
+                        config.run.seed,
+                        SystemTime::now(),
+                    );
+                    let run = options.out.join(name);
+                    anyhow::ensure!(!run.exists(), "the run folder {} already exists", run.display());
+                    run
+                }
+            };
             std::fs::create_dir_all(&run)
                 .with_context(|| format!("creating the run folder {}", run.display()))?;
             (run, None)

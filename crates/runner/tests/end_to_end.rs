@@ -139,6 +139,26 @@ fn resume_continues_the_frame_count() {
 }
 
 #[test]
+fn run_dir_trains_in_exactly_that_folder_and_refuses_one_with_a_checkpoint() {
+    // A sweep creates the folder (with its log file) before it starts the run.
+    let dir = out_dir("run_dir").join("corridor__masp__0");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("train.log"), "").unwrap();
+    let toy = toy();
+    let dir_arg = dir.to_str().unwrap();
+    let budget = ["--set", "run.frames=300", "--set", "run.target_score=2.0", "--set", "run.eval_episodes=1"];
+    let mut args = vec!["--config", &toy, "--run-dir", dir_arg];
+    args.extend_from_slice(&budget);
+    assert_eq!(train(&args), dir);
+    assert!(dir.join("checkpoint/state.json").exists() && dir.join("eval.json").exists());
+
+    let mut again = vec!["train", "--config", &toy, "--run-dir", dir_arg];
+    again.extend_from_slice(&budget);
+    let (ok, _, stderr) = masp(&again);
+    assert!(!ok && stderr.contains("already holds a checkpoint") && stderr.contains("--resume"), "{stderr}");
+}
+
+#[test]
 fn a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint() {
     let out = out_dir("nan");
     let toy = toy();
