@@ -225,11 +225,9 @@ fn try_main() -> Result<()> {
     }
     for run in &runs {
         let stage = |f: fn(&MetaTimings) -> Duration| ms(median(run.meta.iter().map(f).collect()));
-        let rows: [(&str, f64); 9] = [
+        let rows: [(&str, f64); 7] = [
             ("fresh batch B' (replay -> device)", stage(|t| t.fresh_batch)),
-            ("save theta", stage(|t| t.save)),
-            ("lookahead forward L_TD(B), Q(B)", stage(|t| t.lookahead_forward)),
-            ("lookahead backward, set theta'", stage(|t| t.lookahead_backward)),
+            ("save theta, set theta'", stage(|t| t.save)),
             ("forward L_TD(theta'; B')", stage(|t| t.meta_forward)),
             ("backward g, restore theta", stage(|t| t.meta_backward)),
             ("JVP: 2 forward Q(theta +- eps g)", stage(|t| t.jvp)),

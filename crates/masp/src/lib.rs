@@ -7,8 +7,9 @@
 //! * [`penalty`] and [`PenaltyOperator`]: `eta/n sum_s ||(I - P(S)) Q_s||^2` or the
 //!   pairwise form on a batch's expected Q-values `(n, A)`.
 //! * [`meta_gradient`]: `dL_meta/dS` in closed form (no second-order autodiff) for any
-//!   Q-network behind the [`MetaModel`] trait; [`meta_gradient_along`] for a caller that
-//!   already has the direction `g`.
+//!   Q-network behind the [`MetaModel`] trait; [`meta_gradient_from_lookahead`] for a
+//!   caller that already has the lookahead's gradient (its own update's), and
+//!   [`meta_gradient_along`] for one that already has the direction `g`.
 //! * [`Masp`]: what an agent holds; the penalty for each update, a projected meta step on
 //!   `S` every `meta_interval` updates, a [`MetaReport`] to log.
 //! * Transfer: [`Similarity::save`] with the actions' identities, [`SavedSimilarity`]
@@ -28,10 +29,11 @@
 //! it with `MaspRegularizer::for_learner(config, &action_ids, prior, &learner)` (`S` in the
 //! learner's dtype and on its device, one row per action in the network's output order)
 //! and pass it to every `learner.update(step, &mut regularizer)`. Per update it adds
-//! [`Masp::penalty`] on the expected Q-values of the update's own forward pass; after the
-//! update, every `meta_interval` updates, it runs [`Masp::meta_step`] with `B` = the
-//! update's batch and `B'` = a fresh batch from the learner's replay (`B` again with
-//! `fresh_batch = false`). `last_report()` and `similarity_stats()` are there for logging,
+//! [`Masp::penalty`] on the expected Q-values of the update's own forward pass; every
+//! `meta_interval` updates, between the update's backward pass and its Adam step, it runs
+//! [`Masp::meta_step_from_lookahead`] with `B` = the update's batch, `B'` = a fresh batch
+//! from the learner's replay (`B` again with `fresh_batch = false`), and the update's own
+//! gradient as the lookahead's, which it therefore does not recompute. `last_report()` and `similarity_stats()` are there for logging,
 //! and `masp()` gives `S` for saving. The example is in the `MaspRegularizer` docs.
 //!
 //! # Using MASP with your own Q-network
@@ -113,7 +115,10 @@ mod transfer;
 pub use analysis::{heatmap_png, spearman, top_pairs, ActionGroup, HeatmapLayout, SimilarPair};
 pub use config::{Form, Lookahead, MaspConfig, MetaOptimizer, SimilarityInit};
 pub use error::{Error, Result};
-pub use meta::{meta_gradient, meta_gradient_along, AlongGradient, MetaGradient, MetaModel, MetaReport};
+pub use meta::{
+    meta_gradient, meta_gradient_along, meta_gradient_from_lookahead, AlongGradient, LookaheadGradient,
+    MetaGradient, MetaModel, MetaReport,
+};
 pub use penalty::{penalty, PenaltyOperator};
 #[cfg(feature = "rainbow")]
 pub use rainbow_hook::{MaspRegularizer, MetaTimings};

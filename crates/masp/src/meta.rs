@@ -186,6 +186,21 @@ pub(crate) fn meta_gradient_with<M: MetaModel>(
     batch: &M::Batch,
     fresh: &M::Batch,
 ) -> Result<MetaGradient> {
+    with_saved_theta(saved, model, config, |model, vars, theta, preconditioner| {
+        meta_gradient_at(model, vars, theta, preconditioner, similarity, config, batch, fresh)
+    })
+}
+
+/// Validates `config`, reads the preconditioner if the lookahead uses one, saves theta into
+/// `saved`, and runs `body` with them; restores theta if `body` fails (every successful
+/// path has written theta back already; a failed one may have left theta' or
+/// theta +- eps g in the network).
+fn with_saved_theta<M: MetaModel>(
+    saved: &mut SavedTheta,
+    model: &mut M,
+    config: &MaspConfig,
+    body: impl FnOnce(&mut M, &[Var], &[Tensor], Option<&[Tensor]>) -> Result<MetaGradient>,
+) -> Result<MetaGradient> {
     config.validate()?;
     let vars = model.vars();
     if vars.is_empty() {
@@ -196,10 +211,7 @@ pub(crate) fn meta_gradient_with<M: MetaModel>(
         Lookahead::AdamPreconditioned => Some(checked_preconditioner(model, &vars)?),
     };
     let theta = saved.save(&vars)?;
-    let result =
-        meta_gradient_at(model, &vars, &theta, preconditioner.as_deref(), similarity, config, batch, fresh);
-    // Every successful path has written theta back already; a failed one may have left
-    // theta' or theta +- eps g in the network.
+    let result = body(model, &vars, &theta, preconditioner.as_deref());
     if result.is_err() {
         restore(&vars, &theta)?;
     }
@@ -236,6 +248,20 @@ impl SavedTheta {
     }
 }
 
+/// Step (1), the lookahead's ingredients at `theta` on `B`: what an agent already has after
+/// the backward pass of its own update on `B`, with `S` as it is now.
+#[derive(Clone, Copy, Debug)]
+pub struct LookaheadGradient<'a> {
+    /// `Q(theta; B)`, `(n, A)`, the Q-values the penalty was computed on.
+    pub q: &'a Tensor,
+    /// `grad_theta [L_TD(theta; B) + L_MASP(theta, S; B)]`, one entry per
+    /// [`MetaModel::vars`] (`None` where the loss does not reach a variable); unclipped.
+    pub grads: &'a [Option<Tensor>],
+    /// `L_TD(theta; B)` and `L_MASP(theta, S; B)`, for the report.
+    pub td_loss: f64,
+    pub penalty: f64,
+}
+
 #[allow(clippy::too_many_arguments)] // the private body of `meta_gradient`, with theta saved
 fn meta_gradient_at<M: MetaModel>(
     model: &mut M,
@@ -247,14 +273,7 @@ fn meta_gradient_at<M: MetaModel>(
     batch: &M::Batch,
     fresh: &M::Batch,
 ) -> Result<MetaGradient> {
-    let precondition = |i: usize, g: &Tensor| -> candle_core::Result<Tensor> {
-        match preconditioner {
-            Some(d) => g * &d[i],
-            None => Ok(g.clone()),
-        }
-    };
-
-    // (1) Lookahead on B, with S held fixed: theta' = theta - alpha D (grad L_TD + grad L_MASP).
+    // (1) Lookahead on B, with S held fixed: the gradient of L_TD + L_MASP at theta.
     let fixed = PenaltyOperator::new(&similarity.tensor(), config.form, config.eta)?;
     let (td, q) = model.td_loss_and_q_values(batch)?;
     let td_loss = loss_value(&td, "td_loss(B)")?;
@@ -262,12 +281,77 @@ fn meta_gradient_at<M: MetaModel>(
     let penalty = fixed.penalty(&q)?;
     let penalty_value = scalar(&penalty)?;
     let grads = (td + penalty)?.backward()?;
-    for (i, var) in vars.iter().enumerate() {
-        if let Some(g) = grads.get(var) {
+    let grads: Vec<Option<Tensor>> = vars.iter().map(|v| grads.get(v).cloned()).collect();
+    let lookahead = LookaheadGradient { q: &q, grads: &grads, td_loss, penalty: penalty_value };
+    after_lookahead(model, vars, theta, preconditioner, similarity, config, batch, fresh, &lookahead)
+}
+
+/// [`meta_gradient`] for an agent that already has step (1) from its own update on `batch`
+/// (`B`) at the model's current parameters: the lookahead's forward and backward pass are
+/// not redone, so a meta step costs one backward pass at `theta'`, three forward passes and
+/// the surrogate. Given the same `lookahead` that [`meta_gradient`] computes, the two
+/// return the same numbers.
+///
+/// The model's variables are restored bit for bit before this returns, also when it fails.
+pub fn meta_gradient_from_lookahead<M: MetaModel>(
+    model: &mut M,
+    similarity: &Similarity,
+    config: &MaspConfig,
+    batch: &M::Batch,
+    fresh: &M::Batch,
+    lookahead: &LookaheadGradient,
+) -> Result<MetaGradient> {
+    from_lookahead_with(&mut SavedTheta::default(), model, similarity, config, batch, fresh, lookahead)
+}
+
+/// [`meta_gradient_from_lookahead`], saving theta into `saved` (see [`meta_gradient_with`]).
+pub(crate) fn from_lookahead_with<M: MetaModel>(
+    saved: &mut SavedTheta,
+    model: &mut M,
+    similarity: &Similarity,
+    config: &MaspConfig,
+    batch: &M::Batch,
+    fresh: &M::Batch,
+    lookahead: &LookaheadGradient,
+) -> Result<MetaGradient> {
+    with_saved_theta(saved, model, config, |model, vars, theta, preconditioner| {
+        after_lookahead(model, vars, theta, preconditioner, similarity, config, batch, fresh, lookahead)
+    })
+}
+
+/// Steps (2) to (5), from the lookahead's gradient: `theta'`, `g` at `theta'` on `B'`, the
+/// JVP and the surrogate's gradient in `S`.
+#[allow(clippy::too_many_arguments)] // shared by both public entry points, theta saved
+fn after_lookahead<M: MetaModel>(
+    model: &mut M,
+    vars: &[Var],
+    theta: &[Tensor],
+    preconditioner: Option<&[Tensor]>,
+    similarity: &Similarity,
+    config: &MaspConfig,
+    batch: &M::Batch,
+    fresh: &M::Batch,
+    lookahead: &LookaheadGradient,
+) -> Result<MetaGradient> {
+    if lookahead.grads.len() != vars.len() {
+        return Err(Error::model(format!(
+            "has {} variables, but the lookahead gradient has {} entries",
+            vars.len(),
+            lookahead.grads.len()
+        )));
+    }
+    let precondition = |i: usize, g: &Tensor| -> candle_core::Result<Tensor> {
+        match preconditioner {
+            Some(d) => g * &d[i],
+            None => Ok(g.clone()),
+        }
+    };
+    // theta' = theta - alpha D (grad L_TD + grad L_MASP).
+    for (i, (var, g)) in vars.iter().zip(lookahead.grads).enumerate() {
+        if let Some(g) = g {
             write_axpy(var, &theta[i], -config.alpha, &precondition(i, g)?)?;
         }
     }
-
     // (2) g = grad L_TD(theta'; B'): an ordinary backward pass at theta'.
     let meta = model.td_loss(fresh)?;
     let meta_loss = loss_value(&meta, "td_loss(B')")?;
@@ -277,17 +361,15 @@ fn meta_gradient_at<M: MetaModel>(
         .enumerate()
         .map(|(i, var)| grads.get(var).map(|g| precondition(i, g)).transpose())
         .collect::<candle_core::Result<Vec<_>>>()?;
-
     // (3) Back to theta before anything else reads the network.
     restore(vars, theta)?;
-
-    let along = along_at(model, vars, theta, &direction, &q, similarity, config, batch)?;
+    let along = along_at(model, vars, theta, &direction, lookahead.q, similarity, config, batch)?;
     Ok(MetaGradient {
         grad: along.grad,
         report: MetaReport {
-            td_loss,
-            penalty: penalty_value,
-            penalty_td_ratio: penalty_value / td_loss.abs(),
+            td_loss: lookahead.td_loss,
+            penalty: lookahead.penalty,
+            penalty_td_ratio: lookahead.penalty / lookahead.td_loss.abs(),
             meta_loss,
             meta_grad_norm: along.meta_grad_norm,
             direction_norm: along.direction_norm,

@@ -4,13 +4,22 @@
 //! One learner update with MASP (MASP.md sections 3 and 4):
 //!
 //! ```text
-//! penalty(Q)             Q = sum_z z p_z (batch, actions), from the update's own forward pass:
-//!                        Masp::penalty, added by the learner to its C51 loss
-//! after_update(access)   every meta_interval updates: Masp::meta_step with
-//!                        B  = access.last_batch()                       (the update's batch)
-//!                        B' = access.sample_batch() (fresh_batch = true) or B
-//!                        through `access` seen as a MetaModel (type Batch = DeviceBatch)
+//! penalty(Q)                   Q = sum_z z p_z (batch, actions), from the update's own
+//!                              forward pass: Masp::penalty, added to the C51 loss
+//! before_step(access, grad)    every meta_interval updates, before the learner's Adam step:
+//!                              Masp::meta_step_from_lookahead with
+//!                              B  = access.last_batch()                (the update's batch)
+//!                              B' = access.sample_batch() (fresh_batch = true) or B
+//!                              the lookahead = the update's own gradient of L_TD + L_MASP
+//!                              through `access` seen as a MetaModel (type Batch = DeviceBatch)
 //! ```
+//!
+//! The lookahead's gradient is exactly the one the learner has just computed (same
+//! parameters, batch, noise and `S`), so the meta step does not recompute it
+//! ([`crate::meta_gradient_from_lookahead`]): it costs one forward and backward pass at
+//! `theta'` on `B'`, two forward passes for the JVP, and the surrogate. With
+//! `lookahead = adam_preconditioned`, the preconditioner is Adam's before this update's
+//! step, and a meta step due at the first update (no Adam statistics yet) is skipped.
 //!
 //! The learner's [`rainbow::MetaAccess`] already keeps MASP's contract: its `td_loss` and
 //! `q_values` use the current variables and the current noise sample, which nothing
@@ -55,11 +64,11 @@ use std::cell::OnceCell;
 use std::time::{Duration, Instant};
 
 use candle_core::{Device, Tensor, Var};
-use rainbow::{DeviceBatch, Learner, MetaAccess, Regularizer};
+use rainbow::{DeviceBatch, Learner, MetaAccess, Regularizer, UpdateGradient};
 
-use crate::config::MaspConfig;
+use crate::config::{Lookahead, MaspConfig};
 use crate::error::{Error, Result};
-use crate::meta::{MetaModel, MetaReport};
+use crate::meta::{LookaheadGradient, MetaModel, MetaReport};
 use crate::regularizer::Masp;
 use crate::similarity::SimilarityStats;
 use crate::transfer::Alignment;
@@ -87,12 +96,9 @@ pub struct MaspRegularizer {
 pub struct MetaTimings {
     /// Drawing `B'` from the replay and copying it to the device.
     pub fresh_batch: Duration,
-    /// Copying `theta` (and reading Adam's preconditioner) before the first forward pass.
+    /// Copying `theta`, reading Adam's preconditioner and writing `theta'` (and, when the
+    /// update had no penalty, computing `Q(theta; B)`).
     pub save: Duration,
-    /// `L_TD(theta; B)` and `Q(theta; B)`: the lookahead's forward pass.
-    pub lookahead_forward: Duration,
-    /// Their backward pass and writing `theta'`.
-    pub lookahead_backward: Duration,
     /// `L_TD(theta'; B')`: the forward pass of `g`.
     pub meta_forward: Duration,
     /// `g`'s backward pass and writing `theta` back.
@@ -108,8 +114,6 @@ impl MetaTimings {
     pub fn total(&self) -> Duration {
         self.fresh_batch
             + self.save
-            + self.lookahead_forward
-            + self.lookahead_backward
             + self.meta_forward
             + self.meta_backward
             + self.jvp
@@ -189,7 +193,7 @@ impl MaspRegularizer {
         &self.timings
     }
 
-    fn meta_step(&mut self, access: &mut dyn MetaAccess) -> Result<MetaReport> {
+    fn meta_step(&mut self, access: &mut dyn MetaAccess, gradient: &UpdateGradient) -> Result<MetaReport> {
         let device = self.masp.similarity().device().clone();
         let clock = Clock { device: &device, on: self.profile };
         let t0 = clock.now()?;
@@ -197,7 +201,18 @@ impl MaspRegularizer {
         let fresh = if self.masp.config().fresh_batch { access.sample_batch()? } else { batch.clone() };
         let t1 = clock.now()?;
         let mut model = AccessModel { access, clock, calls: Vec::new() };
-        let report = self.masp.meta_step(&mut model, &batch, &fresh)?;
+        let q = match gradient.q {
+            Some(q) => q.clone(),
+            None => model.q_values(&batch)?, // eta = 0: S is learned for analysis only
+        };
+        let grads: Vec<Option<Tensor>> = gradient.grads.iter().cloned().map(Some).collect();
+        let lookahead = LookaheadGradient {
+            q: &q,
+            grads: &grads,
+            td_loss: gradient.td_loss.into(),
+            penalty: gradient.penalty.unwrap_or(0.0).into(),
+        };
+        let report = self.masp.meta_step_from_lookahead(&mut model, &batch, &fresh, &lookahead)?;
         let t2 = model.clock.now()?;
         if self.profile {
             self.timings = MetaTimings { fresh_batch: t1 - t0, ..stage_timings(t1, &model.calls, t2) };
@@ -213,10 +228,16 @@ impl Regularizer for MaspRegularizer {
 
     /// Counts the update in [`Masp::record_update`] (so `meta_interval` counts the updates
     /// this regulariser has seen) and runs the meta step when it is due.
-    fn after_update(&mut self, access: &mut dyn MetaAccess, update: u64) -> candle_core::Result<()> {
-        if self.masp.record_update() {
-            let report = self.meta_step(access)?;
-            self.last = Some((update, report));
+    fn before_step(
+        &mut self,
+        access: &mut dyn MetaAccess,
+        gradient: &UpdateGradient,
+    ) -> candle_core::Result<()> {
+        let due = self.masp.record_update();
+        let preconditioned = self.masp.config().lookahead == Lookahead::AdamPreconditioned;
+        if due && !(preconditioned && access.adam_preconditioner().is_none()) {
+            let report = self.meta_step(access, gradient)?;
+            self.last = Some((gradient.update, report));
             self.stats.take();
         }
         Ok(())
@@ -307,20 +328,16 @@ impl Clock<'_> {
 }
 
 /// Splits the meta step that ran from `start` to `end` into stages by its forward passes,
-/// in [`crate::meta_gradient`]'s order: the lookahead's passes on `B` (up to the second
-/// TD loss), the TD loss on `B'`, then the JVP's Q-values. An unexpected order (no JVP
-/// when `g = 0`) leaves the unattributed time in `surrogate_and_step`.
+/// in [`crate::meta_gradient_from_lookahead`]'s order: the TD loss on `B'`, then the JVP's
+/// Q-values. An unexpected order (no JVP when `g = 0`) leaves the unattributed time in
+/// `surrogate_and_step`.
 fn stage_timings(start: Instant, calls: &[Call], end: Instant) -> MetaTimings {
-    let Some(meta) = calls.iter().enumerate().filter(|(_, c)| c.td_loss).nth(1).map(|(i, _)| i) else {
+    let Some(meta) = calls.iter().position(|c| c.td_loss) else {
         return MetaTimings { surrogate_and_step: end - start, ..Default::default() };
     };
-    let (lookahead, rest) = calls.split_at(meta);
-    let (meta_call, jvp) = (&rest[0], &rest[1..]);
-    let (first, last) = (&lookahead[0], &lookahead[lookahead.len() - 1]);
+    let (meta_call, jvp) = (&calls[meta], &calls[meta + 1..]);
     let mut t = MetaTimings {
-        save: first.start - start,
-        lookahead_forward: last.end - first.start,
-        lookahead_backward: meta_call.start - last.end,
+        save: meta_call.start - start,
         meta_forward: meta_call.end - meta_call.start,
         ..Default::default()
     };

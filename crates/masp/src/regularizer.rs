@@ -45,7 +45,10 @@ use candle_nn::{AdamW, Optimizer, ParamsAdamW, SGD};
 
 use crate::config::{MaspConfig, MetaOptimizer};
 use crate::error::{Error, Result};
-use crate::meta::{meta_gradient_with, MetaModel, MetaReport, SavedTheta};
+use crate::meta::{
+    from_lookahead_with, meta_gradient_with, LookaheadGradient, MetaGradient, MetaModel, MetaReport,
+    SavedTheta,
+};
 use crate::penalty::PenaltyOperator;
 use crate::similarity::Similarity;
 use crate::transfer::{Alignment, SavedSimilarity};
@@ -136,6 +139,34 @@ impl Masp {
         fresh: &M::Batch,
     ) -> Result<MetaReport> {
         let meta = meta_gradient_with(&mut self.saved, model, &self.similarity, &self.config, batch, fresh)?;
+        self.step_on_similarity(meta)
+    }
+
+    /// [`Masp::meta_step`] for an agent that hands over the lookahead's gradient from its
+    /// own update on `batch` at the model's current parameters
+    /// ([`crate::meta_gradient_from_lookahead`]): the same step on `S` without redoing the
+    /// lookahead's forward and backward pass.
+    pub fn meta_step_from_lookahead<M: MetaModel>(
+        &mut self,
+        model: &mut M,
+        batch: &M::Batch,
+        fresh: &M::Batch,
+        lookahead: &LookaheadGradient,
+    ) -> Result<MetaReport> {
+        let meta = from_lookahead_with(
+            &mut self.saved,
+            model,
+            &self.similarity,
+            &self.config,
+            batch,
+            fresh,
+            lookahead,
+        )?;
+        self.step_on_similarity(meta)
+    }
+
+    /// The projected step on `S` along `meta`'s gradient, and the new penalty operator.
+    fn step_on_similarity(&mut self, meta: MetaGradient) -> Result<MetaReport> {
         let tangent = self.similarity.tangent(&meta.grad)?;
         self.optimizer.step(self.similarity.var().as_tensor(), tangent)?;
         self.similarity.project()?;

@@ -1,8 +1,10 @@
 //! MASP through the real rainbow learner ([`MaspRegularizer`] on `rainbow::Learner`, a small
 //! MLP torso on vector observations, A = 8 actions):
 //!
-//! * one meta step moves `S` and leaves every network parameter (online and target), the
-//!   noise sample and Adam's moments bit-identical;
+//! * one meta step moves `S` and leaves the learner's update (every network parameter,
+//!   online and target, the noise sample and Adam's moments) bit-identical to the update
+//!   with the penalty alone;
+//! * the meta step from the update's own gradient equals the full meta step;
 //! * the pool-permutation test of issue 5 (MASP.md section 5: "reordering the pool, with S
 //!   and the network's action outputs permuted the same way, must leave training unchanged
 //!   up to float summation order"): 200 updates with a meta step after each, on CPU, give
@@ -10,10 +12,10 @@
 #![cfg(feature = "rainbow")]
 
 use candle_core::{DType, Device, Tensor};
-use masp::{Lookahead, Masp, MaspConfig, MaspRegularizer, Similarity};
+use masp::{Lookahead, Masp, MaspConfig, MaspRegularizer, MetaModel, MetaOptimizer, MetaReport, Similarity};
 use rainbow::{
-    Batch, DeviceBatch, Learner, LearnerConfig, NStepConfig, NetworkConfig, PrioritizedReplay, Regularizer,
-    ReplayConfig, TorsoConfig, Transition,
+    Batch, DeviceBatch, Learner, LearnerConfig, MetaAccess, NStepConfig, NetworkConfig, PrioritizedReplay,
+    Regularizer, ReplayConfig, TorsoConfig, Transition, UpdateGradient,
 };
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -119,18 +121,27 @@ fn one_meta_step_through_the_learner_moves_s_and_restores_theta_exactly() {
     ];
     for config in configs {
         let beta = config.beta;
-        let mut learner = learner(true, 3);
-        fill(&mut learner, |a| a);
-        // A plain update first: the learner then has a last batch and Adam moments.
-        learner.update(0, &mut ()).unwrap();
+        // Twins: one update with the penalty alone, one with the penalty and a meta step
+        // before its Adam step. A plain update first, so that Adam has statistics (the
+        // preconditioned lookahead needs them).
+        let twin = || {
+            let mut learner = learner(true, 3);
+            fill(&mut learner, |a| a);
+            learner.update(0, &mut ()).unwrap();
+            learner
+        };
+        let (mut reference, mut learner) = (twin(), twin());
+        let penalty_only = MaspConfig { meta_learning: false, ..config.clone() };
+        let (mut plain, _) = MaspRegularizer::for_learner(penalty_only, &ids(), None, &reference).unwrap();
         let (mut masp, _) = MaspRegularizer::for_learner(config.clone(), &ids(), None, &learner).unwrap();
         masp.set_profiling(true);
         let s_before = masp.masp().similarity().to_vec().unwrap();
-        let before = state(&learner);
 
-        masp.after_update(&mut learner, 1).unwrap();
+        let a = reference.update(1, &mut plain).unwrap();
+        let b = learner.update(1, &mut masp).unwrap();
 
-        assert!(before == state(&learner), "{config:?}: the meta step changed the learner");
+        assert_eq!((a.loss, a.penalty, a.grad_norm), (b.loss, b.penalty, b.grad_norm));
+        assert!(state(&reference) == state(&learner), "{config:?}: the meta step changed the learner's step");
         let s_after = masp.masp().similarity().to_vec().unwrap();
         // Adam's first step moves every entry with a non-zero gradient by about beta.
         let moved = max_abs_diff(&s_before, &s_after) as f64;
@@ -138,14 +149,101 @@ fn one_meta_step_through_the_learner_moves_s_and_restores_theta_exactly() {
         let report = *masp.last_report().unwrap();
         assert!(report.penalty > 0.0 && report.meta_grad_norm > 0.0 && report.jvp_norm > 0.0, "{report:?}");
         assert!(report.td_loss.is_finite() && report.meta_loss.is_finite());
-        assert_eq!((masp.last_meta_update(), masp.masp().meta_steps()), (Some(1), 1));
+        assert_eq!((masp.last_meta_update(), masp.masp().meta_steps()), (Some(2), 1));
         let t = masp.timings();
-        assert!(
-            t.lookahead_forward > std::time::Duration::ZERO && t.jvp > std::time::Duration::ZERO,
-            "{t:?}"
-        );
+        assert!(t.meta_forward > std::time::Duration::ZERO && t.jvp > std::time::Duration::ZERO, "{t:?}");
         assert!(t.total() > t.jvp);
     }
+}
+
+/// The learner's [`MetaAccess`] as a [`MetaModel`], for running `Masp::meta_step` (the full
+/// meta step, lookahead pass included) inside the hook.
+struct Access<'a>(&'a mut dyn MetaAccess);
+
+impl MetaModel for Access<'_> {
+    type Batch = DeviceBatch;
+    fn vars(&self) -> Vec<candle_core::Var> {
+        self.0.vars()
+    }
+    fn td_loss(&mut self, b: &DeviceBatch) -> candle_core::Result<Tensor> {
+        self.0.td_loss(b)
+    }
+    fn q_values(&mut self, b: &DeviceBatch) -> candle_core::Result<Tensor> {
+        self.0.q_values(b)
+    }
+    fn td_loss_and_q_values(&mut self, b: &DeviceBatch) -> candle_core::Result<(Tensor, Tensor)> {
+        self.0.td_loss_and_q_values(b)
+    }
+}
+
+/// Runs the full meta step on `full`, then the hook's own (from the update's gradient).
+struct BothMetaSteps<'a> {
+    full: &'a mut Masp,
+    full_report: Option<MetaReport>,
+    hooked: &'a mut MaspRegularizer,
+}
+
+impl Regularizer for BothMetaSteps<'_> {
+    fn penalty(&mut self, q: &Tensor) -> candle_core::Result<Option<Tensor>> {
+        self.hooked.penalty(q)
+    }
+    fn before_step(
+        &mut self,
+        access: &mut dyn MetaAccess,
+        gradient: &UpdateGradient,
+    ) -> candle_core::Result<()> {
+        let batch = access.last_batch().clone();
+        self.full.record_update();
+        self.full_report = Some(self.full.meta_step(&mut Access(&mut *access), &batch, &batch)?);
+        self.hooked.before_step(access, gradient)
+    }
+}
+
+/// The meta step the learner's hook takes, from the update's own gradient, equals the one
+/// `Masp::meta_step` computes from scratch (lookahead forward and backward included) at
+/// the same parameters, noise and batch (`B' = B`).
+#[test]
+fn meta_step_from_the_update_gradient_equals_the_full_meta_step() {
+    let config = MaspConfig {
+        meta_interval: 1,
+        fresh_batch: false,
+        meta_optimizer: MetaOptimizer::Plain,
+        beta: 1e3,
+        alpha: 0.1, // large, so that the lookahead moves g measurably
+        ..Default::default()
+    };
+    let mut learner = learner(true, 5);
+    fill(&mut learner, |a| a);
+    learner.update(0, &mut ()).unwrap();
+    let (mut hooked, _) = MaspRegularizer::for_learner(config.clone(), &ids(), None, &learner).unwrap();
+    let (mut full, _) = MaspRegularizer::for_learner(config, &ids(), None, &learner).unwrap();
+    let before = full.masp().similarity().to_vec().unwrap();
+    let mut both = BothMetaSteps { full: full.masp_mut(), full_report: None, hooked: &mut hooked };
+    learner.update(1, &mut both).unwrap();
+    let full_report = both.full_report.unwrap();
+    let hooked_report = *hooked.last_report().unwrap();
+    let close = |a: f64, b: f64| (a - b).abs() <= 1e-4 * b.abs();
+    assert!(full_report.meta_grad_norm > 0.0);
+    assert!(
+        close(hooked_report.meta_grad_norm, full_report.meta_grad_norm),
+        "{hooked_report:?} vs {full_report:?}"
+    );
+    assert!(
+        close(hooked_report.meta_loss, full_report.meta_loss)
+            && close(hooked_report.td_loss, full_report.td_loss)
+    );
+    // The two steps on S, entry by entry, relative to the step's size.
+    let step = |s: Vec<f32>| -> Vec<f32> { s.iter().zip(&before).map(|(a, b)| a - b).collect() };
+    let (a, b) = (
+        step(hooked.masp().similarity().to_vec().unwrap()),
+        step(full.masp().similarity().to_vec().unwrap()),
+    );
+    let size = b.iter().fold(0f32, |m, x| m.max(x.abs()));
+    assert!(
+        size > 0.0 && max_abs_diff(&a, &b) <= 1e-3 * size,
+        "steps differ by {} (size {size})",
+        max_abs_diff(&a, &b)
+    );
 }
 
 #[test]

@@ -10,10 +10,10 @@
 //!    `(batch, atoms)`, the cross-entropy per sample `(batch,)`, and the loss
 //!    `mean_i w_i CE_i` with the importance weights `w`; plus a regulariser's penalty on the
 //!    expected Q-values `(batch, actions)` of the same pass;
-//! 5. backward, gradient-norm clipping (global norm, 10), Adam (lr, eps);
+//! 5. backward, then the regulariser's `before_step` (a meta step, at the parameters the
+//!    gradient was taken at), gradient-norm clipping (global norm, 10), Adam (lr, eps);
 //! 6. priorities `CE_i` back to the replay (which adds its `eps` and exponent);
-//! 7. the regulariser's `after_update`; the target network copies the online one every
-//!    `target_update_period` updates.
+//! 7. the target network copies the online one every `target_update_period` updates.
 //!
 //! A NaN or infinite loss or gradient norm stops the update before the optimiser step with
 //! [`Error::NonFiniteLoss`]: parameters, moments and priorities stay as they were.
@@ -53,7 +53,7 @@ use crate::distributional::{cross_entropy, Support};
 use crate::error::{Error, Result};
 use crate::network::{NetLayers, NetworkConfig, RainbowNet};
 use crate::optimizer::Adam;
-use crate::regularizer::{MetaAccess, Regularizer};
+use crate::regularizer::{MetaAccess, Regularizer, UpdateGradient};
 use crate::replay::batch::Batch;
 use crate::replay::prioritized::PrioritizedReplay;
 
@@ -202,6 +202,8 @@ pub struct UpdateTimings {
     pub backward: Duration,
     /// Gradient norm and scaling.
     pub clip: Duration,
+    /// The regulariser's `before_step` (MASP's meta step, when one is due).
+    pub regularizer: Duration,
     pub adam: Duration,
     /// Copying the statistics and per-sample losses to the host.
     pub readback: Duration,
@@ -216,6 +218,7 @@ impl UpdateTimings {
             + self.loss
             + self.backward
             + self.clip
+            + self.regularizer
             + self.adam
             + self.readback
     }
@@ -492,8 +495,8 @@ impl Learner {
         Ok((per_sample, loss))
     }
 
-    /// One gradient step on `batch` (new noise, loss, penalty, backward, clip, Adam, the
-    /// regulariser's `after_update`, target sync when due). Priorities are not touched; see
+    /// One gradient step on `batch` (new noise, loss, penalty, backward, the regulariser's
+    /// `before_step`, clip, Adam, target sync when due). Priorities are not touched; see
     /// [`Learner::last_losses`].
     pub fn learn(&mut self, batch: &DeviceBatch, regularizer: &mut dyn Regularizer) -> Result<UpdateStats> {
         self.online.check_obs(batch.obs(), "DeviceBatch obs")?;
@@ -522,11 +525,13 @@ impl Learner {
         let log_probs = online.forward(batch.obs())?; // (batch, actions, atoms)
         clock.lap(&mut t.forward_online)?;
         let (per_sample, loss) = self.weighted_loss(&log_probs, &target_m, batch)?;
-        let penalty = if regularizer.uses_penalty() {
-            let q = self.support.expected_q(&log_probs)?; // (batch, actions)
-            regularizer.penalty(&q)?
-        } else {
-            None
+        let q = match regularizer.uses_penalty() {
+            true => Some(self.support.expected_q(&log_probs)?), // (batch, actions)
+            false => None,
+        };
+        let penalty = match &q {
+            Some(q) => regularizer.penalty(q)?,
+            None => None,
         };
         let total = match &penalty {
             Some(p) => (&loss + p)?,
@@ -581,16 +586,26 @@ impl Learner {
         t.readback = Duration::ZERO;
         clock.lap(&mut t.readback)?;
 
+        // 6. The regulariser's own step, at the parameters the gradient was taken at.
+        let update = self.updates + 1;
+        self.last_batch = Some(batch.clone());
+        let gradient = UpdateGradient {
+            update,
+            grads: &grads,
+            q: q.as_ref(),
+            td_loss: loss_value,
+            penalty: penalty_value,
+        };
+        regularizer.before_step(self, &gradient)?;
+        clock.lap(&mut t.regularizer)?;
+
         self.adam.step_scaled(&grads, clip_coef.as_ref())?;
         clock.lap(&mut t.adam)?;
 
-        self.updates += 1;
+        self.updates = update;
         self.last_losses.clear();
         self.last_losses.extend_from_slice(losses);
-        self.last_batch = Some(batch.clone());
-        let update = self.updates;
-        // 7. The regulariser's own step, then the target sync.
-        regularizer.after_update(self, update)?;
+        // 7. The target sync.
         let target_synced = update % self.config.target_update_period == 0;
         if target_synced {
             self.sync_target()?;
@@ -918,7 +933,7 @@ mod tests {
     }
 
     /// Records what the hook saw, adds `eta * mean(Q^2)`, and exercises every MetaAccess
-    /// method in `after_update`.
+    /// method in `before_step`.
     struct Probe {
         eta: f64,
         q_shape: Vec<usize>,
@@ -931,9 +946,30 @@ mod tests {
             Ok(Some((q.sqr()?.mean_all()? * self.eta)?))
         }
 
-        fn after_update(&mut self, access: &mut dyn MetaAccess, update: u64) -> candle_core::Result<()> {
+        fn before_step(
+            &mut self,
+            access: &mut dyn MetaAccess,
+            gradient: &UpdateGradient,
+        ) -> candle_core::Result<()> {
             let vars = access.vars();
             let b = access.last_batch().clone();
+            let exact = |a: &Tensor, b: &Tensor| {
+                a.flatten_all().unwrap().to_vec1::<f32>().unwrap()
+                    == b.flatten_all().unwrap().to_vec1::<f32>().unwrap()
+            };
+            // The update's gradient is that of L_TD + penalty at the current parameters
+            // and noise: recomputing it through `access` gives the same numbers.
+            let (loss_b, q_b) = access.td_loss_and_q_values(&b)?;
+            assert!(exact(&q_b, gradient.q.expect("the probe has a penalty")));
+            assert_eq!(loss_b.to_vec0::<f32>()?, gradient.td_loss);
+            let again = (&loss_b + (q_b.sqr()?.mean_all()? * self.eta)?)?.backward()?;
+            assert_eq!(gradient.grads.len(), vars.len());
+            for (v, g) in vars.iter().zip(gradient.grads) {
+                let (want, got) = (again.get(v).unwrap().flatten_all()?, g.flatten_all()?);
+                let err = (&want - &got)?.abs()?.max_all()?.to_scalar::<f32>()?;
+                let scale = want.abs()?.max_all()?.to_scalar::<f32>()?;
+                assert!(err <= 1e-6 * scale.max(1.0), "gradient differs by {err} (scale {scale})");
+            }
             let fresh = access.sample_batch()?;
             assert_eq!((b.len(), fresh.len()), (4, 4));
             let loss = access.td_loss(&fresh)?;
@@ -945,11 +981,6 @@ mod tests {
             let q0 = access.q_values(&b)?;
             assert_eq!(q0.dims(), &[4, ACTIONS]);
             // One forward pass for both gives the same numbers as two.
-            let (loss_b, q_b) = access.td_loss_and_q_values(&b)?;
-            let exact = |a: &Tensor, b: &Tensor| {
-                a.flatten_all().unwrap().to_vec1::<f32>().unwrap()
-                    == b.flatten_all().unwrap().to_vec1::<f32>().unwrap()
-            };
             assert!(exact(&loss_b, &access.td_loss(&b)?) && exact(&q_b, &q0));
             let saved: Vec<Tensor> =
                 vars.iter().map(|v| v.as_tensor().copy()).collect::<candle_core::Result<_>>()?;
@@ -965,9 +996,12 @@ mod tests {
                 (a - b).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap()
             };
             assert!(diff(&q0, &q1) > 0.0 && diff(&q0, &q2) == 0.0);
-            let pre = access.adam_preconditioner().expect("after a step");
-            assert_eq!(pre.len(), vars.len());
-            self.checked = update;
+            // Adam has statistics only after its first step, i.e. from the second update on.
+            match access.adam_preconditioner() {
+                Some(pre) => assert!(gradient.update > 1 && pre.len() == vars.len()),
+                None => assert_eq!(gradient.update, 1),
+            }
+            self.checked = gradient.update;
             Ok(())
         }
     }
@@ -989,6 +1023,8 @@ mod tests {
             snapshot(penalised.online()).params,
             "the penalty moved the step"
         );
+        penalised.update(1, &mut probe).unwrap();
+        assert_eq!(probe.checked, 2);
     }
 
     #[test]

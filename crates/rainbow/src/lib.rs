@@ -106,7 +106,7 @@ pub use network::{NetworkConfig, RainbowNet};
 pub use noisy_linear::NoisyLinear;
 pub use nstep::{n_step_return, NStepReturn};
 pub use optimizer::Adam;
-pub use regularizer::{MetaAccess, NoRegularizer, Regularizer};
+pub use regularizer::{MetaAccess, NoRegularizer, Regularizer, UpdateGradient};
 pub use replay::batch::Batch;
 pub use replay::prioritized::PrioritizedReplay;
 pub use replay::sum_tree::{MinTree, SumTree};

@@ -6,15 +6,19 @@
 //! ```text
 //! log p = online(obs)                        (batch, actions, atoms)   one forward pass
 //! L     = L_TD(log p, target) + penalty(Q)   Q = sum_z z p_z, (batch, actions), same pass
-//! backward, clip the gradient norm, Adam step
-//! after_update(access, update)               the regulariser's own step (MASP: the meta step)
+//! backward                                   grad_theta L, unclipped
+//! before_step(access, gradient)              the regulariser's own step (MASP: the meta step)
+//! clip the gradient norm, Adam step
 //! ```
 //!
 //! [`Regularizer::penalty`] sees the online network's expected Q-values of the batch's
 //! states, from the same forward pass (and noise sample) as the TD loss and differentiable
 //! with respect to the online parameters; the scalar it returns is added to the TD loss.
-//! [`Regularizer::after_update`] gets a [`MetaAccess`]: exactly what a one-step
-//! meta-gradient needs (MASP design, section 4), and nothing of the learner's internals:
+//! [`Regularizer::before_step`] runs at the parameters the update's gradient was taken at,
+//! so a one-step meta-gradient (MASP design, section 4) can use that gradient as its
+//! lookahead instead of recomputing it. It gets the [`UpdateGradient`] and a
+//! [`MetaAccess`]: exactly what such a meta step needs, and nothing of the learner's
+//! internals:
 //!
 //! * [`MetaAccess::vars`]: the online parameters, in a fixed order; a regulariser may
 //!   `Var::set` them for a lookahead, and must restore them before returning;
@@ -29,7 +33,7 @@
 //!
 //! ```
 //! use candle_core::Tensor;
-//! use rainbow::{MetaAccess, Regularizer};
+//! use rainbow::{MetaAccess, Regularizer, UpdateGradient};
 //!
 //! /// eta * mean_s ||Q_s||^2: pulls Q-values towards 0.
 //! struct L2 { eta: f64 }
@@ -38,7 +42,7 @@
 //!         let per_state = q.sqr()?.sum(1)?; // (batch,)
 //!         Ok(Some((per_state.mean_all()? * self.eta)?))
 //!     }
-//!     fn after_update(&mut self, _: &mut dyn MetaAccess, _: u64) -> candle_core::Result<()> {
+//!     fn before_step(&mut self, _: &mut dyn MetaAccess, _: &UpdateGradient) -> candle_core::Result<()> {
 //!         Ok(())
 //!     }
 //! }
@@ -54,9 +58,10 @@ pub trait Regularizer {
     /// scalar added to the TD loss, or `None` for no penalty this update.
     fn penalty(&mut self, q: &Tensor) -> Result<Option<Tensor>>;
 
-    /// Runs after update number `update` (1-based) has stepped the optimiser: a meta step,
-    /// logging, etc. Variables changed through `access` must be restored before returning.
-    fn after_update(&mut self, access: &mut dyn MetaAccess, update: u64) -> Result<()>;
+    /// Runs after the update's backward pass and before its optimiser step, with the
+    /// parameters still those the gradient was taken at: a meta step, logging, etc.
+    /// Variables changed through `access` must be restored before returning.
+    fn before_step(&mut self, access: &mut dyn MetaAccess, gradient: &UpdateGradient) -> Result<()>;
 
     /// Whether the learner should compute `q` and call [`Regularizer::penalty`] at all;
     /// `false` saves the expected-value computation over every action and atom. Default
@@ -66,13 +71,32 @@ pub trait Regularizer {
     }
 }
 
-/// What the learner lends a regulariser after each update; see the module docs.
+/// What [`Regularizer::before_step`] gets of the update: its gradient and the values it was
+/// computed from.
+#[derive(Clone, Copy, Debug)]
+pub struct UpdateGradient<'a> {
+    /// The update's number, 1-based.
+    pub update: u64,
+    /// `grad_theta [L_TD + penalty]` on [`MetaAccess::last_batch`] at the current
+    /// parameters, one per [`MetaAccess::vars`] (zeros where the loss does not reach a
+    /// variable), before clipping.
+    pub grads: &'a [Tensor],
+    /// The expected Q-values `(batch, actions)` the penalty was computed on; `None` when
+    /// [`Regularizer::uses_penalty`] is false.
+    pub q: Option<&'a Tensor>,
+    /// The update's TD loss `mean_i w_i CE_i`.
+    pub td_loss: f32,
+    /// The penalty's value, if there was one.
+    pub penalty: Option<f32>,
+}
+
+/// What the learner lends a regulariser during each update; see the module docs.
 pub trait MetaAccess {
     /// The online network's trainable parameters, in a fixed order (the order of
     /// [`crate::RainbowNet::named_vars`] and of [`MetaAccess::adam_preconditioner`]).
     fn vars(&self) -> Vec<Var>;
 
-    /// The batch the update just trained on (B).
+    /// The batch of the update (B).
     fn last_batch(&self) -> &DeviceBatch;
 
     /// A fresh batch from the replay (B'), with importance weights for the current step.
@@ -95,7 +119,8 @@ pub trait MetaAccess {
     }
 
     /// Adam's diagonal preconditioner `1 / (sqrt(v_hat) + eps)` per variable, aligned with
-    /// [`MetaAccess::vars`]; `None` before the first step.
+    /// [`MetaAccess::vars`]; `None` before the first step (so in the first update's
+    /// [`Regularizer::before_step`]).
     fn adam_preconditioner(&self) -> Option<Vec<Tensor>>;
 }
 
@@ -108,7 +133,7 @@ impl Regularizer for NoRegularizer {
         Ok(None)
     }
 
-    fn after_update(&mut self, _access: &mut dyn MetaAccess, _update: u64) -> Result<()> {
+    fn before_step(&mut self, _access: &mut dyn MetaAccess, _gradient: &UpdateGradient) -> Result<()> {
         Ok(())
     }
 
@@ -123,8 +148,8 @@ impl Regularizer for () {
         NoRegularizer.penalty(q)
     }
 
-    fn after_update(&mut self, access: &mut dyn MetaAccess, update: u64) -> Result<()> {
-        NoRegularizer.after_update(access, update)
+    fn before_step(&mut self, access: &mut dyn MetaAccess, gradient: &UpdateGradient) -> Result<()> {
+        NoRegularizer.before_step(access, gradient)
     }
 
     fn uses_penalty(&self) -> bool {

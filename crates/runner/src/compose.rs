@@ -17,7 +17,7 @@ use macro_actions::{
     RandomConfig,
 };
 use masp::MaspRegularizer;
-use rainbow::{Agent, MetaAccess, Regularizer};
+use rainbow::{Agent, MetaAccess, Regularizer, UpdateGradient};
 use rl_env::{Corridor, Env, KeyDoor};
 
 use crate::config::{EnvConfig, MacroSource, RunConfig};
@@ -108,9 +108,13 @@ impl Regularizer for RunRegularizer {
         Ok(penalty)
     }
 
-    fn after_update(&mut self, access: &mut dyn MetaAccess, update: u64) -> candle_core::Result<()> {
+    fn before_step(
+        &mut self,
+        access: &mut dyn MetaAccess,
+        gradient: &UpdateGradient,
+    ) -> candle_core::Result<()> {
         match &self.masp {
-            Some(m) => m.borrow_mut().after_update(access, update),
+            Some(m) => m.borrow_mut().before_step(access, gradient),
             None => Ok(()),
         }
     }
