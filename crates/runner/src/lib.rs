@@ -9,6 +9,8 @@
 //!   Ctrl-C, the final evaluation; [`evaluate()`]: raw game scores of a checkpoint.
 //! * [`run_dir`]: the run folder's layout and name `{game}__{agent}__{seed}__{time}`.
 //! * [`experiment`]: experiment presets (`configs/experiments/`) expanded into runs.
+//! * Results of many runs: [`plot_runs`] (learning curves, mean and 95% interval over seeds),
+//!   [`report_markdown`] (final scores per game and agent, human-normalised).
 //! * [`analyze()`]: a run's learned `S` as a heatmap, its Spearman correlation with the
 //!   macros' edit distance, and the most similar pairs.
 
@@ -19,10 +21,15 @@ mod eval;
 pub mod experiment;
 mod metrics;
 pub mod overrides;
+mod plot;
+mod report;
 pub mod run_dir;
+mod stats;
 mod train;
 
 pub use analyze::{analyze, Analysis, AnalyzeOptions, AnalyzedPair};
 pub use config::{AgentPreset, EnvConfig, MacroSource, RunConfig};
 pub use eval::{evaluate, evaluate_run, EvalReport};
+pub use plot::{plot_runs, FONT_ENV};
+pub use report::{report_markdown, FINAL_ROWS};
 pub use train::{resume_config, train, TrainOptions, TrainSummary};

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use masp_runner::{evaluate_run, resume_config, train, RunConfig, TrainOptions};
+use masp_runner::{evaluate_run, plot_runs, report_markdown, resume_config, train, RunConfig, TrainOptions};
 
 #[derive(Parser)]
 #[command(name = "masp", version, about = "Rainbow with macro-actions and MASP: train and evaluate")]
@@ -59,6 +59,29 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Learning curves against frames: one panel per game, one line per agent, the mean and
+    /// 95% interval over seeds; writes OUT/curves.png and OUT/curves.svg.
+    Plot {
+        /// Run folders, or folders holding run folders (e.g. a sweep's output folder).
+        #[arg(required = true, value_name = "RUN_DIRS")]
+        runs: Vec<PathBuf>,
+        /// Folder for the plots.
+        #[arg(long, default_value = "plots")]
+        out: PathBuf,
+        /// The metrics.csv column to draw.
+        #[arg(long, default_value = "episode_score")]
+        metric: String,
+    },
+    /// A markdown table of final scores per game and agent: mean ± std over seeds and the
+    /// human-normalised score; printed, and written to --out if given.
+    Report {
+        /// Run folders, or folders holding run folders (e.g. a sweep's output folder).
+        #[arg(required = true, value_name = "RUN_DIRS")]
+        runs: Vec<PathBuf>,
+        /// Also write the table to this file (e.g. results/report.md).
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
 }
 
 fn main() {
@@ -76,6 +99,8 @@ fn try_main() -> Result<()> {
         }
         Command::Eval { run, episodes } => eval_cmd(run, episodes),
         Command::Analyze { input, top_k, out } => analyze_cmd(input, top_k, out),
+        Command::Plot { runs, out, metric } => plot_cmd(&runs, &out, &metric),
+        Command::Report { runs, out } => report_cmd(&runs, out.as_deref()),
     }
 }
 
@@ -128,5 +153,26 @@ fn analyze_cmd(input: PathBuf, top_k: usize, out: Option<PathBuf>) -> Result<()>
     let analysis = masp_runner::analyze(&input, &masp_runner::AnalyzeOptions { top_k, out })?;
     print!("{}", analysis.to_markdown());
     println!("\nwritten: {} and {}", analysis.heatmap.display(), analysis.report.display());
+    Ok(())
+}
+
+/// `masp plot RUN_DIRS...`: draws the learning curves and prints the files written.
+fn plot_cmd(runs: &[PathBuf], out: &std::path::Path, metric: &str) -> Result<()> {
+    for file in plot_runs(runs, out, metric)? {
+        println!("{}", file.display());
+    }
+    Ok(())
+}
+
+/// `masp report RUN_DIRS...`: prints the final-score table, and writes it to `out`.
+fn report_cmd(runs: &[PathBuf], out: Option<&std::path::Path>) -> Result<()> {
+    let table = report_markdown(runs)?;
+    if let Some(out) = out {
+        if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        std::fs::write(out, &table).with_context(|| format!("writing {}", out.display()))?;
+    }
+    print!("{table}");
     Ok(())
 }

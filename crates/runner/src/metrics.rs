@@ -6,12 +6,16 @@
 //! rewards; empty if none finished), `loss`, `penalty`, `mean_priority`, `grad_norm` (the
 //! interval's last update), the MASP columns (`s_*`: statistics of `S`; `penalty_td_ratio`,
 //! `meta_grad_norm`: the last meta step), and `fps` (frames per second over the interval).
+//!
+//! [`MetricsTable`] reads the file back for `masp plot` and `masp report`.
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
+
+use crate::overrides::did_you_mean;
 
 pub const HEADER: &str = "frames,agent_steps,updates,games,episode_score,clipped_return,loss,penalty,\
 mean_priority,grad_norm,s_mean_off_diagonal,s_max_off_diagonal,s_mean_row_entropy,s_mean_self_weight,\
@@ -89,5 +93,97 @@ impl MetricsWriter {
     pub fn write(&mut self, row: &Row) -> Result<()> {
         writeln!(self.out, "{}", row.to_csv()).context("writing metrics.csv")?;
         self.out.flush().context("writing metrics.csv")
+    }
+}
+
+/// A `metrics.csv` read back: the columns named by its own header, every cell a number or
+/// empty (`None`).
+#[derive(Clone, Debug)]
+pub struct MetricsTable {
+    /// Where it was read from, for errors.
+    path: std::path::PathBuf,
+    pub columns: Vec<String>,
+    rows: Vec<Vec<Option<f64>>>,
+}
+
+impl MetricsTable {
+    pub fn read(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
+        let Some((_, header)) = lines.next() else {
+            bail!("{} is empty: expected the header `{HEADER}`", path.display());
+        };
+        let columns: Vec<String> = header.split(',').map(|c| c.trim().to_string()).collect();
+        if !columns.iter().any(|c| c == "frames") {
+            bail!("{} has no `frames` column: is it a metrics.csv of `masp train`?", path.display());
+        }
+        let mut rows = Vec::new();
+        for (i, line) in lines {
+            let cells: Vec<&str> = line.split(',').collect();
+            if cells.len() != columns.len() {
+                bail!(
+                    "{} line {}: {} cells, the header has {} columns",
+                    path.display(),
+                    i + 1,
+                    cells.len(),
+                    columns.len()
+                );
+            }
+            let row = cells
+                .iter()
+                .zip(&columns)
+                .map(|(cell, column)| match cell.trim() {
+                    "" => Ok(None),
+                    v => v.parse::<f64>().map(Some).with_context(|| {
+                        format!("{} line {}: `{column}` = {v:?} is not a number", path.display(), i + 1)
+                    }),
+                })
+                .collect::<Result<Vec<_>>>()?;
+            rows.push(row);
+        }
+        Ok(Self { path: path.to_path_buf(), columns, rows })
+    }
+
+    /// `(frames, value)` of every row whose `metric` cell is not empty, in file order. An
+    /// unknown `metric` is an error that lists the valid columns.
+    pub fn series(&self, metric: &str) -> Result<Vec<(f64, f64)>> {
+        let column = |name: &str| self.columns.iter().position(|c| c == name);
+        let Some(m) = column(metric) else {
+            let names: Vec<&str> = self.columns.iter().map(String::as_str).collect();
+            bail!(
+                "{} has no column `{metric}`{}; valid columns: {}",
+                self.path.display(),
+                did_you_mean(metric, &names),
+                names.join(", ")
+            );
+        };
+        let f = column("frames").expect("checked when read");
+        Ok(self.rows.iter().filter_map(|r| Some((r[f]?, r[m]?))).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn written_rows_read_back_with_empty_cells_skipped() {
+        let path = std::env::temp_dir().join(format!("masp-metrics-{}.csv", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let mut w = MetricsWriter::open(&path).unwrap();
+        w.write(&Row { frames: 500, episode_score: Some(-3.5), ..Row::default() }).unwrap();
+        w.write(&Row { frames: 1000, ..Row::default() }).unwrap();
+        w.write(&Row { frames: 1500, episode_score: Some(2.0), fps: 10.0, ..Row::default() }).unwrap();
+        drop(w);
+        let t = MetricsTable::read(&path).unwrap();
+        assert_eq!(t.columns.join(","), HEADER);
+        assert_eq!(t.series("episode_score").unwrap(), [(500.0, -3.5), (1500.0, 2.0)]);
+        assert_eq!(t.series("fps").unwrap().len(), 3);
+        let err = t.series("episode_scor").unwrap_err().to_string();
+        assert!(
+            err.contains("did you mean `episode_score`?") && err.contains("valid columns: frames,"),
+            "{err}"
+        );
+        std::fs::remove_file(&path).unwrap();
     }
 }

@@ -9,12 +9,17 @@
 //!
 //! A checkpoint is written to `checkpoint.new/` and swapped in by renames, so a crash at
 //! any moment leaves one complete checkpoint.
+//!
+//! Readers of results find run folders by their `config.toml` and `metrics.csv`
+//! ([`find_runs`]) and group them by [`RunLabel`].
 
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
+
+use crate::config::{EnvConfig, RunSection};
 
 pub const CONFIG: &str = "config.toml";
 pub const METRICS: &str = "metrics.csv";
@@ -111,6 +116,82 @@ pub fn write_json(path: &Path, value: &impl Serialize) -> Result<()> {
     let tmp = path.with_extension("json.tmp");
     std::fs::write(&tmp, text + "\n").with_context(|| format!("writing {}", tmp.display()))?;
     std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
+}
+
+/// Whether `dir` is a run folder: it holds `config.toml` and `metrics.csv`.
+fn is_run(dir: &Path) -> bool {
+    dir.join(CONFIG).is_file() && dir.join(METRICS).is_file()
+}
+
+/// The run folders named by `inputs`: each input is a run folder, or a folder searched
+/// (recursively, not into run folders) for run folders, e.g. a sweep's output folder.
+/// Sorted, without duplicates. An input that holds no run folder, or a folder with a
+/// `config.toml` but no `metrics.csv`, is an error.
+pub fn find_runs(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    fn walk(dir: &Path, runs: &mut Vec<PathBuf>) -> Result<()> {
+        if is_run(dir) {
+            runs.push(dir.to_path_buf());
+            return Ok(());
+        }
+        anyhow::ensure!(
+            !dir.join(CONFIG).is_file(),
+            "{} has a {CONFIG} but no {METRICS}: did its training start?",
+            dir.display()
+        );
+        let mut subdirs = Vec::new();
+        for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+            let path = entry.with_context(|| format!("reading {}", dir.display()))?.path();
+            if path.is_dir() {
+                subdirs.push(path);
+            }
+        }
+        subdirs.sort();
+        subdirs.iter().try_for_each(|d| walk(d, runs))
+    }
+    anyhow::ensure!(!inputs.is_empty(), "name at least one run folder, or a folder holding run folders");
+    let mut runs = Vec::new();
+    for input in inputs {
+        anyhow::ensure!(input.is_dir(), "{} is not a folder", input.display());
+        let before = runs.len();
+        walk(input, &mut runs)?;
+        anyhow::ensure!(
+            runs.len() > before,
+            "no run folders in {} (a run folder holds {CONFIG} and {METRICS})",
+            input.display()
+        );
+    }
+    runs.sort();
+    runs.dedup();
+    Ok(runs)
+}
+
+/// What a run is, for grouping results: its game (or toy env), agent (`run.name`) and seed.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct RunLabel {
+    pub game: String,
+    pub agent: String,
+    pub seed: u64,
+}
+
+impl RunLabel {
+    /// Reads the `[env]` and `[run]` sections of the run's `config.toml`. Only these two are
+    /// parsed (not the whole config, whose loading checks the ROM), so results can be read
+    /// on a machine without the games.
+    pub fn read(run: &Path) -> Result<Self> {
+        #[derive(Deserialize)]
+        struct Sections {
+            env: EnvConfig,
+            run: RunSection,
+        }
+        let path = run.join(CONFIG);
+        let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        let mut table: toml::Table =
+            text.parse().with_context(|| format!("{} is not valid TOML", path.display()))?;
+        table.retain(|k, _| k == "env" || k == "run");
+        let s = Sections::deserialize(toml::Value::Table(table))
+            .with_context(|| format!("{}: reading [env] and [run]", path.display()))?;
+        Ok(Self { game: s.env.game_name(), agent: s.run.name, seed: s.run.seed })
+    }
 }
 
 #[cfg(test)]
