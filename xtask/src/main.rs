@@ -1,10 +1,12 @@
-//! `cargo xtask`: set-up, tests and benchmarks, so that a fresh machine needs two commands.
+//! `cargo xtask`: set-up, tests, training, experiments and benchmarks, so that a fresh machine
+//! needs two commands.
 //!
 //! `main` only parses and dispatches; each subcommand lives in its own module.
 
 mod bench;
 mod build_cuda;
 mod cmd;
+mod experiment;
 mod setup;
 mod test;
 mod train;
@@ -34,6 +36,15 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Set up, build the runner in release mode and run an experiment preset
+    /// (configs/experiments/NAME.toml): `masp experiment ARGS`, e.g. toy-sweep --jobs 2,
+    /// main --seeds 3, transfer --emit slurm, main --report-only.
+    Experiment {
+        /// Arguments of `masp experiment`: NAME [--seeds N] [--jobs J] [--frames F] [--out DIR]
+        /// [--emit slurm] [--report-only].
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Build the CUDA binary (candle's `cuda` feature) on a machine without a GPU.
     BuildCuda,
     /// Benchmarks, each run side by side with its reference.
@@ -55,6 +66,7 @@ fn try_main() -> anyhow::Result<()> {
         Command::Setup => setup::run(),
         Command::Test { args } => test::run(&args),
         Command::Train { args } => train::run(&args),
+        Command::Experiment { args } => experiment::run(&args),
         Command::BuildCuda => build_cuda::run(),
         Command::Bench { which } => bench::run(which),
     }
