@@ -8,7 +8,8 @@
 //! * [`train()`]: the training loop over a frame budget, metrics, checkpoints, resume,
 //!   Ctrl-C, the final evaluation; [`evaluate()`]: raw game scores of a checkpoint.
 //! * [`run_dir`]: the run folder's layout and name `{game}__{agent}__{seed}__{time}`.
-//! * [`experiment`]: experiment presets (`configs/experiments/`) expanded into runs.
+//! * [`experiment`]: experiment presets (`configs/experiments/`) expanded into runs;
+//!   [`sweep`] runs them with a local pool of processes, [`slurm`] writes a Slurm job array.
 //! * Results of many runs: [`plot_runs`] (learning curves, mean and 95% interval over seeds),
 //!   [`report_markdown`] (final scores per game and agent, human-normalised).
 //! * [`analyze()`]: a run's learned `S` as a heatmap, its Spearman correlation with the
@@ -24,7 +25,9 @@ pub mod overrides;
 mod plot;
 mod report;
 pub mod run_dir;
+pub mod slurm;
 mod stats;
+pub mod sweep;
 mod train;
 
 pub use analyze::{analyze, Analysis, AnalyzeOptions, AnalyzedPair};

@@ -3,11 +3,12 @@
 //! `main` only parses and dispatches; each subcommand is one function below.
 
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
+use masp_runner::sweep::ExperimentArgs;
 use masp_runner::{evaluate_run, plot_runs, report_markdown, resume_config, train, RunConfig, TrainOptions};
 
 #[derive(Parser)]
@@ -82,6 +83,9 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
     },
+    /// Run an experiment preset (configs/experiments/NAME.toml): its runs with a local pool
+    /// of processes, resumably, then the report and the plots in OUT/NAME; or --emit slurm.
+    Experiment(ExperimentArgs),
 }
 
 fn main() {
@@ -101,6 +105,7 @@ fn try_main() -> Result<()> {
         Command::Analyze { input, top_k, out } => analyze_cmd(input, top_k, out),
         Command::Plot { runs, out, metric } => plot_cmd(&runs, &out, &metric),
         Command::Report { runs, out } => report_cmd(&runs, out.as_deref()),
+        Command::Experiment(args) => experiment_cmd(&args),
     }
 }
 
@@ -175,4 +180,21 @@ fn report_cmd(runs: &[PathBuf], out: Option<&std::path::Path>) -> Result<()> {
     }
     print!("{table}");
     Ok(())
+}
+
+/// `masp experiment NAME`: the preset's runs, each a `masp train` of this binary, then
+/// `masp report` and `masp plot`. Ctrl-C reaches the runs too (one process group): they
+/// checkpoint and stop, and no new run starts.
+fn experiment_cmd(args: &ExperimentArgs) -> Result<()> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&stop);
+    ctrlc::set_handler(move || {
+        flag.store(true, Ordering::SeqCst);
+        eprintln!(
+            "\nCtrl-C: the running runs write a checkpoint and stop; rerun the same command to continue"
+        );
+    })
+    .context("installing the Ctrl-C handler")?;
+    let masp = std::env::current_exe().context("locating the masp binary")?;
+    masp_runner::sweep::experiment(args, &masp, std::path::Path::new("."), &stop)
 }

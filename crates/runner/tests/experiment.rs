@@ -1,0 +1,145 @@
+//! `masp experiment` end to end (what `cargo xtask experiment` runs after its build): the
+//! toy-sweep preset (2 arms x 2 seeds) with the report and the plots, a rerun that skips
+//! every run, a resumed run, and a sweep where one run fails, its dependent is not started,
+//! the others finish and a transfer run starts from its source run's `S`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// A fresh folder for this test's sweeps.
+fn out_dir(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("experiment").join(name);
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Runs `masp experiment ARGS` in the repository root; (success, stderr + stdout).
+fn experiment(args: &[&str]) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_masp"))
+        .arg("experiment")
+        .args(args)
+        .current_dir(root())
+        // The toy network is tiny: one thread per run is fastest.
+        .env("RAYON_NUM_THREADS", "1")
+        .output()
+        .expect("running masp experiment");
+    let text = String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+    (out.status.success(), text)
+}
+
+/// The report's table rows as cells.
+fn report_rows(path: &Path) -> Vec<Vec<String>> {
+    let text = std::fs::read_to_string(path).unwrap();
+    text.lines()
+        .filter(|l| l.starts_with('|') && !l.starts_with("|---"))
+        .map(|l| l.trim_matches('|').split('|').map(|c| c.trim().to_string()).collect())
+        .collect()
+}
+
+#[test]
+fn toy_sweep_runs_reports_plots_then_skips_and_resumes() {
+    let out = out_dir("toy-sweep");
+    let out_arg = out.to_str().unwrap();
+    let (ok, log) = experiment(&["toy-sweep", "--jobs", "2", "--out", out_arg]);
+    assert!(ok, "{log}");
+    let dir = out.join("toy-sweep");
+    let ids = ["rainbow-macros__0", "rainbow-macros__1", "masp__0", "masp__1"];
+    for id in ids {
+        let run = dir.join(format!("corridor__{id}"));
+        for file in ["config.toml", "metrics.csv", "eval.json", "train.log", "checkpoint/state.json"] {
+            assert!(run.join(file).exists(), "{} lacks {file}\n{log}", run.display());
+        }
+    }
+    assert_eq!(log.matches(": finished in").count(), 4, "{log}");
+    for file in ["report.md", "curves.png", "curves.svg"] {
+        assert!(dir.join(file).exists(), "no {file}\n{log}");
+    }
+    let rows = report_rows(&dir.join("report.md"));
+    let seeds = rows[0].iter().position(|h| h == "seeds").expect("a seeds column");
+    let agent = rows[0].iter().position(|h| h == "agent").expect("an agent column");
+    for arm in ["rainbow-macros", "masp"] {
+        let row =
+            rows.iter().find(|r| r[agent] == arm).unwrap_or_else(|| panic!("no row for {arm}: {rows:?}"));
+        assert_eq!(row[seeds], "2", "{row:?}");
+    }
+
+    // Again: every run is skipped, the report is made again.
+    let (ok, log) = experiment(&["toy-sweep", "--jobs", "2", "--out", out_arg]);
+    assert!(ok, "{log}");
+    assert!(
+        log.contains("4 runs in") && log.contains("4 finished (skipped), 0 to resume, 0 to start"),
+        "{log}"
+    );
+    assert!(!log.contains("starting"), "{log}");
+
+    // A run with a checkpoint but no eval.json (interrupted) is resumed, not restarted.
+    let run = dir.join("corridor__masp__1");
+    std::fs::remove_file(run.join("eval.json")).unwrap();
+    let (ok, log) = experiment(&["toy-sweep", "--jobs", "2", "--out", out_arg]);
+    assert!(ok, "{log}");
+    assert!(log.contains("3 finished (skipped), 1 to resume, 0 to start"), "{log}");
+    assert!(log.contains("resuming corridor__masp__1") && run.join("eval.json").exists(), "{log}");
+    let train_log = std::fs::read_to_string(run.join("train.log")).unwrap();
+    assert!(train_log.contains("\"--resume\""), "{train_log}");
+}
+
+#[test]
+fn a_failed_run_fails_its_dependents_only_and_transfer_loads_the_source_s() {
+    let out = out_dir("failures");
+    let preset = out.join("mixed.toml");
+    std::fs::write(
+        &preset,
+        r#"
+[experiment]
+description = "test: transfer, and a run that fails"
+base = ["configs/toy.toml"]
+frames = 300
+set = ["run.eval_episodes=1", "run.target_score=2.0"]
+
+[[arm]]
+name = "source"
+
+[[arm]]
+name = "target"
+after = "source"
+set = ["masp.init_file={run:source}/checkpoint/similarity.json"]
+
+[[arm]]
+name = "bad"
+set = ["masp.init_file=/nonexistent/similarity.json"]
+
+[[arm]]
+name = "child"
+after = "bad"
+"#,
+    )
+    .unwrap();
+    let (ok, log) = experiment(&[preset.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert!(!ok, "a failed run makes the command fail\n{log}");
+    let dir = out.join("mixed");
+    assert!(log.contains("2 of 4 runs failed"), "{log}");
+    let bad_log = dir.join("corridor__bad__0").join("train.log");
+    assert!(log.contains(&format!("corridor__bad__0: masp train exited with")), "{log}");
+    assert!(log.contains(&bad_log.display().to_string()), "the failure names its log\n{log}");
+    assert!(
+        log.contains("corridor__child__0: not started: it waits for corridor__bad__0, which failed"),
+        "{log}"
+    );
+    assert!(!dir.join("corridor__child__0").exists(), "{log}");
+    for arm in ["source", "target"] {
+        assert!(dir.join(format!("corridor__{arm}__0/eval.json")).exists(), "{arm}\n{log}");
+    }
+    // The transfer run's resolved config points at its source run's saved S.
+    let config = std::fs::read_to_string(dir.join("corridor__target__0/config.toml")).unwrap();
+    let source_s = dir.join("corridor__source__0/checkpoint/similarity.json");
+    assert!(config.contains(&source_s.display().to_string()), "{config}");
+    // The finished runs are still reported.
+    assert!(dir.join("report.md").exists() && dir.join("curves.png").exists(), "{log}");
+}
