@@ -7,7 +7,8 @@
 //! interval's last update), the MASP columns (`s_*`: statistics of `S`; `penalty_td_ratio`,
 //! `meta_grad_norm`: the last meta step), and `fps` (frames per second over the interval).
 //!
-//! [`MetricsTable`] reads the file back for `masp plot` and `masp report`.
+//! The same values go to TensorBoard (`tb/`, [`crate::tensorboard`]) with the frames as
+//! the step. [`MetricsTable`] reads the CSV back for `masp plot` and `masp report`.
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
@@ -16,6 +17,8 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 
 use crate::overrides::did_you_mean;
+use crate::run_dir;
+use crate::tensorboard::EventWriter;
 
 pub const HEADER: &str = "frames,agent_steps,updates,games,episode_score,clipped_return,loss,penalty,\
 mean_priority,grad_norm,s_mean_off_diagonal,s_max_off_diagonal,s_mean_row_entropy,s_mean_self_weight,\
@@ -40,59 +43,97 @@ pub struct Row {
     pub fps: f64,
 }
 
-fn cell<T: std::fmt::Display>(v: Option<T>) -> String {
-    v.map(|v| v.to_string()).unwrap_or_default()
+/// One cell of a row, as written to the CSV and to TensorBoard.
+enum Cell {
+    Count(u64),
+    F32(Option<f32>),
+    F64(Option<f64>),
+    /// Written with one decimal.
+    Rate(f64),
 }
 
-impl Row {
-    fn to_csv(&self) -> String {
-        let s = self.s_stats.as_ref();
-        [
-            self.frames.to_string(),
-            self.agent_steps.to_string(),
-            self.updates.to_string(),
-            self.games.to_string(),
-            cell(self.episode_score),
-            cell(self.clipped_return),
-            cell(self.loss),
-            cell(self.penalty),
-            cell(self.mean_priority),
-            cell(self.grad_norm),
-            cell(s.map(|s| s.mean_off_diagonal)),
-            cell(s.map(|s| s.max_off_diagonal)),
-            cell(s.map(|s| s.mean_row_entropy)),
-            cell(s.map(|s| s.mean_self_weight)),
-            cell(self.penalty_td_ratio),
-            cell(self.meta_grad_norm),
-            format!("{:.1}", self.fps),
-        ]
-        .join(",")
+impl Cell {
+    fn csv(&self) -> String {
+        match self {
+            Cell::Count(v) => v.to_string(),
+            Cell::F32(v) => v.map(|v| v.to_string()).unwrap_or_default(),
+            Cell::F64(v) => v.map(|v| v.to_string()).unwrap_or_default(),
+            Cell::Rate(v) => format!("{v:.1}"),
+        }
+    }
+
+    fn value(&self) -> Option<f64> {
+        match *self {
+            Cell::Count(v) => Some(v as f64),
+            Cell::F32(v) => v.map(f64::from),
+            Cell::F64(v) => v,
+            Cell::Rate(v) => Some(v),
+        }
     }
 }
 
-/// Appends rows to `metrics.csv`, writing the header when the file is new.
+impl Row {
+    /// The row's cells, named as [`HEADER`]'s columns and in its order.
+    fn cells(&self) -> [(&'static str, Cell); 17] {
+        let s = self.s_stats.as_ref();
+        [
+            ("frames", Cell::Count(self.frames)),
+            ("agent_steps", Cell::Count(self.agent_steps)),
+            ("updates", Cell::Count(self.updates)),
+            ("games", Cell::Count(self.games)),
+            ("episode_score", Cell::F64(self.episode_score)),
+            ("clipped_return", Cell::F64(self.clipped_return)),
+            ("loss", Cell::F32(self.loss)),
+            ("penalty", Cell::F32(self.penalty)),
+            ("mean_priority", Cell::F32(self.mean_priority)),
+            ("grad_norm", Cell::F32(self.grad_norm)),
+            ("s_mean_off_diagonal", Cell::F64(s.map(|s| s.mean_off_diagonal))),
+            ("s_max_off_diagonal", Cell::F64(s.map(|s| s.max_off_diagonal))),
+            ("s_mean_row_entropy", Cell::F64(s.map(|s| s.mean_row_entropy))),
+            ("s_mean_self_weight", Cell::F64(s.map(|s| s.mean_self_weight))),
+            ("penalty_td_ratio", Cell::F64(self.penalty_td_ratio)),
+            ("meta_grad_norm", Cell::F64(self.meta_grad_norm)),
+            ("fps", Cell::Rate(self.fps)),
+        ]
+    }
+
+    fn to_csv(&self) -> String {
+        self.cells().iter().map(|(_, c)| c.csv()).collect::<Vec<_>>().join(",")
+    }
+
+    /// The non-empty cells but `frames` (TensorBoard's step), as TensorBoard scalars.
+    fn scalars(&self) -> Vec<(&'static str, f64)> {
+        self.cells().iter().skip(1).filter_map(|(name, c)| Some((*name, c.value()?))).collect()
+    }
+}
+
+/// Appends rows to a run's `metrics.csv`, writing the header when the file is new, and the
+/// same values as TensorBoard scalars (step = frames) to a new event file in its `tb/`.
 pub struct MetricsWriter {
     out: BufWriter<File>,
+    tensorboard: EventWriter,
 }
 
 impl MetricsWriter {
-    pub fn open(path: &Path) -> Result<Self> {
-        let new = !path.exists() || std::fs::metadata(path).map(|m| m.len() == 0).unwrap_or(true);
+    pub fn open(run: &Path) -> Result<Self> {
+        let path = run.join(run_dir::METRICS);
+        let new = !path.exists() || std::fs::metadata(&path).map(|m| m.len() == 0).unwrap_or(true);
         let file = OpenOptions::new()
             .create(true)
             .append(true)
-            .open(path)
+            .open(&path)
             .with_context(|| format!("opening {}", path.display()))?;
         let mut out = BufWriter::new(file);
         if new {
             writeln!(out, "{HEADER}").with_context(|| format!("writing {}", path.display()))?;
         }
-        Ok(Self { out })
+        Ok(Self { out, tensorboard: EventWriter::create(&run.join(run_dir::TENSORBOARD))? })
     }
 
     pub fn write(&mut self, row: &Row) -> Result<()> {
         writeln!(self.out, "{}", row.to_csv()).context("writing metrics.csv")?;
-        self.out.flush().context("writing metrics.csv")
+        self.out.flush().context("writing metrics.csv")?;
+        self.tensorboard.scalars(row.frames, &row.scalars())
     }
 }
 
@@ -167,10 +208,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn cells_follow_the_header_and_scalars_leave_out_frames_and_empty_cells() {
+        let row = Row { frames: 8, agent_steps: 2, loss: Some(0.5), fps: 3.25, ..Row::default() };
+        let names: Vec<&str> = row.cells().iter().map(|(n, _)| *n).collect();
+        assert_eq!(names.join(","), HEADER);
+        assert_eq!(row.to_csv(), "8,2,0,0,,,0.5,,,,,,,,,,3.2");
+        assert_eq!(
+            row.scalars(),
+            [("agent_steps", 2.0), ("updates", 0.0), ("games", 0.0), ("loss", 0.5), ("fps", 3.25)]
+        );
+    }
+
+    #[test]
     fn written_rows_read_back_with_empty_cells_skipped() {
-        let path = std::env::temp_dir().join(format!("masp-metrics-{}.csv", std::process::id()));
-        let _ = std::fs::remove_file(&path);
-        let mut w = MetricsWriter::open(&path).unwrap();
+        let run = std::env::temp_dir().join(format!("masp-metrics-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&run);
+        std::fs::create_dir_all(&run).unwrap();
+        let path = run.join(run_dir::METRICS);
+        let mut w = MetricsWriter::open(&run).unwrap();
         w.write(&Row { frames: 500, episode_score: Some(-3.5), ..Row::default() }).unwrap();
         w.write(&Row { frames: 1000, ..Row::default() }).unwrap();
         w.write(&Row { frames: 1500, episode_score: Some(2.0), fps: 10.0, ..Row::default() }).unwrap();

@@ -5,6 +5,7 @@
 //! metrics.csv        one row per log interval, see crate::metrics
 //! checkpoint/        the last good checkpoint: rainbow's Agent::save, MASP's S, state.json
 //! eval.json          the final evaluation: raw game scores
+//! tb/                TensorBoard event files, one per training session (metrics.csv's values)
 //! ```
 //!
 //! A checkpoint is written to `checkpoint.new/` and swapped in by renames, so a crash at
@@ -25,6 +26,8 @@ pub const CONFIG: &str = "config.toml";
 pub const METRICS: &str = "metrics.csv";
 pub const CHECKPOINT: &str = "checkpoint";
 pub const EVAL: &str = "eval.json";
+/// TensorBoard's log folder of a run.
+pub const TENSORBOARD: &str = "tb";
 /// The runner's own state in a checkpoint folder.
 pub const STATE: &str = "state.json";
 

@@ -188,7 +188,7 @@ pub fn train(config: &RunConfig, options: &TrainOptions) -> Result<TrainSummary>
         agent.start_episode(i, obs_row(venv.obs(), i, len))?;
     }
 
-    let mut metrics = MetricsWriter::open(&run.join(run_dir::METRICS))?;
+    let mut metrics = MetricsWriter::open(&run)?;
     let bar = progress_bar(options.progress, config.run.frames, agent.counters().frames);
     let mut recent: VecDeque<f64> = state.recent_scores.iter().copied().collect();
     let mut clipped = vec![0f64; n];
