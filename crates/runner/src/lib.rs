@@ -28,6 +28,7 @@ pub mod run_dir;
 pub mod slurm;
 mod stats;
 pub mod sweep;
+mod tensorboard;
 mod train;
 
 pub use analyze::{analyze, Analysis, AnalyzeOptions, AnalyzedPair};
@@ -35,4 +36,5 @@ pub use config::{AgentPreset, EnvConfig, MacroSource, RunConfig};
 pub use eval::{evaluate, evaluate_run, EvalReport};
 pub use plot::{plot_runs, FONT_ENV};
 pub use report::{report_markdown, FINAL_ROWS};
+pub use tensorboard::EventWriter;
 pub use train::{resume_config, train, TrainOptions, TrainSummary};
