@@ -95,21 +95,28 @@ pub fn evaluate(
     })
 }
 
-/// Evaluates the last checkpoint of the run folder `run` for `episodes` games (default: the
-/// config's `run.eval_episodes`) and writes `eval.json` there.
-pub fn evaluate_run(run: &Path, episodes: Option<usize>) -> Result<EvalReport> {
-    let config = RunConfig::read_resolved(&run.join(run_dir::CONFIG))?;
+/// The agent of `run`'s last checkpoint and the action pool of `config` (the run's), checked
+/// to have the same actions.
+pub(crate) fn load_agent(run: &Path, config: &RunConfig) -> Result<(Agent, ActionPool)> {
     let checkpoint = run_dir::find_checkpoint(run)?;
-    let mut agent = Agent::load(&checkpoint)
+    let agent = Agent::load(&checkpoint)
         .with_context(|| format!("loading the checkpoint {}", checkpoint.display()))?;
-    let base = compose::base_envs(&config, true, 1)?;
-    let pool = compose::action_pool(&config, base[0].as_ref())?;
+    let base = compose::base_envs(config, true, 1)?;
+    let pool = compose::action_pool(config, base[0].as_ref())?;
     anyhow::ensure!(
         pool.len() == agent.num_actions(),
         "the checkpoint has {} actions but the config's pool has {}: was the pool file changed?",
         agent.num_actions(),
         pool.len()
     );
+    Ok((agent, pool))
+}
+
+/// Evaluates the last checkpoint of the run folder `run` for `episodes` games (default: the
+/// config's `run.eval_episodes`) and writes `eval.json` there.
+pub fn evaluate_run(run: &Path, episodes: Option<usize>) -> Result<EvalReport> {
+    let config = RunConfig::read_resolved(&run.join(run_dir::CONFIG))?;
+    let (mut agent, pool) = load_agent(run, &config)?;
     let report = evaluate(&config, &mut agent, &pool, episodes.unwrap_or(config.run.eval_episodes).max(1))?;
     run_dir::write_json(&run.join(run_dir::EVAL), &report)?;
     Ok(report)

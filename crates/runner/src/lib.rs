@@ -12,6 +12,8 @@
 //!   [`sweep`] runs them with a local pool of processes, [`slurm`] writes a Slurm job array.
 //! * Results of many runs: [`plot_runs`] (learning curves, mean and 95% interval over seeds),
 //!   [`report_markdown`] (final scores per game and agent, human-normalised).
+//! * Mined macros: [`record()`] plays a policy and writes primitive-action trajectories,
+//!   [`mine_macros`] turns them into a pool file.
 //! * [`analyze()`]: a run's learned `S` as a heatmap, its Spearman correlation with the
 //!   macros' edit distance, and the most similar pairs.
 
@@ -21,8 +23,10 @@ pub mod config;
 mod eval;
 pub mod experiment;
 mod metrics;
+mod mine;
 pub mod overrides;
 mod plot;
+mod record;
 mod report;
 pub mod run_dir;
 pub mod slurm;
@@ -34,7 +38,9 @@ mod train;
 pub use analyze::{analyze, Analysis, AnalyzeOptions, AnalyzedPair};
 pub use config::{AgentPreset, EnvConfig, MacroSource, RunConfig};
 pub use eval::{evaluate, evaluate_run, EvalReport};
+pub use mine::{mine_macros, Mined};
 pub use plot::{plot_runs, FONT_ENV};
+pub use record::{record, Policy, RecordSummary};
 pub use report::{report_markdown, FINAL_ROWS};
 pub use tensorboard::EventWriter;
 pub use train::{resume_config, train, TrainOptions, TrainSummary};

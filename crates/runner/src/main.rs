@@ -8,8 +8,12 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
+use macro_actions::NgramConfig;
 use masp_runner::sweep::ExperimentArgs;
-use masp_runner::{evaluate_run, plot_runs, report_markdown, resume_config, train, RunConfig, TrainOptions};
+use masp_runner::{
+    evaluate_run, mine_macros, plot_runs, record, report_markdown, resume_config, train, Policy, RunConfig,
+    TrainOptions,
+};
 
 #[derive(Parser)]
 #[command(name = "masp", version, about = "Rainbow with macro-actions and MASP: train and evaluate")]
@@ -86,6 +90,49 @@ enum Command {
     /// Run an experiment preset (configs/experiments/NAME.toml): its runs with a local pool
     /// of processes, resumably, then the report and the plots in OUT/NAME; or --emit slurm.
     Experiment(ExperimentArgs),
+    /// Play whole games with a policy (random, or a trained run's) and write the primitive
+    /// actions taken as a trajectory file, for mine-macros.
+    #[command(group(clap::ArgGroup::new("policy").required(true).args(["random", "checkpoint"])))]
+    Record {
+        /// Config files (TOML), merged in order (not with --checkpoint: the run's own config).
+        #[arg(long = "config", value_name = "FILE", conflicts_with = "checkpoint")]
+        configs: Vec<PathBuf>,
+        /// Override one key, `key.path=value`, e.g. --set run.seed=1.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+        /// Play uniformly random primitive actions.
+        #[arg(long)]
+        random: bool,
+        /// Play this run folder's trained policy (evaluation mode); macros are recorded as the
+        /// primitives they executed.
+        #[arg(long, value_name = "RUN_DIR")]
+        checkpoint: Option<PathBuf>,
+        /// Whole games to play.
+        #[arg(long)]
+        episodes: usize,
+        /// The trajectory file to write (JSON lines).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// Mine the most frequent n-grams of trajectory files into an action pool file, for
+    /// `masp train --set 'macros.source={kind="file", path="POOL_FILE"}'`.
+    MineMacros {
+        /// Trajectory files written by `masp record`, all of one game.
+        #[arg(required = true, value_name = "TRAJ_FILES")]
+        trajectories: Vec<PathBuf>,
+        /// How many macros to keep.
+        #[arg(long)]
+        top_k: usize,
+        /// Shortest macro, in primitive steps.
+        #[arg(long, default_value_t = NgramConfig::default().min_n)]
+        min_len: usize,
+        /// Longest macro, in primitive steps.
+        #[arg(long, default_value_t = NgramConfig::default().max_n)]
+        max_len: usize,
+        /// The pool file to write (`.json` or `.toml`).
+        #[arg(long, value_name = "POOL_FILE")]
+        out: PathBuf,
+    },
 }
 
 fn main() {
@@ -106,6 +153,13 @@ fn try_main() -> Result<()> {
         Command::Plot { runs, out, metric } => plot_cmd(&runs, &out, &metric),
         Command::Report { runs, out } => report_cmd(&runs, out.as_deref()),
         Command::Experiment(args) => experiment_cmd(&args),
+        Command::Record { configs, sets, random: _, checkpoint, episodes, out } => {
+            record_cmd(&configs, &sets, checkpoint, episodes, &out)
+        }
+        Command::MineMacros { trajectories, top_k, min_len, max_len, out } => {
+            let config = NgramConfig { top_k, min_n: min_len, max_n: max_len, ..NgramConfig::default() };
+            mine_cmd(&trajectories, &config, &out)
+        }
     }
 }
 
@@ -197,4 +251,49 @@ fn experiment_cmd(args: &ExperimentArgs) -> Result<()> {
     .context("installing the Ctrl-C handler")?;
     let masp = std::env::current_exe().context("locating the masp binary")?;
     masp_runner::sweep::experiment(args, &masp, std::path::Path::new("."), &stop)
+}
+
+/// `masp record`: plays `episodes` games with the policy and writes their primitive actions.
+fn record_cmd(
+    configs: &[PathBuf],
+    sets: &[String],
+    checkpoint: Option<PathBuf>,
+    episodes: usize,
+    out: &std::path::Path,
+) -> Result<()> {
+    let (config, policy) = match checkpoint {
+        Some(run) => (resume_config(&run, sets)?, Policy::Checkpoint(run)),
+        None => (RunConfig::load(configs, sets)?, Policy::Random),
+    };
+    let summary = record(&config, &policy, episodes, out)?;
+    println!(
+        "{}: {} episodes of {}, {} primitive actions, mean return {:.2}",
+        out.display(),
+        summary.episodes,
+        config.env.game_name(),
+        summary.actions,
+        summary.mean_return
+    );
+    Ok(())
+}
+
+/// `masp mine-macros`: writes the pool, lists its macros, and warns when fewer than asked.
+fn mine_cmd(trajectories: &[PathBuf], config: &NgramConfig, out: &std::path::Path) -> Result<()> {
+    let mined = mine_macros(trajectories, config, out)?;
+    if let Some(warning) = mined.shortfall() {
+        eprintln!("warning: {warning}");
+    }
+    let pool = &mined.pool;
+    println!(
+        "{}: {} primitives + {} macros mined from {} episodes ({} actions)",
+        out.display(),
+        pool.num_primitives(),
+        pool.num_macros(),
+        mined.episodes,
+        mined.actions
+    );
+    for name in &pool.names()[pool.num_primitives()..] {
+        println!("  {name}");
+    }
+    Ok(())
 }
