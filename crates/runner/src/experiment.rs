@@ -282,18 +282,15 @@ impl Plan {
             }
             for game in &games {
                 for seed in 0..seeds {
-                    let after = match &arm.after {
-                        None => None,
-                        Some(name) => Some(
-                            runs.iter()
-                                .position(|r| {
-                                    r.arm == *name
-                                        && r.seed == seed
-                                        && (game.is_none() || r.game == **game.unwrap())
-                                })
-                                .expect("check() made sure `after` names an arm above"),
-                        ),
-                    };
+                    // The same seed, and the same game when the experiment lists games (else
+                    // each arm names its own, as a transfer's source and target do).
+                    let after = arm.after.as_ref().map(|name| {
+                        runs.iter()
+                            .position(|r| {
+                                r.arm == *name && r.seed == seed && game.is_none_or(|g| r.game == *g)
+                            })
+                            .expect("check() made sure `after` names an arm above")
+                    });
                     let substitute = |set: &String| match after {
                         Some(i) => set
                             .replace(&format!("{{run:{}}}", runs[i].arm), &runs[i].dir.display().to_string()),
