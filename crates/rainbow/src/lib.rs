@@ -76,6 +76,7 @@ mod agent;
 pub mod bench;
 mod checkpoint;
 mod config;
+mod conv;
 mod device;
 mod device_batch;
 mod distributional;

@@ -1,0 +1,437 @@
+//! The Nature CNN's convolutions on the CPU: im2col plus one `gemm` product per sample,
+//! forward and backward (the learner-speed issue's "convolution as im2col/col2im plus a
+//! matmul, as a custom op with a multi-threaded CPU kernel").
+//!
+//! For one sample with `C` input channels, an `O x C x kh x kw` kernel `K`, a bias `b` and
+//! `P = OH * OW` output positions, `cols` is the `(P, C * kh * kw)` matrix of input patches,
+//! and the op is the whole layer, convolution, bias and ReLU:
+//!
+//! ```text
+//! forward     y     (O, P)   = relu(K (O, CKK) . cols^T + b)
+//! backward    dz    (O, P)   = dy * [y > 0]
+//!             db    (O,)     = sum over samples and positions of dz
+//!             dK    (O, CKK) = sum_b dz_b (O, P) . cols_b          one product over B * P
+//!             dcols (P, CKK) = dz^T (P, O) . K, then col2im (scatter-add into x's shape)
+//! ```
+//!
+//! One op instead of three (convolution, broadcast bias, ReLU) also spares candle's
+//! backward pass two graph nodes per layer, each a fresh zero gradient plus an add over
+//! the whole activation.
+//!
+//! candle 0.11's own CPU convolution computes the input gradient as a direct
+//! `conv_transpose2d` (a dot product per output pixel and kernel tap) and the kernel
+//! gradient as a convolution with the output gradient as its kernel; both are several
+//! times slower than these products. Samples run in parallel (rayon), each product
+//! single-threaded; the kernel gradient is one product on all threads.
+//!
+//! Used for f32 on the CPU with padding 0, dilation 1 and one group (the Nature CNN);
+//! everything else (other dtypes, CUDA) goes through candle's `Conv2d`, so the CUDA build
+//! is unaffected.
+
+use candle_core::{CpuStorage, CustomOp3, DType, Layout, Shape, Tensor};
+use candle_nn::{Conv2d, Module};
+use gemm::Parallelism;
+use rayon::prelude::*;
+
+/// `relu(conv.forward(x))`, through [`Im2colConvRelu`] where it applies. `input_grad =
+/// false` skips the gradient of `x` (the first convolution's input is the observation,
+/// which nobody differentiates).
+pub(crate) fn conv2d_relu(x: &Tensor, conv: &Conv2d, input_grad: bool) -> candle_core::Result<Tensor> {
+    let config = conv.config();
+    let supported = x.device().is_cpu()
+        && x.dtype() == DType::F32
+        && config.padding == 0
+        && config.dilation == 1
+        && config.groups == 1;
+    match conv.bias() {
+        Some(bias) if supported => x.contiguous()?.apply_op3(
+            &conv.weight().contiguous()?,
+            &bias.contiguous()?,
+            Im2colConvRelu { stride: config.stride, input_grad },
+        ),
+        _ => conv.forward(x)?.relu(),
+    }
+}
+
+/// The custom op behind [`conv2d_relu`]: `x (batch, C, H, W)`, `kernel (O, C, kh, kw)`,
+/// `bias (O,)` to `(batch, O, OH, OW)`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Im2colConvRelu {
+    pub stride: usize,
+    /// Whether the backward pass computes the input's gradient.
+    pub input_grad: bool,
+}
+
+/// The sizes of one convolution.
+#[derive(Clone, Copy, Debug)]
+struct Geometry {
+    batch: usize,
+    c: usize,
+    h: usize,
+    w: usize,
+    o: usize,
+    kh: usize,
+    kw: usize,
+    stride: usize,
+    oh: usize,
+    ow: usize,
+}
+
+impl Geometry {
+    fn new(x: &[usize], k: &[usize], stride: usize) -> candle_core::Result<Self> {
+        let (&[batch, c, h, w], &[o, kc, kh, kw]) = (x, k) else {
+            candle_core::bail!("im2col-conv2d: expected 4-d input and kernel, got {x:?} and {k:?}")
+        };
+        if kc != c || kh > h || kw > w || stride == 0 {
+            candle_core::bail!("im2col-conv2d: input {x:?} does not fit kernel {k:?} with stride {stride}")
+        }
+        Ok(Self { batch, c, h, w, o, kh, kw, stride, oh: (h - kh) / stride + 1, ow: (w - kw) / stride + 1 })
+    }
+
+    /// Output positions per sample.
+    fn p(&self) -> usize {
+        self.oh * self.ow
+    }
+
+    /// Entries of one patch.
+    fn ckk(&self) -> usize {
+        self.c * self.kh * self.kw
+    }
+
+    fn x_len(&self) -> usize {
+        self.c * self.h * self.w
+    }
+
+    /// The sample's patches `x (C, H, W)` into `cols (P, CKK)`, row `(y, x)`, column
+    /// `(c, ky, kx)`.
+    fn im2col(&self, x: &[f32], cols: &mut [f32]) {
+        for (pos, row) in cols.chunks_exact_mut(self.ckk()).enumerate() {
+            let (y0, x0) = (pos / self.ow * self.stride, pos % self.ow * self.stride);
+            for (ck, dst) in row.chunks_exact_mut(self.kw).enumerate() {
+                let (ch, ky) = (ck / self.kh, ck % self.kh);
+                let start = ch * self.h * self.w + (y0 + ky) * self.w + x0;
+                dst.copy_from_slice(&x[start..start + self.kw]);
+            }
+        }
+    }
+
+    /// The transpose of [`Geometry::im2col`]: adds each patch entry back onto its pixel.
+    fn col2im_add(&self, cols: &[f32], dx: &mut [f32]) {
+        for (pos, row) in cols.chunks_exact(self.ckk()).enumerate() {
+            let (y0, x0) = (pos / self.ow * self.stride, pos % self.ow * self.stride);
+            for (ck, src) in row.chunks_exact(self.kw).enumerate() {
+                let (ch, ky) = (ck / self.kh, ck % self.kh);
+                let start = ch * self.h * self.w + (y0 + ky) * self.w + x0;
+                for (d, s) in dx[start..start + self.kw].iter_mut().zip(src) {
+                    *d += s;
+                }
+            }
+        }
+    }
+}
+
+/// A row-major `rows x cols` matrix at `ptr`, or its transpose (strides swapped).
+#[derive(Clone, Copy)]
+struct Mat {
+    ptr: *const f32,
+    row_stride: isize,
+    col_stride: isize,
+}
+
+impl Mat {
+    fn rows(ptr: *const f32, cols: usize) -> Self {
+        Self { ptr, row_stride: cols as isize, col_stride: 1 }
+    }
+
+    fn t(self) -> Self {
+        Self { ptr: self.ptr, row_stride: self.col_stride, col_stride: self.row_stride }
+    }
+}
+
+/// `dst (m, n), row-major, := lhs (m, k) . rhs (k, n)`, plus `dst` itself if `accumulate`.
+///
+/// # Safety
+/// `dst` must hold `m * n` writable entries and `lhs`, `rhs` the entries their strides
+/// reach; none may overlap `dst`.
+#[allow(clippy::too_many_arguments)] // gemm's own argument list, minus what is fixed here
+unsafe fn gemm_into(
+    dst: &mut [f32],
+    accumulate: bool,
+    m: usize,
+    n: usize,
+    k: usize,
+    lhs: Mat,
+    rhs: Mat,
+    parallelism: Parallelism,
+) {
+    debug_assert_eq!(dst.len(), m * n);
+    gemm::gemm(
+        m,
+        n,
+        k,
+        dst.as_mut_ptr(),
+        1,
+        n as isize,
+        accumulate,
+        lhs.ptr,
+        lhs.col_stride,
+        lhs.row_stride,
+        rhs.ptr,
+        rhs.col_stride,
+        rhs.row_stride,
+        1.0,
+        1.0,
+        false,
+        false,
+        false,
+        parallelism,
+    );
+}
+
+/// Every thread, for products that are not already run one per thread.
+fn all_threads() -> Parallelism {
+    match rayon::current_num_threads() {
+        1 => Parallelism::None,
+        n => Parallelism::Rayon(n),
+    }
+}
+
+/// The contiguous f32 data of a CPU tensor.
+fn f32_data(t: &Tensor) -> candle_core::Result<Vec<f32>> {
+    t.flatten_all()?.to_vec1::<f32>()
+}
+
+fn contiguous_f32<'a>(s: &'a CpuStorage, l: &Layout) -> candle_core::Result<&'a [f32]> {
+    match (s, l.contiguous_offsets()) {
+        (CpuStorage::F32(v), Some((a, b))) => Ok(&v[a..b]),
+        _ => candle_core::bail!("im2col-conv2d: expected contiguous f32 operands"),
+    }
+}
+
+/// With fewer samples than threads, one sample per task would leave threads idle: let
+/// each product spread instead.
+fn per_sample(batch: usize) -> Parallelism {
+    if batch >= rayon::current_num_threads() {
+        Parallelism::None
+    } else {
+        all_threads()
+    }
+}
+
+impl Im2colConvRelu {
+    /// `y (batch, O, P)` for `x (batch, C, H, W)`, `k (O, CKK)` and `bias (O,)`.
+    fn forward(&self, g: &Geometry, x: &[f32], k: &[f32], bias: &[f32]) -> Vec<f32> {
+        let (p, ckk) = (g.p(), g.ckk());
+        let mut y = vec![0f32; g.batch * g.o * p];
+        let inner = per_sample(g.batch);
+        y.par_chunks_mut(g.o * p).zip(x.par_chunks(g.x_len())).for_each_init(
+            || vec![0f32; p * ckk],
+            |cols, (y, x)| {
+                g.im2col(x, cols);
+                for (row, &b) in y.chunks_exact_mut(p).zip(bias) {
+                    row.fill(b);
+                }
+                // SAFETY: y is (O, P); k is (O, CKK); cols is (P, CKK), read transposed.
+                unsafe {
+                    gemm_into(
+                        y,
+                        true,
+                        g.o,
+                        p,
+                        ckk,
+                        Mat::rows(k.as_ptr(), ckk),
+                        Mat::rows(cols.as_ptr(), ckk).t(),
+                        inner,
+                    )
+                };
+                y.iter_mut().for_each(|v| *v = v.max(0.0));
+            },
+        );
+        y
+    }
+
+    /// `dK (O, CKK) = sum_b dz_b . cols_b`, as one product over all `B * P` positions, and
+    /// `db`, from `dz_t`, the pre-activation gradient laid out `(O, B * P)`.
+    fn weight_grads(&self, g: &Geometry, x: &[f32], dz_t: &[f32]) -> (Vec<f32>, Vec<f32>) {
+        let (p, ckk, bp) = (g.p(), g.ckk(), g.batch * g.p());
+        let mut cols = vec![0f32; bp * ckk];
+        cols.par_chunks_mut(p * ckk).zip(x.par_chunks(g.x_len())).for_each(|(cols, x)| g.im2col(x, cols));
+        let mut dk = vec![0f32; g.o * ckk];
+        // SAFETY: dk is (O, CKK); dz_t is (O, B P); cols is (B P, CKK).
+        unsafe {
+            gemm_into(
+                &mut dk,
+                false,
+                g.o,
+                ckk,
+                bp,
+                Mat::rows(dz_t.as_ptr(), bp),
+                Mat::rows(cols.as_ptr(), ckk),
+                all_threads(),
+            )
+        };
+        let db = dz_t.par_chunks(bp).map(|row| row.iter().sum()).collect();
+        (dk, db)
+    }
+
+    /// `dx (batch, C, H, W)`: per sample `dcols = dz^T . K`, then col2im.
+    fn input_grad(&self, g: &Geometry, k: &[f32], dz: &[f32]) -> Vec<f32> {
+        let (p, ckk) = (g.p(), g.ckk());
+        let mut dx = vec![0f32; g.batch * g.x_len()];
+        let inner = per_sample(g.batch);
+        dx.par_chunks_mut(g.x_len()).zip(dz.par_chunks(g.o * p)).for_each_init(
+            || vec![0f32; p * ckk],
+            |dcols, (dx, dz)| {
+                // SAFETY: dcols is (P, CKK); dz is (O, P), read transposed; k is (O, CKK).
+                unsafe {
+                    gemm_into(
+                        dcols,
+                        false,
+                        p,
+                        ckk,
+                        g.o,
+                        Mat::rows(dz.as_ptr(), p).t(),
+                        Mat::rows(k.as_ptr(), ckk),
+                        inner,
+                    )
+                };
+                g.col2im_add(dcols, dx);
+            },
+        );
+        dx
+    }
+}
+
+impl CustomOp3 for Im2colConvRelu {
+    fn name(&self) -> &'static str {
+        "im2col-conv2d-relu"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let g = Geometry::new(l1.dims(), l2.dims(), self.stride)?;
+        if l3.dims() != [g.o] {
+            candle_core::bail!(
+                "im2col-conv2d-relu: bias of shape {:?} for {} output channels",
+                l3.dims(),
+                g.o
+            )
+        }
+        let y = self.forward(&g, contiguous_f32(s1, l1)?, contiguous_f32(s2, l2)?, contiguous_f32(s3, l3)?);
+        Ok((CpuStorage::F32(y), Shape::from((g.batch, g.o, g.oh, g.ow))))
+    }
+
+    fn bwd(
+        &self,
+        arg: &Tensor,
+        kernel: &Tensor,
+        bias: &Tensor,
+        res: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let g = Geometry::new(arg.dims(), kernel.dims(), self.stride)?;
+        let (y, dy) = (f32_data(res)?, f32_data(grad)?);
+        let p = g.p();
+        // dz = dy * [y > 0], (batch, O, P), and the same laid out (O, batch * P) for the
+        // weight gradients, whose sum over samples is then the product's own.
+        let dz: Vec<f32> = y.par_iter().zip(&dy).map(|(&y, &d)| if y > 0.0 { d } else { 0.0 }).collect();
+        let mut dz_t = vec![0f32; dz.len()];
+        dz_t.par_chunks_mut(g.batch * p).enumerate().for_each(|(o, row)| {
+            for (b, dst) in row.chunks_exact_mut(p).enumerate() {
+                dst.copy_from_slice(&dz[(b * g.o + o) * p..][..p]);
+            }
+        });
+        let (dk, db) = self.weight_grads(&g, &f32_data(arg)?, &dz_t);
+        let dx = match self.input_grad {
+            true => Some(Tensor::from_vec(
+                self.input_grad(&g, &f32_data(kernel)?, &dz),
+                arg.shape(),
+                arg.device(),
+            )?),
+            false => None,
+        };
+        Ok((
+            dx,
+            Some(Tensor::from_vec(dk, kernel.shape(), kernel.device())?),
+            Some(Tensor::from_vec(db, bias.shape(), bias.device())?),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use candle_core::{Device, Var};
+
+    use super::*;
+
+    /// Largest |a - b| relative to the largest |b|.
+    fn rel(a: &Tensor, b: &Tensor) -> f32 {
+        let scale = b.abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+        let diff = (a - b).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+        diff / scale
+    }
+
+    /// Values and all three gradients of [`conv2d_relu`] against candle's `Conv2d` and
+    /// ReLU, for the Nature
+    /// CNN's three shapes (at a smaller batch), a batch smaller than the thread count, and
+    /// a non-square input.
+    #[test]
+    fn matches_candle_conv_values_and_gradients() {
+        let dev = Device::Cpu;
+        let cases = [
+            // (batch, C, H, W, O, k, stride)
+            (3, 4, 84, 84, 32, 8, 4),
+            (5, 32, 20, 20, 64, 4, 2),
+            (4, 64, 9, 9, 64, 3, 1),
+            (1, 3, 11, 7, 5, 3, 2),
+        ];
+        for (b, c, h, w, o, k, stride) in cases {
+            let x = Var::rand(-1f32, 1., (b, c, h, w), &dev).unwrap();
+            let weight = Var::rand(-0.5f32, 0.5, (o, c, k, k), &dev).unwrap();
+            let bias = Var::rand(-0.5f32, 0.5, o, &dev).unwrap();
+            let config = candle_nn::Conv2dConfig { stride, ..Default::default() };
+            let conv = Conv2d::new(weight.as_tensor().clone(), Some(bias.as_tensor().clone()), config);
+            let fast = conv2d_relu(x.as_tensor(), &conv, true).unwrap();
+            let slow = conv.forward(x.as_tensor()).unwrap().relu().unwrap();
+            let zeros = slow.eq(0f32).unwrap().to_dtype(DType::F32).unwrap().mean_all().unwrap();
+            assert!(zeros.to_scalar::<f32>().unwrap() > 0.1, "the ReLU must cut some outputs");
+            assert_eq!(fast.dims(), slow.dims());
+            assert!(rel(&fast, &slow) <= 1e-5, "{:?} forward: {}", x.dims(), rel(&fast, &slow));
+            // A loss weighing every output differently, so every gradient entry matters.
+            let mix = Tensor::rand(-1f32, 1., fast.dims(), &dev).unwrap();
+            let loss = |y: Tensor| (y * &mix).unwrap().sum_all().unwrap().backward().unwrap();
+            let (gf, gs) = (loss(fast), loss(slow));
+            for (name, var) in [("input", &x), ("kernel", &weight), ("bias", &bias)] {
+                let err = rel(gf.get(var).unwrap(), gs.get(var).unwrap());
+                assert!(err <= 1e-5, "{:?} {name} gradient: {err}", x.dims());
+            }
+        }
+    }
+
+    #[test]
+    fn no_input_gradient_when_not_asked() {
+        let dev = Device::Cpu;
+        let x = Var::rand(-1f32, 1., (2, 4, 36, 36), &dev).unwrap();
+        let weight = Var::rand(-0.5f32, 0.5, (8, 4, 8, 8), &dev).unwrap();
+        let bias = Var::zeros(8, DType::F32, &dev).unwrap();
+        let config = candle_nn::Conv2dConfig { stride: 4, ..Default::default() };
+        let conv = Conv2d::new(weight.as_tensor().clone(), Some(bias.as_tensor().clone()), config);
+        let grads = conv2d_relu(x.as_tensor(), &conv, false).unwrap().sum_all().unwrap().backward().unwrap();
+        assert!(grads.get(&x).is_none() && grads.get(&weight).is_some());
+    }
+
+    #[test]
+    fn rejects_mismatched_shapes() {
+        assert!(Geometry::new(&[1, 3, 8, 8], &[4, 2, 3, 3], 1).is_err());
+        assert!(Geometry::new(&[1, 3, 2, 8], &[4, 3, 3, 3], 1).is_err());
+        let g = Geometry::new(&[2, 3, 9, 7], &[4, 3, 3, 3], 2).unwrap();
+        assert_eq!((g.oh, g.ow, g.p(), g.ckk()), (4, 3, 12, 27));
+    }
+}
