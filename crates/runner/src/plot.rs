@@ -45,6 +45,10 @@ const SYSTEM_FONTS: [&str; 5] = [
 /// Size of one panel, pixels.
 const PANEL: (u32, u32) = (640, 420);
 
+/// One seed's `(frames, value)` points, sorted by frames; `games` in [`plot_runs`] holds
+/// them by game, then agent.
+type Series = Vec<(f64, f64)>;
+
 /// One agent's curve on one game: the grid and, at each point, the mean over seeds and
 /// the half-width of its 95% interval (`None` with one seed).
 #[derive(Clone, Debug, PartialEq)]
@@ -60,8 +64,7 @@ struct Curve {
 /// column `metric` into `out_dir/curves.png` and `out_dir/curves.svg`; returns both paths.
 pub fn plot_runs(runs: &[PathBuf], out_dir: &Path, metric: &str) -> Result<Vec<PathBuf>> {
     let runs = run_dir::find_runs(runs)?;
-    // game -> agent -> one (frames, value) series per seed.
-    let mut games: BTreeMap<String, BTreeMap<String, Vec<Vec<(f64, f64)>>>> = BTreeMap::new();
+    let mut games: BTreeMap<String, BTreeMap<String, Vec<Series>>> = BTreeMap::new();
     for run in &runs {
         let label = RunLabel::read(run)?;
         let mut series = MetricsTable::read(&run.join(run_dir::METRICS))?.series(metric)?;
@@ -125,7 +128,7 @@ pub fn plot_runs(runs: &[PathBuf], out_dir: &Path, metric: &str) -> Result<Vec<P
 
 /// The mean and 95% interval over `seeds` (each sorted by frames, non-empty) on the
 /// union of their frames within the range all of them cover.
-fn curve(agent: String, seeds: &[Vec<(f64, f64)>]) -> Result<Curve> {
+fn curve(agent: String, seeds: &[Series]) -> Result<Curve> {
     let start = seeds.iter().map(|s| s[0].0).fold(f64::NEG_INFINITY, f64::max);
     let end = seeds.iter().map(|s| s[s.len() - 1].0).fold(f64::INFINITY, f64::min);
     if start > end {

@@ -152,7 +152,7 @@ fn bad_input_gets_clear_errors() {
 
     let empty = dir.join("empty");
     std::fs::create_dir_all(&empty).unwrap();
-    let e = err(&[empty.clone()], "episode_score");
+    let e = err(std::slice::from_ref(&empty), "episode_score");
     assert!(e.contains("no run folders in") && e.contains("config.toml and metrics.csv"), "{e}");
     assert!(report_markdown(&[empty]).unwrap_err().to_string().contains("no run folders"));
 

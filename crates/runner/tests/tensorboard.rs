@@ -20,8 +20,7 @@ struct Event {
 
 /// TFRecord: `crc32c` rotated right by 15 bits plus 0xa282ead8.
 fn masked(data: &[u8]) -> u32 {
-    let crc = crc32c::crc32c(data);
-    ((crc >> 15) | (crc << 17)).wrapping_add(0xa282_ead8)
+    crc32c::crc32c(data).rotate_right(15).wrapping_add(0xa282_ead8)
 }
 
 /// A protobuf field: its number and its payload (varint and fixed values as little-endian
