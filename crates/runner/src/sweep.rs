@@ -116,10 +116,13 @@ pub fn experiment(args: &ExperimentArgs, masp: &Path, root: &Path, stop: &Atomic
         );
     }
     if !unfinished.is_empty() {
+        let interrupted = unfinished.iter().filter(|r| run_status(&r.dir) == RunStatus::Interrupted).count();
         bail!(
-            "{} of {} runs are not finished (interrupted); rerun the same command to continue them",
+            "{} of {} runs are not finished ({interrupted} interrupted at a checkpoint, {} not started); rerun \
+             the same command to continue",
             unfinished.len(),
-            plan.runs.len()
+            plan.runs.len(),
+            unfinished.len() - interrupted
         );
     }
     Ok(())

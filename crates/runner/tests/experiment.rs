@@ -1,7 +1,8 @@
 //! `masp experiment` end to end (what `cargo xtask experiment` runs after its build): the
 //! toy-sweep preset (2 arms x 2 seeds) with the report and the plots, a rerun that skips
-//! every run, a resumed run, and a sweep where one run fails, its dependent is not started,
-//! the others finish and a transfer run starts from its source run's `S`.
+//! every run, a resumed run, Ctrl-C stopping the runs at a checkpoint, and a sweep where one
+//! run fails, its dependent is not started, the others finish and a transfer run starts from
+//! its source run's `S`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -142,4 +143,50 @@ after = "bad"
     assert!(config.contains(&source_s.display().to_string()), "{config}");
     // The finished runs are still reported.
     assert!(dir.join("report.md").exists() && dir.join("curves.png").exists(), "{log}");
+}
+
+#[cfg(unix)]
+#[test]
+fn ctrl_c_stops_the_runs_at_a_checkpoint_and_starts_no_new_one() {
+    use std::os::unix::process::CommandExt;
+    let out = out_dir("ctrl-c");
+    let preset = out.join("long.toml");
+    // Budgets far beyond the test: the runs are still training when Ctrl-C comes.
+    std::fs::write(
+        &preset,
+        "[experiment]\ndescription = \"test\"\nbase = [\"configs/toy.toml\"]\nseeds = 3\nframes = 10_000_000\n\
+         set = [\"run.target_score=2.0\", \"run.eval_episodes=1\"]\n[[arm]]\nname = \"masp\"\n",
+    )
+    .unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_masp"))
+        .args(["experiment", preset.to_str().unwrap(), "--jobs", "2", "--out", out.to_str().unwrap()])
+        .current_dir(root())
+        .env("RAYON_NUM_THREADS", "1")
+        .stderr(std::process::Stdio::piped())
+        // Its own process group, as a terminal's foreground job: Ctrl-C reaches the group.
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let dir = out.join("long");
+    let started = |seed: u64| dir.join(format!("corridor__masp__{seed}/checkpoint/state.json")).exists();
+    let t = std::time::Instant::now();
+    while !(started(0) && started(1)) {
+        assert!(t.elapsed().as_secs() < 60, "the runs did not start");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    let group = format!("-{}", child.id());
+    assert!(Command::new("kill").args(["-INT", "--", &group]).status().unwrap().success());
+    let result = child.wait_with_output().unwrap();
+    let log = String::from_utf8_lossy(&result.stderr);
+    assert!(!result.status.success(), "{log}");
+    assert!(
+        log.contains("3 of 3 runs are not finished (2 interrupted at a checkpoint, 1 not started)"),
+        "{log}"
+    );
+    for seed in [0, 1] {
+        let run = dir.join(format!("corridor__masp__{seed}"));
+        assert!(run.join("checkpoint/state.json").exists() && !run.join("eval.json").exists(), "{log}");
+    }
+    assert!(!dir.join("corridor__masp__2").exists(), "no run starts after Ctrl-C\n{log}");
 }
