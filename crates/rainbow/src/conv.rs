@@ -21,8 +21,9 @@
 //! candle 0.11's own CPU convolution computes the input gradient as a direct
 //! `conv_transpose2d` (a dot product per output pixel and kernel tap) and the kernel
 //! gradient as a convolution with the output gradient as its kernel; both are several
-//! times slower than these products. Samples run in parallel (rayon), each product
-//! single-threaded; the kernel gradient is one product on all threads.
+//! times slower than these products. Each product covers the whole batch (`B * P` rows or
+//! columns: large enough for gemm's multi-threaded kernels to run near peak), and the
+//! per-sample passes (im2col, col2im, reordering) run one sample per rayon task.
 //!
 //! Used for f32 on the CPU with padding 0, dilation 1 and one group (the Nature CNN);
 //! everything else (other dtypes, CUDA) goes through candle's `Conv2d`, so the CUDA build
@@ -148,23 +149,17 @@ impl Mat {
     }
 }
 
-/// `dst (m, n), row-major, := lhs (m, k) . rhs (k, n)`, plus `dst` itself if `accumulate`.
+/// `dst (m, n), row-major, := lhs (m, k) . rhs (k, n)`, on every thread.
 ///
 /// # Safety
 /// `dst` must hold `m * n` writable entries and `lhs`, `rhs` the entries their strides
 /// reach; none may overlap `dst`.
-#[allow(clippy::too_many_arguments)] // gemm's own argument list, minus what is fixed here
-unsafe fn gemm_into(
-    dst: &mut [f32],
-    accumulate: bool,
-    m: usize,
-    n: usize,
-    k: usize,
-    lhs: Mat,
-    rhs: Mat,
-    parallelism: Parallelism,
-) {
+unsafe fn gemm_into(dst: &mut [f32], m: usize, n: usize, k: usize, lhs: Mat, rhs: Mat) {
     debug_assert_eq!(dst.len(), m * n);
+    let parallelism = match rayon::current_num_threads() {
+        1 => Parallelism::None,
+        n => Parallelism::Rayon(n),
+    };
     gemm::gemm(
         m,
         n,
@@ -172,28 +167,20 @@ unsafe fn gemm_into(
         dst.as_mut_ptr(),
         1,
         n as isize,
-        accumulate,
+        false,
         lhs.ptr,
         lhs.col_stride,
         lhs.row_stride,
         rhs.ptr,
         rhs.col_stride,
         rhs.row_stride,
-        1.0,
+        0.0,
         1.0,
         false,
         false,
         false,
         parallelism,
     );
-}
-
-/// Every thread, for products that are not already run one per thread.
-fn all_threads() -> Parallelism {
-    match rayon::current_num_threads() {
-        1 => Parallelism::None,
-        n => Parallelism::Rayon(n),
-    }
 }
 
 /// The contiguous f32 data of a CPU tensor.
@@ -208,98 +195,88 @@ fn contiguous_f32<'a>(s: &'a CpuStorage, l: &Layout) -> candle_core::Result<&'a 
     }
 }
 
-/// With fewer samples than threads, one sample per task would leave threads idle: let
-/// each product spread instead.
-fn per_sample(batch: usize) -> Parallelism {
-    if batch >= rayon::current_num_threads() {
-        Parallelism::None
-    } else {
-        all_threads()
-    }
-}
-
 impl Im2colConvRelu {
-    /// `y (batch, O, P)` for `x (batch, C, H, W)`, `k (O, CKK)` and `bias (O,)`.
+    /// `cols (B * P, CKK)`: every sample's patches, one sample per task.
+    fn im2col_all(&self, g: &Geometry, x: &[f32]) -> Vec<f32> {
+        let mut cols = vec![0f32; g.batch * g.p() * g.ckk()];
+        cols.par_chunks_mut(g.p() * g.ckk())
+            .zip(x.par_chunks(g.x_len()))
+            .for_each(|(cols, x)| g.im2col(x, cols));
+        cols
+    }
+
+    /// `y (batch, O, P)` for `x (batch, C, H, W)`, `k (O, CKK)` and `bias (O,)`: one product
+    /// `K . cols^T (O, B * P)` for the whole batch, then bias and ReLU while reordering to
+    /// `(batch, O, P)`.
     fn forward(&self, g: &Geometry, x: &[f32], k: &[f32], bias: &[f32]) -> Vec<f32> {
-        let (p, ckk) = (g.p(), g.ckk());
+        let (p, ckk, bp) = (g.p(), g.ckk(), g.batch * g.p());
+        let cols = self.im2col_all(g, x);
+        let mut z_t = vec![0f32; g.o * bp];
+        // SAFETY: z_t is (O, B P); k is (O, CKK); cols is (B P, CKK), read transposed.
+        unsafe {
+            gemm_into(&mut z_t, g.o, bp, ckk, Mat::rows(k.as_ptr(), ckk), Mat::rows(cols.as_ptr(), ckk).t())
+        };
         let mut y = vec![0f32; g.batch * g.o * p];
-        let inner = per_sample(g.batch);
-        y.par_chunks_mut(g.o * p).zip(x.par_chunks(g.x_len())).for_each_init(
-            || vec![0f32; p * ckk],
-            |cols, (y, x)| {
-                g.im2col(x, cols);
-                for (row, &b) in y.chunks_exact_mut(p).zip(bias) {
-                    row.fill(b);
+        y.par_chunks_mut(g.o * p).enumerate().for_each(|(b, y)| {
+            for (o, (row, &bias)) in y.chunks_exact_mut(p).zip(bias).enumerate() {
+                for (v, &z) in row.iter_mut().zip(&z_t[o * bp + b * p..][..p]) {
+                    *v = (z + bias).max(0.0);
                 }
-                // SAFETY: y is (O, P); k is (O, CKK); cols is (P, CKK), read transposed.
-                unsafe {
-                    gemm_into(
-                        y,
-                        true,
-                        g.o,
-                        p,
-                        ckk,
-                        Mat::rows(k.as_ptr(), ckk),
-                        Mat::rows(cols.as_ptr(), ckk).t(),
-                        inner,
-                    )
-                };
-                y.iter_mut().for_each(|v| *v = v.max(0.0));
-            },
-        );
+            }
+        });
         y
     }
 
-    /// `dK (O, CKK) = sum_b dz_b . cols_b`, as one product over all `B * P` positions, and
-    /// `db`, from `dz_t`, the pre-activation gradient laid out `(O, B * P)`.
-    fn weight_grads(&self, g: &Geometry, x: &[f32], dz_t: &[f32]) -> (Vec<f32>, Vec<f32>) {
+    /// The gradients of `x` (if asked for), the kernel and the bias from the output's
+    /// gradient `dy` and the output `y` itself (its zeros are the ReLU's cuts).
+    fn backward(&self, g: &Geometry, x: &[f32], k: &[f32], y: &[f32], dy: &[f32]) -> Grads {
         let (p, ckk, bp) = (g.p(), g.ckk(), g.batch * g.p());
-        let mut cols = vec![0f32; bp * ckk];
-        cols.par_chunks_mut(p * ckk).zip(x.par_chunks(g.x_len())).for_each(|(cols, x)| g.im2col(x, cols));
+        // dz = dy * [y > 0], laid out (O, B * P) so that sums over samples are the
+        // products' own.
+        let mut dz_t = vec![0f32; g.o * bp];
+        dz_t.par_chunks_mut(bp).enumerate().for_each(|(o, row)| {
+            for (b, dst) in row.chunks_exact_mut(p).enumerate() {
+                let at = (b * g.o + o) * p;
+                for ((d, &y), &dy) in dst.iter_mut().zip(&y[at..at + p]).zip(&dy[at..at + p]) {
+                    *d = if y > 0.0 { dy } else { 0.0 };
+                }
+            }
+        });
+        let cols = self.im2col_all(g, x);
         let mut dk = vec![0f32; g.o * ckk];
         // SAFETY: dk is (O, CKK); dz_t is (O, B P); cols is (B P, CKK).
         unsafe {
-            gemm_into(
-                &mut dk,
-                false,
-                g.o,
-                ckk,
-                bp,
-                Mat::rows(dz_t.as_ptr(), bp),
-                Mat::rows(cols.as_ptr(), ckk),
-                all_threads(),
-            )
+            gemm_into(&mut dk, g.o, ckk, bp, Mat::rows(dz_t.as_ptr(), bp), Mat::rows(cols.as_ptr(), ckk))
         };
         let db = dz_t.par_chunks(bp).map(|row| row.iter().sum()).collect();
-        (dk, db)
+        let dx = self.input_grad.then(|| {
+            let mut dcols = cols; // reused: same shape, (B P, CKK)
+                                  // SAFETY: dcols is (B P, CKK); dz_t is (O, B P), read transposed; k is (O, CKK).
+            unsafe {
+                gemm_into(
+                    &mut dcols,
+                    bp,
+                    ckk,
+                    g.o,
+                    Mat::rows(dz_t.as_ptr(), bp).t(),
+                    Mat::rows(k.as_ptr(), ckk),
+                )
+            };
+            let mut dx = vec![0f32; g.batch * g.x_len()];
+            dx.par_chunks_mut(g.x_len())
+                .zip(dcols.par_chunks(p * ckk))
+                .for_each(|(dx, dcols)| g.col2im_add(dcols, dx));
+            dx
+        });
+        Grads { dx, dk, db }
     }
+}
 
-    /// `dx (batch, C, H, W)`: per sample `dcols = dz^T . K`, then col2im.
-    fn input_grad(&self, g: &Geometry, k: &[f32], dz: &[f32]) -> Vec<f32> {
-        let (p, ckk) = (g.p(), g.ckk());
-        let mut dx = vec![0f32; g.batch * g.x_len()];
-        let inner = per_sample(g.batch);
-        dx.par_chunks_mut(g.x_len()).zip(dz.par_chunks(g.o * p)).for_each_init(
-            || vec![0f32; p * ckk],
-            |dcols, (dx, dz)| {
-                // SAFETY: dcols is (P, CKK); dz is (O, P), read transposed; k is (O, CKK).
-                unsafe {
-                    gemm_into(
-                        dcols,
-                        false,
-                        p,
-                        ckk,
-                        g.o,
-                        Mat::rows(dz.as_ptr(), p).t(),
-                        Mat::rows(k.as_ptr(), ckk),
-                        inner,
-                    )
-                };
-                g.col2im_add(dcols, dx);
-            },
-        );
-        dx
-    }
+/// [`Im2colConvRelu::backward`]'s result.
+struct Grads {
+    dx: Option<Vec<f32>>,
+    dk: Vec<f32>,
+    db: Vec<f32>,
 }
 
 impl CustomOp3 for Im2colConvRelu {
@@ -337,30 +314,12 @@ impl CustomOp3 for Im2colConvRelu {
         grad: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let g = Geometry::new(arg.dims(), kernel.dims(), self.stride)?;
-        let (y, dy) = (f32_data(res)?, f32_data(grad)?);
-        let p = g.p();
-        // dz = dy * [y > 0], (batch, O, P), and the same laid out (O, batch * P) for the
-        // weight gradients, whose sum over samples is then the product's own.
-        let dz: Vec<f32> = y.par_iter().zip(&dy).map(|(&y, &d)| if y > 0.0 { d } else { 0.0 }).collect();
-        let mut dz_t = vec![0f32; dz.len()];
-        dz_t.par_chunks_mut(g.batch * p).enumerate().for_each(|(o, row)| {
-            for (b, dst) in row.chunks_exact_mut(p).enumerate() {
-                dst.copy_from_slice(&dz[(b * g.o + o) * p..][..p]);
-            }
-        });
-        let (dk, db) = self.weight_grads(&g, &f32_data(arg)?, &dz_t);
-        let dx = match self.input_grad {
-            true => Some(Tensor::from_vec(
-                self.input_grad(&g, &f32_data(kernel)?, &dz),
-                arg.shape(),
-                arg.device(),
-            )?),
-            false => None,
-        };
+        let grads = self.backward(&g, &f32_data(arg)?, &f32_data(kernel)?, &f32_data(res)?, &f32_data(grad)?);
+        let dx = grads.dx.map(|dx| Tensor::from_vec(dx, arg.shape(), arg.device())).transpose()?;
         Ok((
             dx,
-            Some(Tensor::from_vec(dk, kernel.shape(), kernel.device())?),
-            Some(Tensor::from_vec(db, bias.shape(), bias.device())?),
+            Some(Tensor::from_vec(grads.dk, kernel.shape(), kernel.device())?),
+            Some(Tensor::from_vec(grads.db, bias.shape(), bias.device())?),
         ))
     }
 }
