@@ -143,9 +143,13 @@ pub fn attach_regularizer(
                 masp_config.init_file = Some(saved);
             }
         }
-        let (reg, _alignment) =
-            MaspRegularizer::for_learner(masp_config, pool.names(), None, agent.learner())
-                .context("building MASP")?;
+        let init_file = masp_config.init_file.clone();
+        let (reg, alignment) = MaspRegularizer::for_learner(masp_config, pool.names(), None, agent.learner())
+            .context("building MASP")?;
+        // A transferred S that matched few actions is a silent failure unless it is said.
+        if let (Some(file), Some(alignment), None) = (init_file, alignment, resume_from) {
+            eprintln!("S starts from {}: {alignment}", file.display());
+        }
         Some(Rc::new(RefCell::new(reg)))
     } else {
         None

@@ -141,6 +141,8 @@ after = "bad"
     let config = std::fs::read_to_string(dir.join("corridor__target__0/config.toml")).unwrap();
     let source_s = dir.join("corridor__source__0/checkpoint/similarity.json");
     assert!(config.contains(&source_s.display().to_string()), "{config}");
+    let target_log = std::fs::read_to_string(dir.join("corridor__target__0/train.log")).unwrap();
+    assert!(target_log.contains("20 of 20 actions matched the saved S"), "{target_log}");
     // The finished runs are still reported.
     assert!(dir.join("report.md").exists() && dir.join("curves.png").exists(), "{log}");
 }
