@@ -7,7 +7,8 @@
 //! input):
 //!
 //! ```text
-//! similarity.png   heatmap of S, (A, A): primitives first, then the macros sorted by name
+//! similarity.png   heatmap of S, (A, A): primitives first, then the macros sorted by name;
+//!                  white 0 to dark blue at the largest off-diagonal entry
 //! analysis.md      S's statistics, Spearman vs edit distance, the top-k pairs (also printed)
 //! analysis.json    the same numbers, for scripts
 //! ```
@@ -25,7 +26,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device};
 use macro_actions::{edit_distance, ActionPool, MacroSpec, NAME_SEPARATOR};
-use masp::{heatmap_png, spearman, top_pairs, ActionGroup, SavedSimilarity, SimilarityStats};
+use masp::{heatmap_png, spearman, top_pairs, ActionGroup, SavedSimilarity, Similarity, SimilarityStats};
 
 use crate::compose::SIMILARITY_FILE;
 use crate::run_dir;
@@ -78,6 +79,9 @@ pub struct Analysis {
     /// Most similar first.
     pub top_pairs: Vec<AnalyzedPair>,
     pub heatmap: PathBuf,
+    /// The value the heatmap draws dark blue: the largest off-diagonal entry (1 when there
+    /// is none above 0).
+    pub heatmap_max: f64,
     pub report: PathBuf,
 }
 
@@ -107,7 +111,12 @@ pub fn analyze(input: &Path, options: &AnalyzeOptions) -> Result<Analysis> {
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     let heatmap = out.join(HEATMAP_FILE);
     let groups = ActionGroup::primitives_then_macros(ids, pool.num_primitives());
-    heatmap_png(&s, &groups, &heatmap)?;
+    // A learned S sits near its init 1/(A-1), invisible on heatmap_png's 0-to-1 scale: draw
+    // S / max off-diagonal instead. Its projection keeps the diagonal at 1, i.e. clipped to
+    // dark blue, which hides nothing since the diagonal is always 1.
+    let stats = s.stats()?;
+    let heatmap_max = if stats.max_off_diagonal > 0.0 { stats.max_off_diagonal } else { 1.0 };
+    heatmap_png(&Similarity::from_tensor(&(s.tensor() / heatmap_max)?)?, &groups, &heatmap)?;
 
     let top_pairs = top_pairs(&s, ids, options.top_k)?
         .into_iter()
@@ -122,10 +131,11 @@ pub fn analyze(input: &Path, options: &AnalyzeOptions) -> Result<Analysis> {
         frames,
         num_actions: a,
         num_primitives: pool.num_primitives(),
-        stats: s.stats()?,
+        stats,
         spearman_edit_distance: spearman(&s, &distance)?,
         top_pairs,
         heatmap,
+        heatmap_max,
         report: out.join(REPORT_FILE),
         source,
     };
@@ -239,9 +249,11 @@ impl Analysis {
         let _ = writeln!(
             md,
             "Heatmap: `{}`, rows and columns: the {} primitives in pool order, then the macros sorted by \
-             name; white 0 to dark blue 1.\n",
+             name; white 0 to dark blue {:.6} (the largest off-diagonal entry; the unit diagonal is \
+             clipped).\n",
             self.heatmap.file_name().and_then(|n| n.to_str()).unwrap_or(HEATMAP_FILE),
-            self.num_primitives
+            self.num_primitives,
+            self.heatmap_max
         );
         let _ = writeln!(md, "## The {} most similar pairs\n", self.top_pairs.len());
         let _ = writeln!(md, "| # | action | action | S | edit distance |\n|---|---|---|---|---|");
@@ -277,6 +289,7 @@ impl Analysis {
                 "a": p.name_a, "b": p.name_b, "similarity": p.similarity, "edit_distance": p.edit_distance,
             })).collect::<Vec<_>>(),
             "heatmap": self.heatmap,
+            "heatmap_max": self.heatmap_max,
         })
     }
 }

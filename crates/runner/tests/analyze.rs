@@ -51,13 +51,31 @@ fn toy_run(out: &Path, sets: &[&str]) -> PathBuf {
     PathBuf::from(stdout.lines().last().expect("the run folder is printed").trim())
 }
 
-/// The PNG's (width, height), decoding every pixel.
-fn decode_png(path: &Path) -> (u32, u32) {
-    let decoder = png::Decoder::new(std::fs::File::open(path).unwrap());
-    let mut reader = decoder.read_info().unwrap();
-    let mut buf = vec![0; reader.output_buffer_size()];
-    let info = reader.next_frame(&mut buf).unwrap();
-    (info.width, info.height)
+/// An RGB picture decoded from a PNG.
+struct Picture {
+    width: u32,
+    height: u32,
+    rgb: Vec<u8>,
+}
+
+impl Picture {
+    fn read(path: &Path) -> Self {
+        let decoder = png::Decoder::new(std::fs::File::open(path).unwrap());
+        let mut reader = decoder.read_info().unwrap();
+        let mut rgb = vec![0; reader.output_buffer_size()];
+        let info = reader.next_frame(&mut rgb).unwrap();
+        assert_eq!(info.color_type, png::ColorType::Rgb, "plotters' bitmap is 8-bit RGB");
+        Self { width: info.width, height: info.height, rgb }
+    }
+
+    fn size(&self) -> (u32, u32) {
+        (self.width, self.height)
+    }
+
+    fn at(&self, x: u32, y: u32) -> [u8; 3] {
+        let k = ((y * self.width + x) * 3) as usize;
+        self.rgb[k..k + 3].try_into().unwrap()
+    }
 }
 
 #[test]
@@ -119,7 +137,10 @@ fn a_toy_masp_run_is_analysed_like_the_masp_crate_would() {
     // 768 px of heatmap over `a` actions, whole pixels per cell, margins 8 and a 16 px colour
     // bar 8 px off (masp::heatmap_png's layout).
     let cell = 768 / a as u32;
-    assert_eq!(decode_png(&analysis.heatmap), (16 + a as u32 * cell + 8 + 16, 16 + a as u32 * cell));
+    assert_eq!(
+        Picture::read(&analysis.heatmap).size(),
+        (16 + a as u32 * cell + 8 + 16, 16 + a as u32 * cell)
+    );
     let md = std::fs::read_to_string(dir.join("analysis.md")).unwrap();
     assert_eq!(md, analysis.to_markdown());
     assert!(md.contains(&format!("{:.4}", want.unwrap())), "{md}");
@@ -175,7 +196,21 @@ fn a_hand_made_s_gives_its_known_top_pairs() {
     assert_eq!((analysis.num_actions, analysis.num_primitives, analysis.frames), (6, 2, None));
     // A file's analysis goes beside it; 768 / 6 = 128 px cells are capped at 48.
     assert_eq!(analysis.heatmap, dir.join("analysis/similarity.png"));
-    assert_eq!(decode_png(&analysis.heatmap), (16 + 6 * 48 + 8 + 16, 16 + 6 * 48));
+    let picture = Picture::read(&analysis.heatmap);
+    assert_eq!(picture.size(), (16 + 6 * 48 + 8 + 16, 16 + 6 * 48));
+    // Drawing order: LEFT, RIGHT, then LEFT+LEFT, LEFT+RIGHT, RIGHT+RIGHT, RIGHT+RIGHT+RIGHT.
+    // The colours run from white at 0 to dark blue at the largest off-diagonal entry (0.9),
+    // so the top pair and the diagonal are both dark blue, and 0.1 is darker than 0.05.
+    assert_eq!(analysis.heatmap_max, 0.9f32 as f64);
+    let cell = |row: u32, col: u32| picture.at(8 + col * 48 + 24, 8 + row * 48 + 24);
+    let dark_blue = [8, 48, 107];
+    assert_eq!(cell(4, 5), dark_blue, "RIGHT+RIGHT vs RIGHT+RIGHT+RIGHT, 0.9");
+    assert_eq!(cell(2, 2), dark_blue, "the diagonal");
+    let (s01, s005) = (cell(1, 3), cell(0, 1));
+    assert!(
+        s01[0] < s005[0] && s005[0] < 255,
+        "RIGHT vs LEFT+RIGHT (0.1) {s01:?}, LEFT vs RIGHT (0.05) {s005:?}"
+    );
     // Every similar pair above is one edit apart: a negative rank correlation.
     assert!(analysis.spearman_edit_distance.unwrap() < 0.0);
 }
