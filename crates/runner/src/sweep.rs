@@ -103,8 +103,10 @@ pub fn experiment(args: &ExperimentArgs, masp: &Path, root: &Path, stop: &Atomic
     let failures = execute(&plan, masp, args.jobs, stop)?;
     let unfinished: Vec<&PlannedRun> =
         plan.runs.iter().filter(|r| run_status(&r.dir) != RunStatus::Finished).collect();
-    if unfinished.len() < plan.runs.len() {
-        report(&plan, masp)?;
+    // A failed report must not hide the runs' failures, nor they the report's.
+    let reported = if unfinished.len() < plan.runs.len() { report(&plan, masp) } else { Ok(()) };
+    if let (Err(e), false) = (&reported, failures.is_empty() && unfinished.is_empty()) {
+        eprintln!("error: {e:#}");
     }
     if !failures.is_empty() {
         let list: Vec<String> = failures.iter().map(|(id, why)| format!("  {id}: {why}")).collect();
@@ -125,7 +127,7 @@ pub fn experiment(args: &ExperimentArgs, masp: &Path, root: &Path, stop: &Atomic
             unfinished.len() - interrupted
         );
     }
-    Ok(())
+    reported
 }
 
 /// What a worker thread sends back: the run's index, how `masp train` exited, how long it took.
