@@ -31,7 +31,8 @@
 
 use candle_core::{CpuStorage, CustomOp3, DType, Layout, Shape, Tensor};
 use candle_nn::{Conv2d, Module};
-use gemm::Parallelism;
+
+use crate::cpu_kernels::{contiguous_f32, f32_data, gemm_into, Mat};
 use rayon::prelude::*;
 
 /// `relu(conv.forward(x))`, through [`Im2colConvRelu`] where it applies. `input_grad =
@@ -128,70 +129,6 @@ impl Geometry {
                 }
             }
         }
-    }
-}
-
-/// A row-major `rows x cols` matrix at `ptr`, or its transpose (strides swapped).
-#[derive(Clone, Copy)]
-struct Mat {
-    ptr: *const f32,
-    row_stride: isize,
-    col_stride: isize,
-}
-
-impl Mat {
-    fn rows(ptr: *const f32, cols: usize) -> Self {
-        Self { ptr, row_stride: cols as isize, col_stride: 1 }
-    }
-
-    fn t(self) -> Self {
-        Self { ptr: self.ptr, row_stride: self.col_stride, col_stride: self.row_stride }
-    }
-}
-
-/// `dst (m, n), row-major, := lhs (m, k) . rhs (k, n)`, on every thread.
-///
-/// # Safety
-/// `dst` must hold `m * n` writable entries and `lhs`, `rhs` the entries their strides
-/// reach; none may overlap `dst`.
-unsafe fn gemm_into(dst: &mut [f32], m: usize, n: usize, k: usize, lhs: Mat, rhs: Mat) {
-    debug_assert_eq!(dst.len(), m * n);
-    let parallelism = match rayon::current_num_threads() {
-        1 => Parallelism::None,
-        n => Parallelism::Rayon(n),
-    };
-    gemm::gemm(
-        m,
-        n,
-        k,
-        dst.as_mut_ptr(),
-        1,
-        n as isize,
-        false,
-        lhs.ptr,
-        lhs.col_stride,
-        lhs.row_stride,
-        rhs.ptr,
-        rhs.col_stride,
-        rhs.row_stride,
-        0.0,
-        1.0,
-        false,
-        false,
-        false,
-        parallelism,
-    );
-}
-
-/// The contiguous f32 data of a CPU tensor.
-fn f32_data(t: &Tensor) -> candle_core::Result<Vec<f32>> {
-    t.flatten_all()?.to_vec1::<f32>()
-}
-
-fn contiguous_f32<'a>(s: &'a CpuStorage, l: &Layout) -> candle_core::Result<&'a [f32]> {
-    match (s, l.contiguous_offsets()) {
-        (CpuStorage::F32(v), Some((a, b))) => Ok(&v[a..b]),
-        _ => candle_core::bail!("im2col-conv2d: expected contiguous f32 operands"),
     }
 }
 
@@ -301,7 +238,12 @@ impl CustomOp3 for Im2colConvRelu {
                 g.o
             )
         }
-        let y = self.forward(&g, contiguous_f32(s1, l1)?, contiguous_f32(s2, l2)?, contiguous_f32(s3, l3)?);
+        let y = self.forward(
+            &g,
+            contiguous_f32(s1, l1, self.name())?,
+            contiguous_f32(s2, l2, self.name())?,
+            contiguous_f32(s3, l3, self.name())?,
+        );
         Ok((CpuStorage::F32(y), Shape::from((g.batch, g.o, g.oh, g.ow))))
     }
 

@@ -77,6 +77,7 @@ pub mod bench;
 mod checkpoint;
 mod config;
 mod conv;
+mod cpu_kernels;
 mod device;
 mod device_batch;
 mod distributional;

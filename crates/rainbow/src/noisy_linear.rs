@@ -37,6 +37,8 @@ use rand::Rng;
 use rand_distr::{Distribution, StandardNormal};
 use rayon::prelude::*;
 
+use crate::cpu_kernels::contiguous_f32;
+
 /// The learnable noise scale and the current noise sample of a noisy layer.
 #[derive(Debug)]
 struct Noise {
@@ -251,13 +253,6 @@ fn rows_per_task(in_dim: usize) -> usize {
     (1 << 15) / in_dim.max(1) + 1
 }
 
-fn f32_slice<'a>(s: &'a CpuStorage, l: &Layout) -> Result<&'a [f32]> {
-    match (s, l.contiguous_offsets()) {
-        (CpuStorage::F32(v), Some((a, b))) => Ok(&v[a..b]),
-        _ => candle_core::bail!("noisy-weight: expected a contiguous f32 CPU tensor"),
-    }
-}
-
 impl NoisyWeight {
     fn applies(mu: &Tensor, sigma: &Tensor) -> bool {
         [mu, sigma].iter().all(|t| t.device().is_cpu() && t.dtype() == DType::F32 && t.is_contiguous())
@@ -290,7 +285,7 @@ impl CustomOp1 for NoisyWeightGrad<'_> {
     }
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
-        let g = f32_slice(s, l)?;
+        let g = contiguous_f32(s, l, self.name())?;
         let mut out = vec![0f32; g.len()];
         self.0.rows(&mut out, g, g, |g, _, eps| g * eps);
         Ok((CpuStorage::F32(out), l.shape().clone()))
@@ -309,7 +304,7 @@ impl CustomOp2 for NoisyWeight {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let (mu, sigma) = (f32_slice(s1, l1)?, f32_slice(s2, l2)?);
+        let (mu, sigma) = (contiguous_f32(s1, l1, self.name())?, contiguous_f32(s2, l2, self.name())?);
         let n = self.f_in.len() * self.f_out.len();
         if mu.len() != n || sigma.len() != n || l1.shape() != l2.shape() {
             candle_core::bail!("noisy-weight: {:?} and {:?} for {n} weights", l1.shape(), l2.shape());
