@@ -127,7 +127,7 @@ after = "bad"
     let dir = out.join("mixed");
     assert!(log.contains("2 of 4 runs failed"), "{log}");
     let bad_log = dir.join("corridor__bad__0").join("train.log");
-    assert!(log.contains(&format!("corridor__bad__0: masp train exited with")), "{log}");
+    assert!(log.contains("corridor__bad__0: masp train exited with"), "{log}");
     assert!(log.contains(&bad_log.display().to_string()), "the failure names its log\n{log}");
     assert!(
         log.contains("corridor__child__0: not started: it waits for corridor__bad__0, which failed"),
