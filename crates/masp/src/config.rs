@@ -95,11 +95,12 @@ pub enum Lookahead {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MetaOptimizer {
-    /// `S <- project(S - beta * grad)`, candle's SGD. The raw meta-gradient carries the
+    /// `S <- project(S - beta * grad)`, candle's SGD step. The raw meta-gradient carries the
     /// factor `alpha` and is tiny, so `beta` must be large.
     Plain,
-    /// candle's AdamW (betas 0.9, 0.999, eps 1e-8, no weight decay) with learning rate
-    /// `beta`, then the projection. Scale-free, so MASP.md recommends it.
+    /// Adam (betas 0.9, 0.999, eps 1e-8, no weight decay: candle's AdamW step, with its
+    /// state saved in checkpoints) with learning rate `beta`, then the projection.
+    /// Scale-free, so MASP.md recommends it.
     #[default]
     Adam,
 }

@@ -14,6 +14,8 @@
 //!   `S` every `meta_interval` updates, a [`MetaReport`] to log.
 //! * Transfer: [`Similarity::save`] with the actions' identities, [`SavedSimilarity`]
 //!   aligned onto another pool by identity ([`Alignment`]).
+//! * Checkpoints: [`Masp::save_state`] and [`Masp::load_state`], `S` with its optimiser's
+//!   state and the counters, so that a resumed agent's MASP goes on as if never stopped.
 //! * Analysis: [`spearman`] against a distance, [`top_pairs`], [`heatmap_png`].
 //! * [`MaspConfig`]: every knob, with MASP.md's defaults; [`Error`] names what to fix.
 //! * `MaspRegularizer` (cargo feature `rainbow`, on by default): [`Masp`] as the `rainbow`
@@ -105,11 +107,13 @@ mod config;
 mod error;
 mod inplace;
 mod meta;
+mod optimizer;
 mod penalty;
 #[cfg(feature = "rainbow")]
 mod rainbow_hook;
 mod regularizer;
 mod similarity;
+mod state;
 mod transfer;
 
 pub use analysis::{heatmap_png, spearman, top_pairs, ActionGroup, HeatmapLayout, SimilarPair};
@@ -124,4 +128,5 @@ pub use penalty::{penalty, PenaltyOperator};
 pub use rainbow_hook::{MaspRegularizer, MetaTimings};
 pub use regularizer::Masp;
 pub use similarity::{Similarity, SimilarityStats};
+pub use state::{MASP_STATE_FILE, MASP_STATE_FORMAT, MASP_STATE_FORMAT_VERSION, STATE_SIMILARITY_FILE};
 pub use transfer::{Alignment, SavedSimilarity, SIMILARITY_FORMAT, SIMILARITY_FORMAT_VERSION};

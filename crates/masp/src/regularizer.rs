@@ -39,9 +39,9 @@
 //! # Ok::<(), masp::Error>(())
 //! ```
 
-use candle_core::backprop::GradStore;
+use std::path::Path;
+
 use candle_core::{DType, Device, Tensor};
-use candle_nn::{AdamW, Optimizer, ParamsAdamW, SGD};
 
 use crate::config::{MaspConfig, MetaOptimizer};
 use crate::error::{Error, Result};
@@ -49,8 +49,10 @@ use crate::meta::{
     from_lookahead_with, meta_gradient_with, LookaheadGradient, MetaGradient, MetaModel, MetaReport,
     SavedTheta,
 };
+use crate::optimizer::SimilarityOptimizer;
 use crate::penalty::PenaltyOperator;
 use crate::similarity::Similarity;
+use crate::state::{self, Counters};
 use crate::transfer::{Alignment, SavedSimilarity};
 
 /// MASP for one agent: `S`, the optimiser that moves it, and the update count.
@@ -67,19 +69,12 @@ pub struct Masp {
     saved: SavedTheta,
 }
 
-/// candle's optimisers over the one variable `S`.
-#[derive(Debug)]
-enum SimilarityOptimizer {
-    Plain(SGD),
-    Adam(AdamW),
-}
-
 impl Masp {
     /// MASP with `similarity` as the starting `S`.
     pub fn new(config: MaspConfig, similarity: Similarity) -> Result<Self> {
         config.validate()?;
         let operator = PenaltyOperator::new(&similarity.tensor(), config.form, config.eta)?;
-        let optimizer = SimilarityOptimizer::new(&config, &similarity)?;
+        let optimizer = SimilarityOptimizer::new(&config, similarity.var())?;
         Ok(Self {
             config,
             similarity,
@@ -168,7 +163,7 @@ impl Masp {
     /// The projected step on `S` along `meta`'s gradient, and the new penalty operator.
     fn step_on_similarity(&mut self, meta: MetaGradient) -> Result<MetaReport> {
         let tangent = self.similarity.tangent(&meta.grad)?;
-        self.optimizer.step(self.similarity.var().as_tensor(), tangent)?;
+        self.optimizer.step(self.similarity.var(), &tangent)?;
         self.similarity.project()?;
         self.operator = PenaltyOperator::new(&self.similarity.tensor(), self.config.form, self.config.eta)?;
         self.meta_steps += 1;
@@ -192,6 +187,52 @@ impl Masp {
         Ok(())
     }
 
+    /// Saves MASP's whole state into `dir`: `S` with its rows' identities `ids` (the
+    /// actions in the Q-network's output order), the optimiser's state and the counters
+    /// (the files: `src/state.rs`'s docs). Every file is written in full before
+    /// [`crate::MASP_STATE_FILE`], which names the rest.
+    pub fn save_state(&self, ids: &[String], dir: impl AsRef<Path>) -> Result<()> {
+        let counters = Counters { updates: self.updates, meta_steps: self.meta_steps };
+        state::save(dir.as_ref(), ids, &self.similarity, self.optimizer.adam_state(), &counters)
+    }
+
+    /// Restores the state [`Masp::save_state`] wrote into `dir`, for the same actions `ids`
+    /// in the same order: `S`, the optimiser's state and the counters. The config stays this
+    /// one's, but its `meta_optimizer` must be the saved one (Adam's moments mean nothing to
+    /// plain descent, and a plain state has none to give Adam). On an error `self` is
+    /// unchanged.
+    pub fn load_state(&mut self, ids: &[String], dir: impl AsRef<Path>) -> Result<()> {
+        let loaded = state::load(dir.as_ref(), ids, self.similarity.dtype(), self.similarity.device())?;
+        let mut restored = Self::new(self.config.clone(), loaded.similarity)?;
+        match (restored.optimizer.adam_state_mut(), loaded.adam) {
+            (Some(adam), Some(saved)) => *adam = saved,
+            (None, None) => {}
+            (_, saved) => {
+                let saved = if saved.is_some() { MetaOptimizer::Adam } else { MetaOptimizer::Plain };
+                return Err(Error::config(
+                    "MaspConfig",
+                    "meta_optimizer",
+                    self.config.meta_optimizer,
+                    format!(
+                        "the state in {} was saved with meta_optimizer = {saved:?}; resume with the run's own \
+                         config",
+                        dir.as_ref().display()
+                    ),
+                ));
+            }
+        }
+        restored.updates = loaded.counters.updates;
+        restored.meta_steps = loaded.counters.meta_steps;
+        *self = restored;
+        Ok(())
+    }
+
+    /// Adam's moments of `S`, `(m, v)`, each `(A, A)`, and its step count; `None` with
+    /// plain descent. For tests and checks of a restored state.
+    pub fn adam_state(&self) -> Option<(&Tensor, &Tensor, u64)> {
+        self.optimizer.adam_state().map(|a| (&a.m, &a.v, a.step))
+    }
+
     pub fn similarity(&self) -> &Similarity {
         &self.similarity
     }
@@ -208,29 +249,5 @@ impl Masp {
     /// Meta steps taken so far.
     pub fn meta_steps(&self) -> u64 {
         self.meta_steps
-    }
-}
-
-impl SimilarityOptimizer {
-    fn new(config: &MaspConfig, similarity: &Similarity) -> Result<Self> {
-        let vars = vec![similarity.var().clone()];
-        Ok(match config.meta_optimizer {
-            MetaOptimizer::Plain => SimilarityOptimizer::Plain(SGD::new(vars, config.beta)?),
-            // No weight decay: it would pull S towards 0, i.e. towards the identity.
-            MetaOptimizer::Adam => SimilarityOptimizer::Adam(AdamW::new(
-                vars,
-                ParamsAdamW { lr: config.beta, weight_decay: 0.0, ..Default::default() },
-            )?),
-        })
-    }
-
-    fn step(&mut self, s: &Tensor, grad: Tensor) -> Result<()> {
-        let mut grads = GradStore::default();
-        grads.insert(s, grad);
-        match self {
-            SimilarityOptimizer::Plain(o) => o.step(&grads)?,
-            SimilarityOptimizer::Adam(o) => o.step(&grads)?,
-        }
-        Ok(())
     }
 }
