@@ -3,8 +3,8 @@
 //! Input: a run folder (its checkpoint's `similarity.json`), a checkpoint folder, or a saved
 //! `S` header ([`masp::SavedSimilarity`]). The actions' primitive sequences come from the
 //! saved identities themselves: a macro's identity is its primitives' names joined by `+`,
-//! so no config is needed. Output, in `--out` (default: an `analysis/` folder beside the
-//! input):
+//! so no config is needed. Output, in `--out` (default: `analysis/` in the run folder, or
+//! beside a saved `S` that is not a checkpoint's):
 //!
 //! ```text
 //! similarity.png   heatmap of S, (A, A): primitives first, then the macros sorted by name;
@@ -41,7 +41,8 @@ const REPORT_JSON_FILE: &str = "analysis.json";
 pub struct AnalyzeOptions {
     /// How many of the most similar pairs to list.
     pub top_k: usize,
-    /// Output folder; `None`: `analysis/` beside the input (in the run folder for a run).
+    /// Output folder; `None`: `analysis/` in the run folder when `S` is a checkpoint's, else
+    /// beside the saved `S`.
     pub out: Option<PathBuf>,
 }
 
@@ -106,7 +107,7 @@ pub fn analyze(input: &Path, options: &AnalyzeOptions) -> Result<Analysis> {
 
     let out = match &options.out {
         Some(out) => out.clone(),
-        None => default_out(input, &source),
+        None => default_out(&source),
     };
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     let heatmap = out.join(HEATMAP_FILE);
@@ -148,7 +149,9 @@ pub fn analyze(input: &Path, options: &AnalyzeOptions) -> Result<Analysis> {
 /// The `similarity.json` that `input` names, and the frames trained when it was saved.
 fn locate_similarity(input: &Path) -> Result<(PathBuf, Option<u64>)> {
     if input.is_file() {
-        return Ok((input.to_path_buf(), None));
+        // A checkpoint's file still knows its frames.
+        let frames = input.parent().and_then(|dir| run_dir::read_state(dir).ok()).map(|s| s.frames);
+        return Ok((input.to_path_buf(), frames));
     }
     if !input.is_dir() {
         bail!("{} does not exist: give a run folder or a saved S (similarity.json)", input.display());
@@ -187,16 +190,11 @@ fn locate_similarity(input: &Path) -> Result<(PathBuf, Option<u64>)> {
     }
 }
 
-/// `analysis/` beside a saved file, or in the run folder the checkpoint belongs to.
-fn default_out(input: &Path, source: &Path) -> PathBuf {
-    let base = if input.is_file() {
-        source.parent().unwrap_or(Path::new("."))
-    } else if input.join(run_dir::STATE).exists() {
-        // A checkpoint folder: its run folder.
-        input.parent().unwrap_or(input)
-    } else {
-        input
-    };
+/// `analysis/` beside the saved `S`, or in its run folder when it is a checkpoint's (a
+/// checkpoint folder is replaced at every save, which would delete the analysis).
+fn default_out(source: &Path) -> PathBuf {
+    let dir = source.parent().unwrap_or(Path::new("."));
+    let base = if dir.join(run_dir::STATE).exists() { dir.parent().unwrap_or(dir) } else { dir };
     base.join("analysis")
 }
 

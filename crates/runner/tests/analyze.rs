@@ -149,6 +149,16 @@ fn a_toy_masp_run_is_analysed_like_the_masp_crate_would() {
     assert_eq!(json["spearman_edit_distance"].as_f64(), want);
     assert_eq!(json["top_pairs"][0]["a"], analysis.top_pairs[0].name_a.as_str());
 
+    // A checkpoint's file, or the checkpoint folder, given directly: the same S, and the
+    // analysis still goes to the run folder (a checkpoint folder is replaced at every save).
+    for input in [source.clone(), run.join("checkpoint")] {
+        let again = analyze(&input, &AnalyzeOptions { top_k: 7, out: None }).unwrap();
+        assert_eq!(
+            (again.heatmap, again.spearman_edit_distance, again.frames),
+            (dir.join("similarity.png"), want, analysis.frames)
+        );
+    }
+
     // The command prints the same report and can write elsewhere.
     let elsewhere = out.join("elsewhere");
     let (ok, stdout, stderr) =
