@@ -64,6 +64,15 @@ pub(crate) fn f32_data(t: &Tensor) -> candle_core::Result<Vec<f32>> {
     t.flatten_all()?.to_vec1::<f32>()
 }
 
+/// Runs `f` on the f32 data of a contiguous CPU tensor, in place (no copy).
+pub(crate) fn with_f32<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> R) -> candle_core::Result<R> {
+    let (storage, layout) = t.storage_and_layout();
+    match (&*storage, layout.contiguous_offsets()) {
+        (candle_core::Storage::Cpu(CpuStorage::F32(v)), Some((a, b))) => Ok(f(&v[a..b])),
+        _ => candle_core::bail!("expected a contiguous f32 CPU tensor, got {:?} {:?}", t.dtype(), t.device()),
+    }
+}
+
 /// The f32 slice behind a custom op's contiguous CPU operand; `op` names the op in the
 /// error.
 pub(crate) fn contiguous_f32<'a>(s: &'a CpuStorage, l: &Layout, op: &str) -> candle_core::Result<&'a [f32]> {

@@ -26,10 +26,9 @@
 //! ```
 
 use candle_core::{DType, Device, Result, Tensor, Var, D};
-use candle_nn::{Linear, Module};
 use rand::Rng;
 
-use crate::noisy_linear::NoisyLinear;
+use crate::noisy_linear::{BuiltLinear, NoisyLinear};
 
 /// The dueling C51 head; see the module docs.
 #[derive(Debug)]
@@ -46,8 +45,8 @@ pub struct Head {
 pub(crate) struct HeadLayers {
     actions: usize,
     atoms: usize,
-    value: Option<(Linear, Linear)>,
-    advantage: (Linear, Linear),
+    value: Option<(BuiltLinear, BuiltLinear)>,
+    advantage: (BuiltLinear, BuiltLinear),
 }
 
 impl Head {
@@ -109,14 +108,14 @@ impl Head {
     /// once, however many forward passes use them.
     pub(crate) fn build(&self) -> Result<HeadLayers> {
         let value = match &self.value {
-            Some((v1, v2)) => Some((v1.linear()?, v2.linear()?)),
+            Some((v1, v2)) => Some((v1.build()?, v2.build()?)),
             None => None,
         };
         Ok(HeadLayers {
             actions: self.actions,
             atoms: self.atoms,
             value,
-            advantage: (self.advantage.0.linear()?, self.advantage.1.linear()?),
+            advantage: (self.advantage.0.build()?, self.advantage.1.build()?),
         })
     }
 
@@ -129,18 +128,17 @@ impl Head {
 impl HeadLayers {
     /// The same layers with their tensors detached from the autograd graph.
     pub(crate) fn detach(&self) -> Self {
-        let d = |l: &Linear| Linear::new(l.weight().detach(), l.bias().map(Tensor::detach));
         Self {
             actions: self.actions,
             atoms: self.atoms,
-            value: self.value.as_ref().map(|(a, b)| (d(a), d(b))),
-            advantage: (d(&self.advantage.0), d(&self.advantage.1)),
+            value: self.value.as_ref().map(|(a, b)| (a.detach(), b.detach())),
+            advantage: (self.advantage.0.detach(), self.advantage.1.detach()),
         }
     }
 
     pub(crate) fn forward(&self, h: &Tensor) -> Result<Tensor> {
         let batch = h.dim(0)?;
-        let stream = |(l1, l2): &(Linear, Linear)| l2.forward(&l1.forward(h)?.relu()?);
+        let stream = |(l1, l2): &(BuiltLinear, BuiltLinear)| l2.forward(&l1.forward(h)?.relu()?);
         // (batch, actions * atoms) -> (batch, actions, atoms)
         let a = stream(&self.advantage)?.reshape((batch, self.actions, self.atoms))?;
         let logits = match &self.value {

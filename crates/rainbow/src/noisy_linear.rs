@@ -12,8 +12,10 @@
 //! The noise is drawn on the host from the caller's seeded RNG (candle's CPU generator
 //! cannot be seeded), only when [`NoisyLinear::resample_noise`] is called; a forward pass
 //! costs one `mu + sigma * eps` over the weight on top of a plain linear layer. On the CPU
-//! in f32 that is one fused pass from the factors (`eps_w` is never materialised; its
-//! backward is one pass too); elsewhere `eps_w` is built once per sample on the device. With the noise switched off (evaluation) the layer is
+//! in f32 that is one pass from the factors when the layer is built ([`NoisyLinear::build`],
+//! `eps_w` never materialised), and the layer is one custom op whose backward writes each
+//! gradient once ([`NoisyMatmul`]); elsewhere `eps_w` is built once per sample on the device
+//! and the layer is candle's ops. With the noise switched off (evaluation) the layer is
 //! `x mu_w^T + mu_b`. A layer built without noise (`sigma0 = None`) has no sigma
 //! parameters at all: that is the plain linear layer of the epsilon-greedy ablation.
 //!
@@ -29,15 +31,16 @@
 //! # Ok::<(), candle_core::Error>(())
 //! ```
 
-use candle_core::{CpuStorage, CustomOp1, CustomOp2, DType, Device, Layout, Result, Shape, Tensor, Var};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
+
+use candle_core::{CpuStorage, CustomOp3, DType, Device, Layout, Result, Shape, Tensor, Var};
 
 use candle_nn::Module;
 use rand::Rng;
 use rand_distr::{Distribution, StandardNormal};
 use rayon::prelude::*;
 
-use crate::cpu_kernels::contiguous_f32;
+use crate::cpu_kernels::{contiguous_f32, f32_data, gemm_into, with_f32, Mat};
 
 /// The learnable noise scale and the current noise sample of a noisy layer.
 #[derive(Debug)]
@@ -206,23 +209,14 @@ impl NoisyLinear {
         out
     }
 
-    /// The layer at the current parameters and noise, as a plain candle [`candle_nn::Linear`]:
-    /// `w = mu_w + sigma_w * eps_w`, `b = mu_b + sigma_b * eps_b`. Build it once and reuse
-    /// it for every forward pass with the same parameters and noise.
+    /// The layer at the current parameters and noise, as a plain candle [`candle_nn::Linear`]
+    /// built with candle's ops: `w = mu_w + sigma_w * eps_w`, `b = mu_b + sigma_b * eps_b`.
+    /// The reference for [`NoisyLinear::build`]'s fused version.
     pub fn linear(&self) -> Result<candle_nn::Linear> {
         let (mu_w, mu_b) = (self.weight_mu.as_tensor(), self.bias_mu.as_tensor());
         match &self.noise {
             Some(n) if self.noise_on => {
-                let sigma_w = n.weight_sigma.as_tensor();
-                let w = if NoisyWeight::applies(mu_w, sigma_w) {
-                    let op = NoisyWeight {
-                        f_in: n.f_in.iter().map(|&x| x as f32).collect(),
-                        f_out: n.f_out.iter().map(|&x| x as f32).collect(),
-                    };
-                    mu_w.apply_op2(sigma_w, op)?
-                } else {
-                    (mu_w + sigma_w.mul(Self::eps_w(n)?)?)?
-                };
+                let w = (mu_w + n.weight_sigma.as_tensor().mul(Self::eps_w(n)?)?)?;
                 let b = (mu_b + n.bias_sigma.as_tensor().mul(&n.eps_b)?)?;
                 Ok(candle_nn::Linear::new(w, Some(b)))
             }
@@ -230,20 +224,74 @@ impl NoisyLinear {
         }
     }
 
+    /// The layer at the current parameters and noise, for any number of forward passes:
+    /// the weights are formed here, once. On the CPU in f32 with the noise on, a
+    /// [`NoisyMatmul`]; elsewhere [`NoisyLinear::linear`].
+    pub(crate) fn build(&self) -> Result<BuiltLinear> {
+        let (mu_w, mu_b) = (self.weight_mu.as_tensor(), self.bias_mu.as_tensor());
+        let fused =
+            [mu_w, mu_b].iter().all(|t| t.device().is_cpu() && t.dtype() == DType::F32 && t.is_contiguous());
+        match &self.noise {
+            Some(n) if self.noise_on && fused => {
+                let factors = Factors {
+                    f_in: n.f_in.iter().map(|&x| x as f32).collect(),
+                    f_out: n.f_out.iter().map(|&x| x as f32).collect(),
+                };
+                let sigma_w = n.weight_sigma.as_tensor();
+                let mut w = vec![0f32; mu_w.elem_count()];
+                // The roundings of candle's ops: eps = f_out * f_in, then sigma * eps, then mu
+                // + that (no FMA contraction in Rust).
+                with_f32(mu_w, |mu| {
+                    with_f32(sigma_w, |sigma| factors.rows(&mut w, mu, sigma, |m, s, eps| m + s * eps))
+                })??;
+                let op = NoisyMatmul(Arc::new(NoisyMatmulData { w, factors, in_dim: self.in_dim }));
+                let bias = (mu_b + n.bias_sigma.as_tensor().mul(&n.eps_b)?)?;
+                Ok(BuiltLinear::Fused { op, mu: mu_w.clone(), sigma: sigma_w.clone(), bias })
+            }
+            _ => Ok(BuiltLinear::Candle(self.linear()?)),
+        }
+    }
+
     /// `(batch, in) -> (batch, out)` at the current parameters and noise.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        self.linear()?.forward(x)
+        self.build()?.forward(x)
     }
 }
 
-/// `mu_w + sigma_w * outer(f_out, f_in)` as one multi-threaded pass on the CPU (f32), and
-/// its backward as one more: `d mu = g`, `d sigma = g * outer(f_out, f_in)`. The same f32
-/// operations as the candle-ops version (`eps_w = f_out * f_in` rounded to f32 first), so
-/// the same values; candle's backward of `mu + sigma * eps_w` instead walks the full weight
-/// matrix six or so times (and computes a gradient for `eps_w` that nothing reads). On
-/// other devices and dtypes the candle ops are used.
+/// A [`NoisyLinear`] at fixed parameters and noise ([`NoisyLinear::build`]).
+pub(crate) enum BuiltLinear {
+    /// `x w^T + b` in candle's ops.
+    Candle(candle_nn::Linear),
+    /// `x w^T` as one [`NoisyMatmul`] over `(x, mu_w, sigma_w)`, then `+ b`.
+    Fused { op: NoisyMatmul, mu: Tensor, sigma: Tensor, bias: Tensor },
+}
+
+impl BuiltLinear {
+    pub(crate) fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        match self {
+            Self::Candle(linear) => linear.forward(x),
+            Self::Fused { op, mu, sigma, bias } => {
+                x.contiguous()?.apply_op3(mu, sigma, op.clone())?.broadcast_add(bias)
+            }
+        }
+    }
+
+    /// The same layer with its tensors detached from the autograd graph.
+    pub(crate) fn detach(&self) -> Self {
+        match self {
+            Self::Candle(l) => {
+                Self::Candle(candle_nn::Linear::new(l.weight().detach(), l.bias().map(Tensor::detach)))
+            }
+            Self::Fused { op, mu, sigma, bias } => {
+                Self::Fused { op: op.clone(), mu: mu.detach(), sigma: sigma.detach(), bias: bias.detach() }
+            }
+        }
+    }
+}
+
+/// The factorised noise of one sample on the CPU: `eps_w[i, j] = f_out[i] * f_in[j]`.
 #[derive(Debug)]
-struct NoisyWeight {
+struct Factors {
     f_in: Vec<f32>,
     f_out: Vec<f32>,
 }
@@ -253,11 +301,7 @@ fn rows_per_task(in_dim: usize) -> usize {
     (1 << 15) / in_dim.max(1) + 1
 }
 
-impl NoisyWeight {
-    fn applies(mu: &Tensor, sigma: &Tensor) -> bool {
-        [mu, sigma].iter().all(|t| t.device().is_cpu() && t.dtype() == DType::F32 && t.is_contiguous())
-    }
-
+impl Factors {
     /// `out[i, j] = op(a[i, j], b[i, j], f_out[i] * f_in[j])` over row-major `(out, in)` slices.
     fn rows(&self, dst: &mut [f32], a: &[f32], b: &[f32], op: impl Fn(f32, f32, f32) -> f32 + Sync) {
         let n = self.f_in.len();
@@ -276,55 +320,110 @@ impl NoisyWeight {
     }
 }
 
-/// `grad * outer(f_out, f_in)`, the gradient of `sigma_w`.
-struct NoisyWeightGrad<'a>(&'a NoisyWeight);
+/// `x (batch, in) . w^T` for the noisy weight `w = mu_w + sigma_w * eps_w (out, in)`, formed
+/// once when the layer is built, as one CPU custom op over `(x, mu_w, sigma_w)`. Its
+/// backward writes each gradient once, in its own layout:
+///
+/// ```text
+/// dx      (batch, in) = dy . w
+/// d mu_w  (out, in)   = dy^T . x        (one product, no transposed copy)
+/// d sigma (out, in)   = d mu_w * eps_w  (one pass from the factors)
+/// ```
+///
+/// candle's ops (`mu + sigma * eps_w`, then `x . w.t()`) instead give the weight, its
+/// transpose and `eps_w` a node each in the backward pass, each a zero tensor plus an add
+/// over the whole weight (27M entries for the advantage layer at 1042 actions), and the
+/// transposed one strided.
+#[derive(Clone, Debug)]
+pub(crate) struct NoisyMatmul(Arc<NoisyMatmulData>);
 
-impl CustomOp1 for NoisyWeightGrad<'_> {
-    fn name(&self) -> &'static str {
-        "noisy-weight-grad"
-    }
-
-    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
-        let g = contiguous_f32(s, l, self.name())?;
-        let mut out = vec![0f32; g.len()];
-        self.0.rows(&mut out, g, g, |g, _, eps| g * eps);
-        Ok((CpuStorage::F32(out), l.shape().clone()))
-    }
+#[derive(Debug)]
+struct NoisyMatmulData {
+    /// `w`, `(out, in)`, row-major.
+    w: Vec<f32>,
+    factors: Factors,
+    in_dim: usize,
 }
 
-impl CustomOp2 for NoisyWeight {
+impl CustomOp3 for NoisyMatmul {
     fn name(&self) -> &'static str {
-        "noisy-weight"
+        "noisy-matmul"
     }
 
     fn cpu_fwd(
         &self,
         s1: &CpuStorage,
         l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
+        _s2: &CpuStorage,
+        _l2: &Layout,
+        _s3: &CpuStorage,
+        _l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let (mu, sigma) = (contiguous_f32(s1, l1, self.name())?, contiguous_f32(s2, l2, self.name())?);
-        let n = self.f_in.len() * self.f_out.len();
-        if mu.len() != n || sigma.len() != n || l1.shape() != l2.shape() {
-            candle_core::bail!("noisy-weight: {:?} and {:?} for {n} weights", l1.shape(), l2.shape());
+        let d = &*self.0;
+        let out_dim = d.factors.f_out.len();
+        let &[batch, in_dim] = l1.dims() else {
+            candle_core::bail!("noisy-matmul: input of shape {:?}, expected (batch, {})", l1.dims(), d.in_dim)
+        };
+        if in_dim != d.in_dim {
+            candle_core::bail!("noisy-matmul: input of shape {:?}, expected (batch, {})", l1.dims(), d.in_dim)
         }
-        // One pass; the roundings of candle's ops: eps = f_out * f_in, then sigma * eps, then
-        // mu + that (no FMA contraction in Rust).
-        let mut w = vec![0f32; n];
-        self.rows(&mut w, mu, sigma, |m, s, eps| m + s * eps);
-        Ok((CpuStorage::F32(w), l1.shape().clone()))
+        let x = contiguous_f32(s1, l1, self.name())?;
+        let mut y = vec![0f32; batch * out_dim];
+        // SAFETY: y is (batch, out); x is (batch, in); w is (out, in), read transposed.
+        unsafe {
+            gemm_into(
+                &mut y,
+                batch,
+                out_dim,
+                in_dim,
+                Mat::rows(x.as_ptr(), in_dim),
+                Mat::rows(d.w.as_ptr(), in_dim).t(),
+            )
+        };
+        Ok((CpuStorage::F32(y), Shape::from((batch, out_dim))))
     }
 
     fn bwd(
         &self,
-        _mu: &Tensor,
-        _sigma: &Tensor,
+        x: &Tensor,
+        mu: &Tensor,
+        sigma: &Tensor,
         _res: &Tensor,
         grad: &Tensor,
-    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        let grad_sigma = grad.contiguous()?.apply_op1_no_bwd(&NoisyWeightGrad(self))?;
-        Ok((Some(grad.clone()), Some(grad_sigma)))
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let d = &*self.0;
+        let (batch, in_dim) = x.dims2()?;
+        let out_dim = d.factors.f_out.len();
+        let (xs, dy) = (f32_data(x)?, f32_data(grad)?);
+        let mut dx = vec![0f32; batch * in_dim];
+        let mut dw = vec![0f32; out_dim * in_dim];
+        // SAFETY: dx is (batch, in); dy is (batch, out); w is (out, in). dw is (out, in);
+        // dy read transposed; x is (batch, in).
+        unsafe {
+            gemm_into(
+                &mut dx,
+                batch,
+                in_dim,
+                out_dim,
+                Mat::rows(dy.as_ptr(), out_dim),
+                Mat::rows(d.w.as_ptr(), in_dim),
+            );
+            gemm_into(
+                &mut dw,
+                out_dim,
+                in_dim,
+                batch,
+                Mat::rows(dy.as_ptr(), out_dim).t(),
+                Mat::rows(xs.as_ptr(), in_dim),
+            );
+        }
+        let mut dsigma = vec![0f32; dw.len()];
+        d.factors.rows(&mut dsigma, &dw, &dw, |g, _, eps| g * eps);
+        Ok((
+            Some(Tensor::from_vec(dx, x.shape(), x.device())?),
+            Some(Tensor::from_vec(dw, mu.shape(), mu.device())?),
+            Some(Tensor::from_vec(dsigma, sigma.shape(), sigma.device())?),
+        ))
     }
 }
 
@@ -448,37 +547,36 @@ mod tests {
         }
     }
 
+    /// The fused layer (f32 on the CPU) against the same layer in candle's ops: values and
+    /// the gradients of the input and of all four parameters, for the detached (no
+    /// gradient) version too.
     #[test]
-    fn fused_noisy_weight_matches_candle_ops_values_and_gradients() {
-        // f32 on the CPU takes the fused op; the reference is the same layer in candle ops.
+    fn fused_noisy_layer_matches_candle_ops_values_and_gradients() {
         let mut rng = ChaCha8Rng::seed_from_u64(11);
-        for (n_in, n_out) in [(3, 2), (700, 130)] {
+        // Largest |a - b| relative to the largest |b|: the products sum in another order.
+        let rel = |a: &Tensor, b: &Tensor| {
+            let scale = b.abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+            (a - b).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap() / scale
+        };
+        for (batch, n_in, n_out) in [(5, 3, 2), (5, 700, 130), (1, 64, 33)] {
             let mut l = NoisyLinear::new(n_in, n_out, Some(0.5), DType::F32, &Device::Cpu, &mut rng).unwrap();
             l.resample_noise(&mut rng).unwrap();
-            let x = Tensor::randn(0f32, 1.0, (5, n_in), &Device::Cpu).unwrap();
-            let w_out = Tensor::randn(0f32, 1.0, (5, n_out), &Device::Cpu).unwrap();
-            let vars = l.named_vars();
-            let get = |name: &str| vars.iter().find(|(n, _)| *n == name).unwrap().1.clone();
-            let (eps_w, eps_b) = l.noise().unwrap();
-            let w =
-                (get("weight_mu").as_tensor() + get("weight_sigma").as_tensor().mul(eps_w).unwrap()).unwrap();
-            let b = (get("bias_mu").as_tensor() + get("bias_sigma").as_tensor().mul(eps_b).unwrap()).unwrap();
-            let reference = candle_nn::Linear::new(w, Some(b)).forward(&x).unwrap();
-            let fused = l.forward(&x).unwrap();
-            let rel = |a: &Tensor, b: &Tensor| {
-                let (a, b) = (
-                    a.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
-                    b.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
-                );
-                a.iter().zip(&b).map(|(x, y)| (x - y).abs() / y.abs().max(1e-3)).fold(0f32, f32::max)
-            };
+            let built = l.build().unwrap();
+            assert!(matches!(built, BuiltLinear::Fused { .. }), "f32 on the CPU takes the fused op");
+            let x = Var::randn(0f32, 1.0, (batch, n_in), &Device::Cpu).unwrap();
+            let w_out = Tensor::randn(0f32, 1.0, (batch, n_out), &Device::Cpu).unwrap();
+            let reference = l.linear().unwrap().forward(x.as_tensor()).unwrap();
+            let fused = built.forward(x.as_tensor()).unwrap();
             assert!(rel(&fused, &reference) <= 1e-5, "forward {n_in}x{n_out}");
+            let detached = built.detach().forward(x.as_tensor()).unwrap();
+            assert_eq!(detached.to_vec2::<f32>().unwrap(), fused.to_vec2::<f32>().unwrap());
             let loss = |y: &Tensor| (y * &w_out).unwrap().sum_all().unwrap().backward().unwrap();
             let (gf, gr) = (loss(&fused), loss(&reference));
-            for (name, v) in &vars {
+            for (name, v) in l.named_vars().iter().chain([&("input", x.clone())]) {
                 let (a, b) = (gf.get(v).unwrap(), gr.get(v).unwrap());
                 assert!(rel(a, b) <= 1e-5, "{name} {n_in}x{n_out}: {}", rel(a, b));
             }
+            assert!(loss(&detached).get(&l.named_vars()[0].1).is_none(), "detached: no gradient");
         }
     }
 
