@@ -32,7 +32,7 @@
 use candle_core::{CpuStorage, CustomOp3, DType, Layout, Shape, Tensor};
 use candle_nn::{Conv2d, Module};
 
-use crate::cpu_kernels::{contiguous_f32, f32_data, gemm_into, Mat};
+use crate::cpu_kernels::{contiguous_f32, f32_data, matmul_into, Mat};
 use rayon::prelude::*;
 
 /// `relu(conv.forward(x))`, through [`Im2colConvRelu`] where it applies. `input_grad =
@@ -149,10 +149,7 @@ impl Im2colConvRelu {
         let (p, ckk, bp) = (g.p(), g.ckk(), g.batch * g.p());
         let cols = self.im2col_all(g, x);
         let mut z_t = vec![0f32; g.o * bp];
-        // SAFETY: z_t is (O, B P); k is (O, CKK); cols is (B P, CKK), read transposed.
-        unsafe {
-            gemm_into(&mut z_t, g.o, bp, ckk, Mat::rows(k.as_ptr(), ckk), Mat::rows(cols.as_ptr(), ckk).t())
-        };
+        matmul_into(&mut z_t, Mat::rows(k, ckk), Mat::rows(&cols, ckk).t());
         let mut y = vec![0f32; g.batch * g.o * p];
         y.par_chunks_mut(g.o * p).enumerate().for_each(|(b, y)| {
             for (o, (row, &bias)) in y.chunks_exact_mut(p).zip(bias).enumerate() {
@@ -181,24 +178,11 @@ impl Im2colConvRelu {
         });
         let cols = self.im2col_all(g, x);
         let mut dk = vec![0f32; g.o * ckk];
-        // SAFETY: dk is (O, CKK); dz_t is (O, B P); cols is (B P, CKK).
-        unsafe {
-            gemm_into(&mut dk, g.o, ckk, bp, Mat::rows(dz_t.as_ptr(), bp), Mat::rows(cols.as_ptr(), ckk))
-        };
+        matmul_into(&mut dk, Mat::rows(&dz_t, bp), Mat::rows(&cols, ckk));
         let db = dz_t.par_chunks(bp).map(|row| row.iter().sum()).collect();
         let dx = self.input_grad.then(|| {
             let mut dcols = cols; // reused: same shape, (B P, CKK)
-                                  // SAFETY: dcols is (B P, CKK); dz_t is (O, B P), read transposed; k is (O, CKK).
-            unsafe {
-                gemm_into(
-                    &mut dcols,
-                    bp,
-                    ckk,
-                    g.o,
-                    Mat::rows(dz_t.as_ptr(), bp).t(),
-                    Mat::rows(k.as_ptr(), ckk),
-                )
-            };
+            matmul_into(&mut dcols, Mat::rows(&dz_t, bp).t(), Mat::rows(k, ckk));
             let mut dx = vec![0f32; g.batch * g.x_len()];
             dx.par_chunks_mut(g.x_len())
                 .zip(dcols.par_chunks(p * ckk))

@@ -5,58 +5,83 @@
 use candle_core::{CpuStorage, Layout, Tensor};
 use gemm::Parallelism;
 
-/// A row-major `rows x cols` matrix at `ptr`, or its transpose (strides swapped).
+/// A row-major matrix borrowed from a slice, or its transpose (a view: strides swapped).
 #[derive(Clone, Copy)]
-pub(crate) struct Mat {
-    ptr: *const f32,
-    row_stride: isize,
-    col_stride: isize,
+pub(crate) struct Mat<'a> {
+    data: &'a [f32],
+    /// The row-major shape of `data`.
+    rows: usize,
+    cols: usize,
+    transposed: bool,
 }
 
-impl Mat {
-    /// The row-major matrix with `cols` columns starting at `ptr`.
-    pub(crate) fn rows(ptr: *const f32, cols: usize) -> Self {
-        Self { ptr, row_stride: cols as isize, col_stride: 1 }
+impl<'a> Mat<'a> {
+    /// `data` as a row-major matrix of `cols` columns. Panics if `data.len()` is not a
+    /// multiple of `cols`.
+    pub(crate) fn rows(data: &'a [f32], cols: usize) -> Self {
+        assert!(cols > 0 && data.len() % cols == 0, "{} entries do not make rows of {cols}", data.len());
+        Self { data, rows: data.len() / cols, cols, transposed: false }
     }
 
     /// The same entries, transposed.
     pub(crate) fn t(self) -> Self {
-        Self { ptr: self.ptr, row_stride: self.col_stride, col_stride: self.row_stride }
+        Self { transposed: !self.transposed, ..self }
+    }
+
+    /// `(rows, cols)` as seen, after any transpose.
+    fn shape(&self) -> (usize, usize) {
+        if self.transposed {
+            (self.cols, self.rows)
+        } else {
+            (self.rows, self.cols)
+        }
+    }
+
+    /// `(row stride, column stride)` as seen.
+    fn strides(&self) -> (isize, isize) {
+        if self.transposed {
+            (1, self.cols as isize)
+        } else {
+            (self.cols as isize, 1)
+        }
     }
 }
 
-/// `dst (m, n), row-major, := lhs (m, k) . rhs (k, n)`, on every rayon thread.
-///
-/// # Safety
-/// `dst` must hold `m * n` writable entries and `lhs`, `rhs` the entries their strides
-/// reach; none may overlap `dst`.
-pub(crate) unsafe fn gemm_into(dst: &mut [f32], m: usize, n: usize, k: usize, lhs: Mat, rhs: Mat) {
-    debug_assert_eq!(dst.len(), m * n);
+/// `dst (m, n), row-major, := lhs (m, k) . rhs (k, n)`, on every rayon thread. Panics if
+/// the shapes do not chain or `dst` does not hold `m * n` entries.
+pub(crate) fn matmul_into(dst: &mut [f32], lhs: Mat, rhs: Mat) {
+    let ((m, k), (k2, n)) = (lhs.shape(), rhs.shape());
+    assert!(k == k2 && dst.len() == m * n, "({m}, {k}) . ({k2}, {n}) into {} entries", dst.len());
     let parallelism = match rayon::current_num_threads() {
         1 => Parallelism::None,
-        n => Parallelism::Rayon(n),
+        threads => Parallelism::Rayon(threads),
     };
-    gemm::gemm(
-        m,
-        n,
-        k,
-        dst.as_mut_ptr(),
-        1,
-        n as isize,
-        false,
-        lhs.ptr,
-        lhs.col_stride,
-        lhs.row_stride,
-        rhs.ptr,
-        rhs.col_stride,
-        rhs.row_stride,
-        0.0,
-        1.0,
-        false,
-        false,
-        false,
-        parallelism,
-    );
+    let ((lhs_rs, lhs_cs), (rhs_rs, rhs_cs)) = (lhs.strides(), rhs.strides());
+    // SAFETY: each `Mat` covers exactly its slice with its strides, the shapes chain as
+    // checked above, and `dst` is a distinct, exclusively borrowed slice of m * n entries.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            n as isize,
+            false,
+            lhs.data.as_ptr(),
+            lhs_cs,
+            lhs_rs,
+            rhs.data.as_ptr(),
+            rhs_cs,
+            rhs_rs,
+            0.0,
+            1.0,
+            false,
+            false,
+            false,
+            parallelism,
+        );
+    }
 }
 
 /// The f32 data of a CPU tensor, in row-major order (a copy).

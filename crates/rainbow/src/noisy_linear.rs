@@ -40,7 +40,7 @@ use rand::Rng;
 use rand_distr::{Distribution, StandardNormal};
 use rayon::prelude::*;
 
-use crate::cpu_kernels::{contiguous_f32, f32_data, gemm_into, with_f32, Mat};
+use crate::cpu_kernels::{contiguous_f32, f32_data, matmul_into, with_f32, Mat};
 
 /// The learnable noise scale and the current noise sample of a noisy layer.
 #[derive(Debug)]
@@ -369,17 +369,7 @@ impl CustomOp3 for NoisyMatmul {
         }
         let x = contiguous_f32(s1, l1, self.name())?;
         let mut y = vec![0f32; batch * out_dim];
-        // SAFETY: y is (batch, out); x is (batch, in); w is (out, in), read transposed.
-        unsafe {
-            gemm_into(
-                &mut y,
-                batch,
-                out_dim,
-                in_dim,
-                Mat::rows(x.as_ptr(), in_dim),
-                Mat::rows(d.w.as_ptr(), in_dim).t(),
-            )
-        };
+        matmul_into(&mut y, Mat::rows(x, in_dim), Mat::rows(&d.w, in_dim).t());
         Ok((CpuStorage::F32(y), Shape::from((batch, out_dim))))
     }
 
@@ -397,26 +387,8 @@ impl CustomOp3 for NoisyMatmul {
         let (xs, dy) = (f32_data(x)?, f32_data(grad)?);
         let mut dx = vec![0f32; batch * in_dim];
         let mut dw = vec![0f32; out_dim * in_dim];
-        // SAFETY: dx is (batch, in); dy is (batch, out); w is (out, in). dw is (out, in);
-        // dy read transposed; x is (batch, in).
-        unsafe {
-            gemm_into(
-                &mut dx,
-                batch,
-                in_dim,
-                out_dim,
-                Mat::rows(dy.as_ptr(), out_dim),
-                Mat::rows(d.w.as_ptr(), in_dim),
-            );
-            gemm_into(
-                &mut dw,
-                out_dim,
-                in_dim,
-                batch,
-                Mat::rows(dy.as_ptr(), out_dim).t(),
-                Mat::rows(xs.as_ptr(), in_dim),
-            );
-        }
+        matmul_into(&mut dx, Mat::rows(&dy, out_dim), Mat::rows(&d.w, in_dim));
+        matmul_into(&mut dw, Mat::rows(&dy, out_dim).t(), Mat::rows(&xs, in_dim));
         let mut dsigma = vec![0f32; dw.len()];
         d.factors.rows(&mut dsigma, &dw, &dw, |g, _, eps| g * eps);
         Ok((
