@@ -271,6 +271,10 @@ pub struct Learner {
     batch: Batch,
     meta_batch: Batch,
     last_batch: Option<DeviceBatch>,
+    /// The target network as built for the update in progress, lent to the regulariser's
+    /// `before_step` (its parameters and noise do not change until the update ends, so
+    /// rebuilding it, 27M weights at 1042 actions, would only repeat the same work).
+    update_target: Option<NetLayers>,
     /// `CE_i` of the last update, `(batch,)`.
     last_losses: Vec<f32>,
     pub(crate) updates: u64,
@@ -336,6 +340,7 @@ impl Learner {
             noise_rng: rng_stream(seed, STREAM_NOISE),
             sample_rng: rng_stream(seed, STREAM_SAMPLE),
             last_batch: None,
+            update_target: None,
             last_losses: Vec::new(),
             updates: 0,
             step: 0,
@@ -596,7 +601,10 @@ impl Learner {
             td_loss: loss_value,
             penalty: penalty_value,
         };
-        regularizer.before_step(self, &gradient)?;
+        self.update_target = Some(target);
+        let stepped = regularizer.before_step(self, &gradient);
+        self.update_target = None;
+        stepped?;
         clock.lap(&mut t.regularizer)?;
 
         self.adam.step_scaled(&grads, clip_coef.as_ref())?;
@@ -630,8 +638,15 @@ impl Learner {
     /// the same forward pass.
     fn td_loss_and_log_probs(&self, batch: &DeviceBatch) -> candle_core::Result<(Tensor, Tensor)> {
         let online = self.online.build().map_err(candle_core::Error::wrap)?;
-        let target = self.target.build().map_err(candle_core::Error::wrap)?.detach();
-        let (target_m, _) = self.target_distribution(&online.detach(), &target, batch)?;
+        let built;
+        let target = match &self.update_target {
+            Some(target) => target,
+            None => {
+                built = self.target.build().map_err(candle_core::Error::wrap)?.detach();
+                &built
+            }
+        };
+        let (target_m, _) = self.target_distribution(&online.detach(), target, batch)?;
         let log_probs = online.forward(batch.obs())?;
         Ok((self.weighted_loss(&log_probs, &target_m, batch)?.1, log_probs))
     }
