@@ -111,6 +111,16 @@ impl Pending {
         self.len[env] = 0;
     }
 
+    /// Withdraws copy `env`'s newest waiting state, if any: a state whose transition will
+    /// never be taken (its episode was cut there).
+    pub(crate) fn pop_newest(&mut self, env: usize) -> Option<usize> {
+        if self.len[env] == 0 {
+            return None;
+        }
+        self.len[env] -= 1;
+        Some(self.slots[env * self.n + (self.head[env] + self.len[env]) % self.n])
+    }
+
     pub(crate) fn len(&self, env: usize) -> usize {
         self.len[env]
     }

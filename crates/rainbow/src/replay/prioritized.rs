@@ -362,6 +362,24 @@ impl PrioritizedReplay {
         Ok(())
     }
 
+    /// Ends copy `env`'s episode in progress at its current state, as if the last
+    /// transition added had been a truncation: that state becomes the episode's last
+    /// observation (bootstrapped from) and the returns waiting on it complete. Does nothing
+    /// between episodes. For a run resumed from a checkpoint: the env's own state is not
+    /// saved, so its episode restarts and the replay's cannot go on.
+    pub fn truncate_episode(&mut self, env: usize) -> Result<()> {
+        self.check_env(env)?;
+        let Some(current) = self.storage.truncate(env) else {
+            return Ok(());
+        };
+        // The current state waits for a transition that will never come.
+        let withdrawn = self.pending.pop_newest(env);
+        debug_assert_eq!(withdrawn, Some(current), "the current state is the newest waiting one");
+        let priorities = &mut self.priorities;
+        self.pending.end_episode(env, &mut |s| priorities.insert(s));
+        Ok(())
+    }
+
     /// Draws `batch.len()` transitions in proportion to their priorities (stratified) and
     /// writes them, with importance weights for `beta(step)`, into `batch`.
     pub fn sample<R: Rng + ?Sized>(&self, rng: &mut R, step: u64, batch: &mut Batch) -> Result<()> {
@@ -548,6 +566,35 @@ mod tests {
         }
         r.add(0, &Transition::primitive(0, 0.0, 0.9, false, true), Obs::Vector(&[0.0, 6.0])).unwrap();
         assert_eq!(r.len(), 6, "the truncation completed the last returns");
+    }
+
+    /// The reference is the same episode whose last transition was added as a truncation:
+    /// the same transitions become sampleable, with the same n-step returns and bootstrap
+    /// states, and the copy can start its next episode.
+    #[test]
+    fn truncating_an_episode_in_progress_equals_a_truncated_last_transition() {
+        let (mut cut, mut reference) = (replay(100, 3, 2), replay(100, 3, 2));
+        episode(&mut cut, 1, 1.0, 3, true);
+        episode(&mut reference, 1, 1.0, 3, true);
+        cut.start_episode(0, Obs::Vector(&[0.0, 0.0])).unwrap();
+        for t in 1..=5 {
+            cut.add(0, &Transition::primitive(t, t as f32, 0.9, false, false), Obs::Vector(&[0.0, t as f32]))
+                .unwrap();
+        }
+        episode(&mut reference, 0, 0.0, 5, false);
+        assert_eq!(cut.len(), 3 + 3, "before: only the returns with 3 transitions after them");
+        cut.truncate_episode(0).unwrap();
+        cut.truncate_episode(0).unwrap(); // between episodes: nothing to do
+        let indices: Vec<usize> = reference.sampleable().collect();
+        assert_eq!(cut.sampleable().collect::<Vec<_>>(), indices);
+        let (mut a, mut b) = (Batch::new(indices.len(), &VEC2), Batch::new(indices.len(), &VEC2));
+        cut.gather(&indices, 0, &mut a).unwrap();
+        reference.gather(&indices, 0, &mut b).unwrap();
+        assert_eq!((a.returns(), a.discounts(), a.next_obs()), (b.returns(), b.discounts(), b.next_obs()));
+        cut.start_episode(0, Obs::Vector(&[2.0, 0.0])).unwrap();
+        // An episode cut at its first state has no transition to release.
+        cut.truncate_episode(0).unwrap();
+        assert_eq!(cut.len(), indices.len());
     }
 
     #[test]

@@ -298,6 +298,15 @@ impl Storage {
         slot
     }
 
+    /// Ends copy `env`'s episode at its current state, which becomes the episode's `Final`
+    /// (the transition into it keeps its discount: a truncation, bootstrapped from it);
+    /// returns that slot, or `None` between episodes.
+    pub(crate) fn truncate(&mut self, env: usize) -> Option<usize> {
+        let current = self.streams[env].current.take()?;
+        self.kinds[current] = Slot::Final;
+        Some(current)
+    }
+
     /// Writes the frames of `obs` that `prev`'s stack does not already end with; the
     /// newest becomes a slot of `kind`.
     fn push<T: Element>(
