@@ -124,11 +124,18 @@ impl Regularizer for RunRegularizer {
     }
 }
 
-/// The file `S` is saved to in a checkpoint folder.
-pub const SIMILARITY_FILE: &str = "similarity.json";
+/// The file `S` is saved to in a checkpoint folder ([`masp::Masp::save_state`] writes it
+/// beside MASP's optimiser state and counters).
+pub const SIMILARITY_FILE: &str = masp::STATE_SIMILARITY_FILE;
+
+/// Saves MASP's whole state into the checkpoint folder `dir`.
+pub fn save_masp(masp: &SharedMasp, pool: &ActionPool, dir: &Path) -> Result<()> {
+    masp.borrow().masp().save_state(pool.names(), dir).context("saving MASP's state")
+}
 
 /// Sets `agent`'s regulariser from the config; returns MASP for logging and saving. With
-/// `resume_from`, `S` starts from the checkpoint's saved matrix.
+/// `resume_from`, MASP continues from the checkpoint's state: `S`, its optimiser's state
+/// and the counters (a checkpoint of an older build holds `S` alone; the rest restarts).
 pub fn attach_regularizer(
     config: &RunConfig,
     agent: &mut Agent,
@@ -137,18 +144,30 @@ pub fn attach_regularizer(
 ) -> Result<Option<SharedMasp>> {
     let masp = if config.masp_enabled {
         let mut masp_config = config.masp.clone();
-        if let Some(dir) = resume_from {
+        let saved_state = resume_from.filter(|dir| dir.join(masp::MASP_STATE_FILE).exists());
+        if let Some(dir) = resume_from.filter(|_| saved_state.is_none()) {
             let saved = dir.join(SIMILARITY_FILE);
             if saved.exists() {
+                eprintln!(
+                    "{} holds S but not its optimiser's state (an older checkpoint): S's Adam moments and \
+                     MASP's update count start afresh",
+                    dir.display()
+                );
                 masp_config.init_file = Some(saved);
             }
         }
         let init_file = masp_config.init_file.clone();
-        let (reg, alignment) = MaspRegularizer::for_learner(masp_config, pool.names(), None, agent.learner())
-            .context("building MASP")?;
+        let (mut reg, alignment) =
+            MaspRegularizer::for_learner(masp_config, pool.names(), None, agent.learner())
+                .context("building MASP")?;
         // A transferred S that matched few actions is a silent failure unless it is said.
         if let (Some(file), Some(alignment), None) = (init_file, alignment, resume_from) {
             eprintln!("S starts from {}: {alignment}", file.display());
+        }
+        if let Some(dir) = saved_state {
+            reg.masp_mut()
+                .load_state(pool.names(), dir)
+                .with_context(|| format!("loading MASP's state from {}", dir.display()))?;
         }
         Some(Rc::new(RefCell::new(reg)))
     } else {

@@ -327,6 +327,14 @@ pub struct RunSection {
     pub eval_episodes: usize,
     /// A checkpoint every this many # frames (and at the end). Default 1M.
     pub checkpoint_interval: u64,
+    /// Whether checkpoints include the replay buffer. Default true: a resumed run then goes
+    /// on with the experience it had, as if never stopped (the project's rule: nothing
+    /// lost); without it, it resumes from an empty replay and its next updates sample only
+    /// the few transitions gathered since. The cost is disk and write time: about 7 GB per
+    /// checkpoint for a full 1M-transition Atari buffer (84x84 frames stored once), a few
+    /// MB on the toy envs; the first checkpoint of a session prints its size. Set it to
+    /// false where disk is short (many Atari runs kept side by side).
+    pub save_replay: bool,
     /// A metrics row every this many # frames. Default 10k.
     pub log_interval: u64,
     /// Stop early once the mean raw score of the last 10 training episodes reaches this
@@ -348,6 +356,7 @@ impl Default for RunSection {
             device: "cpu".into(),
             eval_episodes: 10,
             checkpoint_interval: 1_000_000,
+            save_replay: true,
             log_interval: 10_000,
             target_score: None,
             inject_nan_at_update: None,

@@ -121,6 +121,15 @@ pub fn write_json(path: &Path, value: &impl Serialize) -> Result<()> {
     std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
 }
 
+/// The total size in bytes of the files directly in `dir` (a checkpoint folder is flat).
+pub fn folder_bytes(dir: &Path) -> Result<u64> {
+    let entries = std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))?;
+    entries
+        .map(|e| Ok(e?.metadata()?.len()))
+        .sum::<std::io::Result<u64>>()
+        .with_context(|| format!("reading {}", dir.display()))
+}
+
 /// Whether `dir` is a run folder: it holds `config.toml` and `metrics.csv`.
 fn is_run(dir: &Path) -> bool {
     dir.join(CONFIG).is_file() && dir.join(METRICS).is_file()

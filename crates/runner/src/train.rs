@@ -24,7 +24,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use rainbow::{Agent, Transition, UpdateStats};
 use rl_env::Obs;
 
-use crate::compose::{self, SIMILARITY_FILE};
+use crate::compose;
 use crate::config::RunConfig;
 use crate::eval::{evaluate, EvalReport};
 use crate::metrics::{MetricsWriter, Row};
@@ -147,23 +147,44 @@ pub fn train(config: &RunConfig, options: &TrainOptions) -> Result<TrainSummary>
         n,
         config.run.frames,
         if resume_from.is_some() {
-            format!(", resuming at frame {}", agent.counters().frames)
+            format!(
+                ", resuming at frame {} with {} transitions in the replay",
+                agent.counters().frames,
+                agent.learner().replay().len()
+            )
         } else {
             String::new()
         }
     );
 
+    if resume_from.is_some() && agent.learner().replay().is_empty() && agent.counters().agent_steps > 0 {
+        eprintln!(
+            "the checkpoint holds no replay buffer (run.save_replay = false, or an older build): the replay \
+             restarts empty, and the updates, due at once, sample only the transitions gathered since this \
+             resume until it refills"
+        );
+    }
+
+    // The replay's cost on disk is said once per session, at its first checkpoint.
+    let size_said = std::cell::Cell::new(!config.run.save_replay);
     let save = |agent: &Agent, state: &RunState| -> Result<PathBuf> {
         run_dir::save_checkpoint(&run, |dir| {
-            agent.save(dir, false).context("saving the agent")?;
+            agent.save(dir, config.run.save_replay).context("saving the agent")?;
             if let Some(m) = &masp {
-                m.borrow()
-                    .masp()
-                    .similarity()
-                    .save(pool.names(), dir.join(SIMILARITY_FILE))
-                    .context("saving S")?;
+                compose::save_masp(m, &pool, dir)?;
             }
-            run_dir::write_json(&dir.join(run_dir::STATE), state)
+            run_dir::write_json(&dir.join(run_dir::STATE), state)?;
+            if !size_said.replace(true) {
+                let replay = agent.learner().replay();
+                eprintln!(
+                    "checkpoint: {:.1} MB with the replay buffer, which is written whole ({} of {} transitions \
+                     held); run.save_replay = false leaves it out",
+                    run_dir::folder_bytes(dir)? as f64 / 1e6,
+                    replay.len(),
+                    replay.capacity()
+                );
+            }
+            Ok(())
         })
     };
     let snapshot = |agent: &Agent, state: &mut RunState, elapsed: f64| {
@@ -185,6 +206,9 @@ pub fn train(config: &RunConfig, options: &TrainOptions) -> Result<TrainSummary>
     venv.reset(Some(config.run.seed.wrapping_add(agent.counters().frames)));
     let len = obs_spec.len();
     for i in 0..n {
+        // A checkpoint's replay holds the episode that the env's reset just cut off (env
+        // states are not saved): it ends there, as a truncation.
+        agent.learner_mut().replay_mut().truncate_episode(i)?;
         agent.start_episode(i, obs_row(venv.obs(), i, len))?;
     }
 

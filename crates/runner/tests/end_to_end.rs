@@ -93,8 +93,16 @@ fn toy_preset_trains_to_its_threshold_and_fills_the_run_folder() {
     assert!(column(&rows, "loss").iter().any(|l| !l.is_empty()), "losses are logged");
     assert!(column(&rows, "s_mean_off_diagonal").iter().all(|s| !s.is_empty()), "S statistics with MASP");
 
-    for file in ["agent.json", "agent.safetensors", "similarity.json", "similarity.safetensors", "state.json"]
-    {
+    for file in [
+        "agent.json",
+        "agent.safetensors",
+        "replay.bin",
+        "similarity.json",
+        "similarity.safetensors",
+        "masp_state.json",
+        "masp_state.safetensors",
+        "state.json",
+    ] {
         assert!(run.join("checkpoint").join(file).exists(), "checkpoint/{file}");
     }
     let state = json(&run.join("checkpoint/state.json"));
@@ -136,6 +144,77 @@ fn resume_continues_the_frame_count() {
     assert!(frames.iter().any(|&f| f > first));
     let resolved = masp_runner::RunConfig::read_resolved(&run.join("config.toml")).unwrap();
     assert_eq!(resolved.run.frames, 1200, "the resolved config records the new budget");
+}
+
+/// What a checkpoint holds of the agent's experience and MASP's state: the replay's
+/// transition count, `masp_state.json` (counters, Adam's step) and the bits of Adam's
+/// moments of `S`.
+fn saved_state(checkpoint: &Path) -> (usize, Value, Vec<Vec<u32>>) {
+    let agent = rainbow::Agent::load(checkpoint).unwrap();
+    let tensors =
+        candle_core::safetensors::load(checkpoint.join("masp_state.safetensors"), &candle_core::Device::Cpu)
+            .unwrap();
+    let bits = |name: &str| -> Vec<u32> {
+        tensors[name].flatten_all().unwrap().to_vec1::<f32>().unwrap().iter().map(|v| v.to_bits()).collect()
+    };
+    (
+        agent.learner().replay().len(),
+        json(&checkpoint.join("masp_state.json")),
+        vec![bits("adam.m"), bits("adam.v")],
+    )
+}
+
+#[test]
+fn resume_restores_the_replay_and_masps_optimiser_state() {
+    let out = out_dir("resume_state");
+    let toy = toy();
+    // An unreachable target so the session runs to its budget; 800 frames: past learning_starts
+    // (100 agent steps) and several meta steps (one every 4 updates).
+    let first = ["--config", &toy, "--out", out.to_str().unwrap(), "--set", "run.frames=800"];
+    let budget = ["--set", "run.target_score=2.0", "--set", "run.eval_episodes=0"];
+    let (ok, stdout, stderr) = masp(&[&["train"][..], &first, &budget].concat());
+    assert!(ok, "{stderr}");
+    assert!(
+        stderr.contains("MB with the replay buffer, which is written whole"),
+        "the checkpoint's size is said:\n{stderr}"
+    );
+    let run = PathBuf::from(stdout.lines().last().unwrap().trim());
+    let checkpoint = run.join("checkpoint");
+    let saved = saved_state(&checkpoint);
+    let (replay, header, moments) = &saved;
+    assert!(*replay > 100, "the replay is saved: {replay} transitions");
+    assert!(
+        header["meta_steps"].as_u64().unwrap() >= 2 && header["optimizer"]["step"] == header["meta_steps"],
+        "{header}"
+    );
+    assert!(moments[1].iter().any(|&v| v != 0), "Adam's second moment has moved");
+
+    // Resuming with the same budget takes no step: the checkpoint it writes again is the
+    // resumed agent's and MASP's state as loaded.
+    let (ok, _, stderr) = masp(&["train", "--resume", run.to_str().unwrap()]);
+    assert!(ok, "{stderr}");
+    assert!(!stderr.contains("no replay buffer"), "{stderr}");
+    assert!(
+        stderr.contains(&format!("with {replay} transitions in the replay")),
+        "the replay as saved:\n{stderr}"
+    );
+    let (resumed_replay, resumed_header, resumed_moments) = saved_state(&checkpoint);
+    assert_eq!(&resumed_header, header, "MASP's counters and Adam's step");
+    assert!(&resumed_moments == moments, "Adam's moments of S, bit for bit");
+    // The episode the resume cut off ends as a truncation, which completes the n-step
+    // returns (n = 3) still waiting on it.
+    assert!((*replay..=replay + 2).contains(&resumed_replay), "{resumed_replay} after {replay}");
+
+    // Without the replay, a resume says what it means.
+    let dir = run.to_str().unwrap();
+    let (ok, _, stderr) = masp(&["train", "--resume", dir, "--set", "run.save_replay=false"]);
+    assert!(ok, "{stderr}");
+    assert_eq!(saved_state(&checkpoint).0, 0, "a checkpoint without the replay");
+    let (ok, _, stderr) = masp(&["train", "--resume", dir, "--set", "run.save_replay=false"]);
+    assert!(
+        ok && stderr.contains("the checkpoint holds no replay buffer (run.save_replay = false"),
+        "{stderr}"
+    );
 }
 
 #[test]
