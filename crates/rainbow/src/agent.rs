@@ -323,6 +323,15 @@ impl Agent {
         self.learner.replay_mut().start_episode(env, obs)
     }
 
+    /// Ends env copy `env`'s episode in progress where it stands, as a truncation
+    /// ([`crate::PrioritizedReplay::truncate_episode`]), and stops its ez-greedy repeat: for
+    /// a run resumed from a checkpoint, whose envs restart. Does nothing between episodes.
+    pub fn truncate_episode(&mut self, env: usize) -> Result<()> {
+        self.learner.replay_mut().truncate_episode(env)?;
+        self.explorer.end_episode(env);
+        Ok(())
+    }
+
     /// Records that env copy `env` took `transition` and reached `next_obs` (at a
     /// truncation, the state to bootstrap from) in `frames` frames. Ignored in evaluation.
     pub fn observe(

@@ -208,7 +208,7 @@ pub fn train(config: &RunConfig, options: &TrainOptions) -> Result<TrainSummary>
     for i in 0..n {
         // A checkpoint's replay holds the episode that the env's reset just cut off (env
         // states are not saved): it ends there, as a truncation.
-        agent.learner_mut().replay_mut().truncate_episode(i)?;
+        agent.truncate_episode(i)?;
         agent.start_episode(i, obs_row(venv.obs(), i, len))?;
     }
 
