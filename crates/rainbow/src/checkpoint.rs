@@ -253,7 +253,16 @@ impl Agent {
     /// Loads an agent saved with [`Agent::save`], on the device its config names. Its
     /// regulariser is the default; set another with [`Agent::set_regularizer`].
     pub fn load(dir: impl AsRef<Path>) -> Result<Agent> {
-        let dir = dir.as_ref();
+        Self::load_with(dir.as_ref(), true)
+    }
+
+    /// [`Agent::load`] with an empty replay even when the checkpoint holds one: for an agent
+    /// that only acts (evaluation), which need not read gigabytes it will not sample.
+    pub fn load_without_replay(dir: impl AsRef<Path>) -> Result<Agent> {
+        Self::load_with(dir.as_ref(), false)
+    }
+
+    fn load_with(dir: &Path, with_replay: bool) -> Result<Agent> {
         let manifest_path = dir.join(MANIFEST);
         let text = std::fs::read_to_string(&manifest_path).map_err(|e| Error::io(&manifest_path, e))?;
         let manifest: Manifest = serde_json::from_str(&text)
@@ -297,7 +306,7 @@ impl Agent {
         learner.step = manifest.learner_step;
         learner.noise_rng = manifest.rng.noise.restore(&manifest_path)?;
         learner.sample_rng = manifest.rng.sample.restore(&manifest_path)?;
-        if let Some(replay) = &manifest.replay {
+        if let Some(replay) = manifest.replay.as_ref().filter(|_| with_replay) {
             let path = dir.join(replay);
             let file = File::open(&path).map_err(|e| Error::io(&path, e))?;
             learner.replay_mut().load_snapshot(&mut BufReader::new(file))?;

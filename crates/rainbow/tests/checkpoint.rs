@@ -66,6 +66,10 @@ fn save_load_resume_is_bit_identical_to_an_uninterrupted_run() {
     interrupted.save(&dir, true).unwrap();
     drop(interrupted);
     let mut resumed = Agent::load(&dir).unwrap();
+    // An agent loaded only to act leaves the saved replay unread, and nothing else.
+    let acting = Agent::load_without_replay(&dir).unwrap();
+    assert!(acting.learner().replay().is_empty() && !resumed.learner().replay().is_empty());
+    assert_eq!((state(&acting), acting.counters()), (state(&resumed), resumed.counters()));
     let (rest, _) = common::train(&mut resumed, &mut venv_b, N);
     taken.extend(rest);
 

@@ -99,7 +99,8 @@ pub fn evaluate(
 /// to have the same actions.
 pub(crate) fn load_agent(run: &Path, config: &RunConfig) -> Result<(Agent, ActionPool)> {
     let checkpoint = run_dir::find_checkpoint(run)?;
-    let agent = Agent::load(&checkpoint)
+    // The agent only acts: the replay (gigabytes on Atari) is not read.
+    let agent = Agent::load_without_replay(&checkpoint)
         .with_context(|| format!("loading the checkpoint {}", checkpoint.display()))?;
     let base = compose::base_envs(config, true, 1)?;
     let pool = compose::action_pool(config, base[0].as_ref())?;
