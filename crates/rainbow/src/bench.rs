@@ -124,6 +124,7 @@ pub fn stage_medians(timings: &[UpdateTimings]) -> Vec<(&'static str, Duration)>
         ("backward", stage(|t| t.backward)),
         ("clip", stage(|t| t.clip)),
         ("readback", stage(|t| t.readback)),
+        ("regularizer (MASP: meta step)", stage(|t| t.regularizer)),
         ("adam", stage(|t| t.adam)),
     ]
 }
