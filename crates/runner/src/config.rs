@@ -332,8 +332,10 @@ pub struct RunSection {
     /// lost); without it, it resumes from an empty replay and its next updates sample only
     /// the few transitions gathered since. The cost is disk and write time: about 7 GB per
     /// checkpoint for a full 1M-transition Atari buffer (84x84 frames stored once), a few
-    /// MB on the toy envs; the first checkpoint of a session prints its size. Set it to
-    /// false where disk is short (many Atari runs kept side by side).
+    /// MB on the toy envs; the first checkpoint of a session prints its size. A finished
+    /// run's last checkpoint leaves the replay out either way (nothing continues it, and a
+    /// sweep's finished runs would otherwise keep 7 GB each). Set it to false where disk is
+    /// short even for the runs in flight.
     pub save_replay: bool,
     /// A metrics row every this many # frames. Default 10k.
     pub log_interval: u64,

@@ -159,22 +159,22 @@ pub fn train(config: &RunConfig, options: &TrainOptions) -> Result<TrainSummary>
 
     if resume_from.is_some() && agent.learner().replay().is_empty() && agent.counters().agent_steps > 0 {
         eprintln!(
-            "the checkpoint holds no replay buffer (run.save_replay = false, or an older build): the replay \
-             restarts empty, and the updates, due at once, sample only the transitions gathered since this \
-             resume until it refills"
+            "the checkpoint holds no replay buffer (the run had finished, run.save_replay = false, or an \
+             older build): the replay restarts empty, and the updates, due at once, sample only the \
+             transitions gathered since this resume until it refills"
         );
     }
 
     // The replay's cost on disk is said once per session, at its first checkpoint.
     let size_said = std::cell::Cell::new(!config.run.save_replay);
-    let save = |agent: &Agent, state: &RunState| -> Result<PathBuf> {
+    let save = |agent: &Agent, state: &RunState, with_replay: bool| -> Result<PathBuf> {
         run_dir::save_checkpoint(&run, |dir| {
-            agent.save(dir, config.run.save_replay).context("saving the agent")?;
+            agent.save(dir, with_replay).context("saving the agent")?;
             if let Some(m) = &masp {
                 compose::save_masp(m, &pool, dir)?;
             }
             run_dir::write_json(&dir.join(run_dir::STATE), state)?;
-            if !size_said.replace(true) {
+            if with_replay && !size_said.replace(true) {
                 let replay = agent.learner().replay();
                 eprintln!(
                     "checkpoint: {:.1} MB with the replay buffer, which is written whole ({} of {} transitions \
@@ -198,7 +198,7 @@ pub fn train(config: &RunConfig, options: &TrainOptions) -> Result<TrainSummary>
     let elapsed_before = state.elapsed_s;
     if resume_from.is_none() {
         snapshot(&agent, &mut state, 0.0);
-        save(&agent, &state)?;
+        save(&agent, &state, config.run.save_replay)?;
     }
     let mut last_checkpoint_frames = agent.counters().frames;
 
@@ -314,7 +314,7 @@ pub fn train(config: &RunConfig, options: &TrainOptions) -> Result<TrainSummary>
         if frames - last_checkpoint_frames >= config.run.checkpoint_interval {
             state.recent_scores = recent.iter().copied().collect();
             snapshot(&agent, &mut state, elapsed_before + session_start.elapsed().as_secs_f64());
-            save(&agent, &state)?;
+            save(&agent, &state, config.run.save_replay)?;
             last_checkpoint_frames = frames;
         }
         if reached_target {
@@ -324,10 +324,13 @@ pub fn train(config: &RunConfig, options: &TrainOptions) -> Result<TrainSummary>
 
     state.recent_scores = recent.iter().copied().collect();
     snapshot(&agent, &mut state, elapsed_before + session_start.elapsed().as_secs_f64());
-    let checkpoint = save(&agent, &state)?;
-    bar.finish_and_clear();
     let frames = agent.counters().frames;
-    if options.stop.load(Ordering::SeqCst) && frames < config.run.frames && !reached_target {
+    let interrupted = options.stop.load(Ordering::SeqCst) && frames < config.run.frames && !reached_target;
+    // A finished run's last checkpoint leaves the replay out: only an unfinished run needs
+    // it to continue, and a sweep's finished Atari runs would otherwise keep 7 GB each.
+    let checkpoint = save(&agent, &state, config.run.save_replay && interrupted)?;
+    bar.finish_and_clear();
+    if interrupted {
         eprintln!(
             "interrupted at frame {frames}; checkpoint written to {}; continue with `masp train --resume {}`",
             checkpoint.display(),

@@ -96,7 +96,6 @@ fn toy_preset_trains_to_its_threshold_and_fills_the_run_folder() {
     for file in [
         "agent.json",
         "agent.safetensors",
-        "replay.bin",
         "similarity.json",
         "similarity.safetensors",
         "masp_state.json",
@@ -105,6 +104,8 @@ fn toy_preset_trains_to_its_threshold_and_fills_the_run_folder() {
     ] {
         assert!(run.join("checkpoint").join(file).exists(), "checkpoint/{file}");
     }
+    // A finished run's last checkpoint leaves the replay out (nothing continues it).
+    assert!(!run.join("checkpoint/replay.bin").exists(), "a finished run keeps no replay");
     let state = json(&run.join("checkpoint/state.json"));
     assert_eq!(state["frames"].as_u64(), frames.last().copied());
 
@@ -164,34 +165,83 @@ fn saved_state(checkpoint: &Path) -> (usize, Value, Vec<Vec<u32>>) {
     )
 }
 
+/// Starts `masp train ARGS`, waits until its checkpoint has passed `frames`, then presses
+/// Ctrl-C (SIGINT); returns the run folder and stderr.
+fn train_then_interrupt(args: &[&str], frames: u64) -> (PathBuf, String) {
+    let child = Command::new(env!("CARGO_BIN_EXE_masp"))
+        .arg("train")
+        .args(args)
+        .env("RAYON_NUM_THREADS", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = PathBuf::from(args[args.iter().position(|a| *a == "--out").unwrap() + 1]);
+    let t = Instant::now();
+    let passed = || -> bool {
+        let Some(run) = std::fs::read_dir(&out).ok().and_then(|mut d| d.next()).and_then(|e| e.ok()) else {
+            return false;
+        };
+        let state = run.path().join("checkpoint/state.json");
+        let read = std::fs::read_to_string(state).ok().and_then(|t| serde_json::from_str::<Value>(&t).ok());
+        read.and_then(|s| s["frames"].as_u64()).is_some_and(|f| f >= frames)
+    };
+    while !passed() {
+        assert!(t.elapsed() < Duration::from_secs(120), "no checkpoint past frame {frames}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let pid = child.id().to_string();
+    assert!(Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
+    let result = child.wait_with_output().unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&result.stdout).into_owned(),
+        String::from_utf8_lossy(&result.stderr).into_owned(),
+    );
+    assert!(result.status.success() && stderr.contains("interrupted at frame"), "{stderr}");
+    (PathBuf::from(stdout.lines().last().unwrap().trim()), stderr)
+}
+
 #[test]
 fn resume_restores_the_replay_and_masps_optimiser_state() {
     let out = out_dir("resume_state");
     let toy = toy();
-    // An unreachable target so the session runs to its budget; 800 frames: past learning_starts
-    // (100 agent steps) and several meta steps (one every 4 updates).
-    let first = ["--config", &toy, "--out", out.to_str().unwrap(), "--set", "run.frames=800"];
-    let budget = ["--set", "run.target_score=2.0", "--set", "run.eval_episodes=0"];
-    let (ok, stdout, stderr) = masp(&[&["train"][..], &first, &budget].concat());
-    assert!(ok, "{stderr}");
+    // A budget it will not reach and an unreachable target: Ctrl-C stops it, after a
+    // checkpoint past frame 800 (past learning_starts, 100 agent steps, and several meta
+    // steps, one every 4 updates).
+    let args = [
+        "--config",
+        &toy,
+        "--out",
+        out.to_str().unwrap(),
+        "--set",
+        "run.frames=1000000",
+        "--set",
+        "run.checkpoint_interval=400",
+        "--set",
+        "run.target_score=2.0",
+        "--set",
+        "run.eval_episodes=0",
+    ];
+    let (run, stderr) = train_then_interrupt(&args, 800);
     assert!(
         stderr.contains("MB with the replay buffer, which is written whole"),
         "the checkpoint's size is said:\n{stderr}"
     );
-    let run = PathBuf::from(stdout.lines().last().unwrap().trim());
     let checkpoint = run.join("checkpoint");
     let saved = saved_state(&checkpoint);
     let (replay, header, moments) = &saved;
-    assert!(*replay > 100, "the replay is saved: {replay} transitions");
+    assert!(*replay > 100, "the interrupted run's replay is saved: {replay} transitions");
     assert!(
         header["meta_steps"].as_u64().unwrap() >= 2 && header["optimizer"]["step"] == header["meta_steps"],
         "{header}"
     );
     assert!(moments[1].iter().any(|&v| v != 0), "Adam's second moment has moved");
 
-    // Resuming with the same budget takes no step: the checkpoint it writes again is the
-    // resumed agent's and MASP's state as loaded.
-    let (ok, _, stderr) = masp(&["train", "--resume", run.to_str().unwrap()]);
+    // Resuming with the budget set to the frames already done takes no step: the checkpoint
+    // it writes again is MASP's state as loaded (and, the run now finished, no replay).
+    let frames = json(&checkpoint.join("state.json"))["frames"].as_u64().unwrap().to_string();
+    let budget = format!("run.frames={frames}");
+    let (ok, _, stderr) = masp(&["train", "--resume", run.to_str().unwrap(), "--set", &budget]);
     assert!(ok, "{stderr}");
     assert!(!stderr.contains("no replay buffer"), "{stderr}");
     assert!(
@@ -201,20 +251,11 @@ fn resume_restores_the_replay_and_masps_optimiser_state() {
     let (resumed_replay, resumed_header, resumed_moments) = saved_state(&checkpoint);
     assert_eq!(&resumed_header, header, "MASP's counters and Adam's step");
     assert!(&resumed_moments == moments, "Adam's moments of S, bit for bit");
-    // The episode the resume cut off ends as a truncation, which completes the n-step
-    // returns (n = 3) still waiting on it.
-    assert!((*replay..=replay + 2).contains(&resumed_replay), "{resumed_replay} after {replay}");
+    assert_eq!(resumed_replay, 0, "the finished run's last checkpoint leaves the replay out");
 
-    // Without the replay, a resume says what it means.
-    let dir = run.to_str().unwrap();
-    let (ok, _, stderr) = masp(&["train", "--resume", dir, "--set", "run.save_replay=false"]);
-    assert!(ok, "{stderr}");
-    assert_eq!(saved_state(&checkpoint).0, 0, "a checkpoint without the replay");
-    let (ok, _, stderr) = masp(&["train", "--resume", dir, "--set", "run.save_replay=false"]);
-    assert!(
-        ok && stderr.contains("the checkpoint holds no replay buffer (run.save_replay = false"),
-        "{stderr}"
-    );
+    // Extending it: the resume says that the replay starts empty, and why.
+    let (ok, _, stderr) = masp(&["train", "--resume", run.to_str().unwrap(), "--set", "run.frames=1"]);
+    assert!(ok && stderr.contains("the checkpoint holds no replay buffer"), "{stderr}");
 }
 
 #[test]
