@@ -63,6 +63,11 @@ struct Args {
 /// Transitions in the learner's replay, for the meta step's fresh batch.
 const REPLAY_TRANSITIONS: usize = 256;
 
+/// As in the `masp` binary: candle's many-MB tensors from fresh mmap'd pages (glibc's
+/// malloc) would make page faults the update's largest cost.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     if let Err(err) = try_main() {
         eprintln!("error: {err:#}");

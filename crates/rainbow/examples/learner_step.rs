@@ -45,6 +45,11 @@ struct Args {
     seed: u64,
 }
 
+/// As in the `masp` binary: candle's many-MB tensors from fresh mmap'd pages (glibc's
+/// malloc) would make page faults the update's largest cost.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     if let Err(err) = try_main() {
         eprintln!("error: {err:#}");

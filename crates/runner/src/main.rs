@@ -135,6 +135,12 @@ enum Command {
     },
 }
 
+/// candle allocates and frees tensors of many MB in every learner update; glibc's malloc
+/// serves each from fresh mmap'd pages, and the page faults made up about a third of an
+/// update (docs/benchmarks.md). mimalloc keeps and reuses them.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     if let Err(err) = try_main() {
         eprintln!("error: {err:#}");
