@@ -7,7 +7,7 @@
 //! and the op is the whole layer, convolution, bias and ReLU:
 //!
 //! ```text
-//! forward     y     (O, P)   = relu(K (O, CKK) . cols^T + b)
+//! forward     y^T   (P, O)   = relu(cols (P, CKK) . K^T + b)
 //! backward    dz    (O, P)   = dy * [y > 0]
 //!             db    (O,)     = sum over samples and positions of dz
 //!             dK    (O, CKK) = sum_b dz_b (O, P) . cols_b          one product over B * P
@@ -35,33 +35,57 @@ use candle_nn::{Conv2d, Module};
 use crate::cpu_kernels::{contiguous_f32, f32_data, matmul_into, Mat};
 use rayon::prelude::*;
 
-/// `relu(conv.forward(x))`, through [`Im2colConvRelu`] where it applies. `input_grad =
-/// false` skips the gradient of `x` (the first convolution's input is the observation,
-/// which nobody differentiates).
-pub(crate) fn conv2d_relu(x: &Tensor, conv: &Conv2d, input_grad: bool) -> candle_core::Result<Tensor> {
+/// What a convolution's input is.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum ConvInput {
+    /// `u8` pixels, scaled to `[0, 1]` (times 1/255) as the patches are gathered, so the
+    /// scaled image is never written; nobody needs its gradient.
+    Pixels,
+    /// Floats whose gradient nobody needs (an observation already scaled).
+    Data,
+    /// Floats whose gradient the backward pass computes (a hidden layer's features).
+    Features,
+}
+
+/// `relu(conv.forward(x))`, through [`Im2colConvRelu`] where it applies.
+pub(crate) fn conv2d_relu(x: &Tensor, conv: &Conv2d, input: ConvInput) -> candle_core::Result<Tensor> {
     let config = conv.config();
+    let weight = conv.weight();
     let supported = x.device().is_cpu()
-        && x.dtype() == DType::F32
+        && weight.dtype() == DType::F32
+        && x.dtype() == if input == ConvInput::Pixels { DType::U8 } else { DType::F32 }
         && config.padding == 0
         && config.dilation == 1
         && config.groups == 1;
     match conv.bias() {
         Some(bias) if supported => x.contiguous()?.apply_op3(
-            &conv.weight().contiguous()?,
+            &weight.contiguous()?,
             &bias.contiguous()?,
-            Im2colConvRelu { stride: config.stride, input_grad },
+            Im2colConvRelu { stride: config.stride, input },
         ),
+        _ if input == ConvInput::Pixels => {
+            conv.forward(&(x.to_dtype(weight.dtype())? * PIXEL_SCALE)?)?.relu()
+        }
         _ => conv.forward(x)?.relu(),
     }
 }
+
+/// u8 pixels to `[0, 1]`.
+const PIXEL_SCALE: f64 = 1.0 / 255.0;
 
 /// The custom op behind [`conv2d_relu`]: `x (batch, C, H, W)`, `kernel (O, C, kh, kw)`,
 /// `bias (O,)` to `(batch, O, OH, OW)`.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Im2colConvRelu {
     pub stride: usize,
-    /// Whether the backward pass computes the input's gradient.
-    pub input_grad: bool,
+    pub input: ConvInput,
+}
+
+/// The op's input data: pixels or floats.
+#[derive(Clone, Copy)]
+enum Image<'a> {
+    U8(&'a [u8]),
+    F32(&'a [f32]),
 }
 
 /// The sizes of one convolution.
@@ -105,14 +129,16 @@ impl Geometry {
     }
 
     /// The sample's patches `x (C, H, W)` into `cols (P, CKK)`, row `(y, x)`, column
-    /// `(c, ky, kx)`.
-    fn im2col(&self, x: &[f32], cols: &mut [f32]) {
+    /// `(c, ky, kx)`, each value through `f`.
+    fn im2col<T: Copy>(&self, x: &[T], cols: &mut [f32], f: impl Fn(T) -> f32) {
         for (pos, row) in cols.chunks_exact_mut(self.ckk()).enumerate() {
             let (y0, x0) = (pos / self.ow * self.stride, pos % self.ow * self.stride);
             for (ck, dst) in row.chunks_exact_mut(self.kw).enumerate() {
                 let (ch, ky) = (ck / self.kh, ck % self.kh);
                 let start = ch * self.h * self.w + (y0 + ky) * self.w + x0;
-                dst.copy_from_slice(&x[start..start + self.kw]);
+                for (d, &v) in dst.iter_mut().zip(&x[start..start + self.kw]) {
+                    *d = f(v);
+                }
             }
         }
     }
@@ -134,27 +160,35 @@ impl Geometry {
 
 impl Im2colConvRelu {
     /// `cols (B * P, CKK)`: every sample's patches, one sample per task.
-    fn im2col_all(&self, g: &Geometry, x: &[f32]) -> Vec<f32> {
+    fn im2col_all(&self, g: &Geometry, x: Image) -> Vec<f32> {
         let mut cols = vec![0f32; g.batch * g.p() * g.ckk()];
-        cols.par_chunks_mut(g.p() * g.ckk())
-            .zip(x.par_chunks(g.x_len()))
-            .for_each(|(cols, x)| g.im2col(x, cols));
+        let chunks = cols.par_chunks_mut(g.p() * g.ckk());
+        match x {
+            // The same f32 operations as candle's `to_dtype` then `* (1/255)`.
+            Image::U8(x) => chunks
+                .zip(x.par_chunks(g.x_len()))
+                .for_each(|(cols, x)| g.im2col(x, cols, |v| f32::from(v) * PIXEL_SCALE as f32)),
+            Image::F32(x) => {
+                chunks.zip(x.par_chunks(g.x_len())).for_each(|(cols, x)| g.im2col(x, cols, |v| v))
+            }
+        }
         cols
     }
 
     /// `y (batch, O, P)` for `x (batch, C, H, W)`, `k (O, CKK)` and `bias (O,)`: one product
-    /// `K . cols^T (O, B * P)` for the whole batch, then bias and ReLU while reordering to
-    /// `(batch, O, P)`.
-    fn forward(&self, g: &Geometry, x: &[f32], k: &[f32], bias: &[f32]) -> Vec<f32> {
+    /// `cols . K^T (B * P, O)` for the whole batch (the tall orientation: gemm splits its
+    /// many rows over the threads, and it packs the contiguous `cols` rows), then bias and
+    /// ReLU while transposing each sample to `(O, P)`.
+    fn forward(&self, g: &Geometry, x: Image, k: &[f32], bias: &[f32]) -> Vec<f32> {
         let (p, ckk, bp) = (g.p(), g.ckk(), g.batch * g.p());
         let cols = self.im2col_all(g, x);
-        let mut z_t = vec![0f32; g.o * bp];
-        matmul_into(&mut z_t, Mat::rows(k, ckk), Mat::rows(&cols, ckk).t());
+        let mut z = vec![0f32; bp * g.o];
+        matmul_into(&mut z, Mat::rows(&cols, ckk), Mat::rows(k, ckk).t());
         let mut y = vec![0f32; g.batch * g.o * p];
-        y.par_chunks_mut(g.o * p).enumerate().for_each(|(b, y)| {
-            for (o, (row, &bias)) in y.chunks_exact_mut(p).zip(bias).enumerate() {
-                for (v, &z) in row.iter_mut().zip(&z_t[o * bp + b * p..][..p]) {
-                    *v = (z + bias).max(0.0);
+        y.par_chunks_mut(g.o * p).zip(z.par_chunks(p * g.o)).for_each(|(y, z)| {
+            for (pos, z) in z.chunks_exact(g.o).enumerate() {
+                for (o, (&z, &bias)) in z.iter().zip(bias).enumerate() {
+                    y[o * p + pos] = (z + bias).max(0.0);
                 }
             }
         });
@@ -163,7 +197,7 @@ impl Im2colConvRelu {
 
     /// The gradients of `x` (if asked for), the kernel and the bias from the output's
     /// gradient `dy` and the output `y` itself (its zeros are the ReLU's cuts).
-    fn backward(&self, g: &Geometry, x: &[f32], k: &[f32], y: &[f32], dy: &[f32]) -> Grads {
+    fn backward(&self, g: &Geometry, x: Image, k: &[f32], y: &[f32], dy: &[f32]) -> Grads {
         let (p, ckk, bp) = (g.p(), g.ckk(), g.batch * g.p());
         // dz = dy * [y > 0], laid out (O, B * P) so that sums over samples are the
         // products' own.
@@ -180,7 +214,7 @@ impl Im2colConvRelu {
         let mut dk = vec![0f32; g.o * ckk];
         matmul_into(&mut dk, Mat::rows(&dz_t, bp), Mat::rows(&cols, ckk));
         let db = dz_t.par_chunks(bp).map(|row| row.iter().sum()).collect();
-        let dx = self.input_grad.then(|| {
+        let dx = (self.input == ConvInput::Features).then(|| {
             let mut dcols = cols; // reused: same shape, (B P, CKK)
             matmul_into(&mut dcols, Mat::rows(&dz_t, bp).t(), Mat::rows(k, ckk));
             let mut dx = vec![0f32; g.batch * g.x_len()];
@@ -222,12 +256,12 @@ impl CustomOp3 for Im2colConvRelu {
                 g.o
             )
         }
-        let y = self.forward(
-            &g,
-            contiguous_f32(s1, l1, self.name())?,
-            contiguous_f32(s2, l2, self.name())?,
-            contiguous_f32(s3, l3, self.name())?,
-        );
+        let x = match (s1, l1.contiguous_offsets()) {
+            (CpuStorage::U8(v), Some((a, b))) => Image::U8(&v[a..b]),
+            _ => Image::F32(contiguous_f32(s1, l1, self.name())?),
+        };
+        let y =
+            self.forward(&g, x, contiguous_f32(s2, l2, self.name())?, contiguous_f32(s3, l3, self.name())?);
         Ok((CpuStorage::F32(y), Shape::from((g.batch, g.o, g.oh, g.ow))))
     }
 
@@ -240,7 +274,12 @@ impl CustomOp3 for Im2colConvRelu {
         grad: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let g = Geometry::new(arg.dims(), kernel.dims(), self.stride)?;
-        let grads = self.backward(&g, &f32_data(arg)?, &f32_data(kernel)?, &f32_data(res)?, &f32_data(grad)?);
+        let (pixels, floats) = match arg.dtype() {
+            DType::U8 => (arg.flatten_all()?.to_vec1::<u8>()?, vec![]),
+            _ => (vec![], f32_data(arg)?),
+        };
+        let x = if arg.dtype() == DType::U8 { Image::U8(&pixels) } else { Image::F32(&floats) };
+        let grads = self.backward(&g, x, &f32_data(kernel)?, &f32_data(res)?, &f32_data(grad)?);
         let dx = grads.dx.map(|dx| Tensor::from_vec(dx, arg.shape(), arg.device())).transpose()?;
         Ok((
             dx,
@@ -283,7 +322,7 @@ mod tests {
             let bias = Var::rand(-0.5f32, 0.5, o, &dev).unwrap();
             let config = candle_nn::Conv2dConfig { stride, ..Default::default() };
             let conv = Conv2d::new(weight.as_tensor().clone(), Some(bias.as_tensor().clone()), config);
-            let fast = conv2d_relu(x.as_tensor(), &conv, true).unwrap();
+            let fast = conv2d_relu(x.as_tensor(), &conv, ConvInput::Features).unwrap();
             let slow = conv.forward(x.as_tensor()).unwrap().relu().unwrap();
             let zeros = slow.eq(0f32).unwrap().to_dtype(DType::F32).unwrap().mean_all().unwrap();
             assert!(zeros.to_scalar::<f32>().unwrap() > 0.1, "the ReLU must cut some outputs");
@@ -308,7 +347,12 @@ mod tests {
         let bias = Var::zeros(8, DType::F32, &dev).unwrap();
         let config = candle_nn::Conv2dConfig { stride: 4, ..Default::default() };
         let conv = Conv2d::new(weight.as_tensor().clone(), Some(bias.as_tensor().clone()), config);
-        let grads = conv2d_relu(x.as_tensor(), &conv, false).unwrap().sum_all().unwrap().backward().unwrap();
+        let grads = conv2d_relu(x.as_tensor(), &conv, ConvInput::Data)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
         assert!(grads.get(&x).is_none() && grads.get(&weight).is_some());
     }
 

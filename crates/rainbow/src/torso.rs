@@ -31,6 +31,7 @@ use rand::Rng;
 use rl_env::ObsSpec;
 use serde::{Deserialize, Serialize};
 
+use crate::conv::{conv2d_relu, ConvInput};
 use crate::error::{Error, Result};
 use crate::noisy_linear::uniform_var;
 
@@ -214,15 +215,18 @@ impl TorsoLayers {
     }
 
     pub(crate) fn forward(&self, obs: &Tensor) -> candle_core::Result<Tensor> {
-        let mut x = if obs.dtype() == DType::U8 {
-            // Pixels travel as u8 (4x less to copy) and are scaled here, on the device.
-            (obs.to_dtype(self.dtype)? * (1.0 / 255.0))?
-        } else {
-            obs.to_dtype(self.dtype)?
-        };
+        // Pixels (only ever the CNN's input) travel as u8, 4x less to copy, and are scaled by
+        // the first convolution.
+        let pixels = obs.dtype() == DType::U8;
+        let mut x = if pixels { obs.clone() } else { obs.to_dtype(self.dtype)? };
         for (i, conv) in self.convs.iter().enumerate() {
             // The first convolution's input is the observation: nobody needs its gradient.
-            x = crate::conv::conv2d_relu(&x, conv, i > 0)?;
+            let input = match (i, pixels) {
+                (0, true) => ConvInput::Pixels,
+                (0, false) => ConvInput::Data,
+                _ => ConvInput::Features,
+            };
+            x = conv2d_relu(&x, conv, input)?;
         }
         if !self.convs.is_empty() {
             x = x.flatten_from(1)?; // (batch, C, H, W) -> (batch, C * H * W)
