@@ -106,12 +106,7 @@ fn try_main() -> Result<()> {
         !args.meta_intervals.is_empty() && !args.meta_intervals.contains(&0),
         "--meta-intervals must list intervals >= 1, e.g. 4,1"
     );
-    if args.threads > 0 {
-        // candle's CPU kernels size their thread pools from these, read on first use: set
-        // them before any tensor work (no other thread exists yet).
-        std::env::set_var("RAYON_NUM_THREADS", args.threads.to_string());
-        std::env::set_var("CANDLE_NUM_THREADS", args.threads.to_string());
-    }
+    rainbow::configure_cpu_threads((args.threads > 0).then_some(args.threads));
     let device = parse_device(&args.device)?;
     let LearnerBench { mut learner, batch } =
         LearnerBench::atari(args.actions, args.batch, REPLAY_TRANSITIONS, &device, args.seed)
@@ -210,7 +205,7 @@ fn try_main() -> Result<()> {
          masp=row_normalised,sgd_lookahead,fresh_batch,adam_on_S",
         env!("CARGO_PKG_VERSION"),
         args.device,
-        candle_core::utils::get_num_threads(),
+        rayon::current_num_threads(),
         args.actions,
         args.batch,
         learner.online().num_parameters()

@@ -72,12 +72,7 @@ fn try_main() -> Result<()> {
         args.updates > 0 && args.batch > 0 && args.actions > 0,
         "--updates, --batch and --actions must be positive"
     );
-    if args.threads > 0 {
-        // candle's CPU kernels size their thread pools from these, read on first use: set
-        // them before any tensor work (no other thread exists yet).
-        std::env::set_var("RAYON_NUM_THREADS", args.threads.to_string());
-        std::env::set_var("CANDLE_NUM_THREADS", args.threads.to_string());
-    }
+    rainbow::configure_cpu_threads((args.threads > 0).then_some(args.threads));
     let device = parse_device(&args.device)?;
     let (b, a) = (args.batch, args.actions);
     // The learner owns a replay; this benchmark feeds it the fixed batch instead, so it
@@ -116,7 +111,7 @@ fn try_main() -> Result<()> {
         "rainbow {} on candle 0.11 device={} threads={} actions={a} batch={b} parameters={}",
         env!("CARGO_PKG_VERSION"),
         args.device,
-        candle_core::utils::get_num_threads(),
+        rayon::current_num_threads(),
         learner.online().num_parameters()
     );
     let rows = stage_medians(&stages);

@@ -64,6 +64,25 @@ fn open_cuda(ordinal: usize) -> Result<Device> {
     Err(Error::CudaNotCompiled { spec: format!("cuda:{ordinal}") })
 }
 
+/// How the CPU work of an update is spread, for a process about to start: rayon's pool,
+/// which runs the custom ops and gemm products, gets `threads` threads (`None`: the
+/// `RAYON_NUM_THREADS` already set, else all cores), and candle's own elementwise kernels
+/// run on the calling thread. candle 0.11's pool for those spins at a barrier per op and
+/// costs more than it saves on this network's tensors: on the 2-core VM, 18 actions, the
+/// update took 40.0-43.7 ms against 43.6-50.5 ms with it on 2 threads (5 alternated
+/// runs), the same at 1042 actions. A `CANDLE_NUM_THREADS` the user has set is kept.
+///
+/// Both libraries read these once, at their first use: call this before any tensor work,
+/// while the process has no other thread.
+pub fn configure_cpu_threads(threads: Option<usize>) {
+    if let Some(n) = threads {
+        std::env::set_var("RAYON_NUM_THREADS", n.to_string());
+    }
+    if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
+        std::env::set_var("CANDLE_NUM_THREADS", "1");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

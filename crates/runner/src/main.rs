@@ -142,6 +142,8 @@ enum Command {
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
+    // Before any tensor work; RAYON_NUM_THREADS (set by sweeps and Slurm tasks) is kept.
+    rainbow::configure_cpu_threads(None);
     if let Err(err) = try_main() {
         eprintln!("error: {err:#}");
         std::process::exit(1);
