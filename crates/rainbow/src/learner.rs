@@ -476,9 +476,18 @@ impl Learner {
         target: &NetLayers,
         batch: &DeviceBatch,
     ) -> candle_core::Result<(Tensor, Tensor)> {
-        let target_logp = target.forward(batch.next_obs())?; // (batch, actions, atoms)
-        let (chooser, next_q) = if self.config.double_q {
-            let q = self.support.expected_q(&online.forward(batch.next_obs())?)?; // (batch, actions)
+        let next = batch.next_obs();
+        let online_forward = || self.config.double_q.then(|| online.forward(next)).transpose();
+        // On the CPU the two passes run side by side: each leaves a core idle in its
+        // single-threaded stretches (candle's elementwise ops), which the other fills.
+        let (target_logp, online_logp) = if next.device().is_cpu() {
+            let (t, o) = rayon::join(|| target.forward(next), online_forward);
+            (t?, o?)
+        } else {
+            (target.forward(next)?, online_forward()?)
+        };
+        let (chooser, next_q) = if let Some(online_logp) = online_logp {
+            let q = self.support.expected_q(&online_logp)?; // (batch, actions)
             (q.clone(), q.max(1)?)
         } else {
             let q = self.support.expected_q(&target_logp)?;
