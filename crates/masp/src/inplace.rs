@@ -13,7 +13,7 @@
 //! rounded to that dtype first, which is exactly what candle's `base + (d * c)` does, so
 //! the two give the same bits (tested below).
 
-use candle_core::{bail, CpuStorage, DType, InplaceOp3, Layout, Tensor, Var};
+use candle_core::{bail, CpuStorage, DType, InplaceOp2, InplaceOp3, Layout, Tensor, Var};
 use rayon::prelude::*;
 
 use crate::error::Result;
@@ -34,6 +34,24 @@ pub(crate) fn write_axpy(dst: &Var, base: &Tensor, c: f64, d: &Tensor) -> Result
         dst.as_tensor().inplace_op3(base, d, &Axpy { c })?;
     } else {
         dst.set(&(base + (d * c)?)?)?;
+    }
+    Ok(())
+}
+
+/// `dst <- src`, in place: [`write_axpy`]'s fused path for a plain copy (candle's
+/// `Var::set` copies on candle's own thread pool, which the learner runs on one thread).
+pub(crate) fn write_copy(dst: &Var, src: &Tensor) -> Result<()> {
+    let fused = dst.device().is_cpu()
+        && matches!(dst.dtype(), DType::F32 | DType::F64)
+        && src.dtype() == dst.dtype()
+        && src.dims() == dst.dims()
+        && dst.is_contiguous()
+        && src.is_contiguous()
+        && !shares_storage(dst.as_tensor(), src);
+    if fused {
+        dst.as_tensor().inplace_op2(src, &CopyFrom)?;
+    } else {
+        dst.set(src)?;
     }
     Ok(())
 }
@@ -98,6 +116,40 @@ fn axpy<T: Copy + Send + Sync + std::ops::Add<Output = T> + std::ops::Mul<Output
         .for_each(|((y, b), x)| run(y, b, x));
 }
 
+/// `dst = src`.
+struct CopyFrom;
+
+fn par_copy<T: Copy + Send + Sync>(dst: &mut [T], src: &[T]) {
+    dst.par_chunks_mut(CHUNK).zip(src.par_chunks(CHUNK)).for_each(|(d, s)| d.copy_from_slice(s));
+}
+
+impl InplaceOp2 for CopyFrom {
+    fn name(&self) -> &'static str {
+        "masp-copy"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &mut CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> candle_core::Result<()> {
+        let (Some((y0, y1)), Some((x0, x1))) = (l1.contiguous_offsets(), l2.contiguous_offsets()) else {
+            bail!("copy: expected contiguous operands")
+        };
+        if y1 - y0 != x1 - x0 {
+            bail!("copy: {} elements into {}", x1 - x0, y1 - y0)
+        }
+        match (s1, s2) {
+            (CpuStorage::F32(y), CpuStorage::F32(x)) => par_copy(&mut y[y0..y1], &x[x0..x1]),
+            (CpuStorage::F64(y), CpuStorage::F64(x)) => par_copy(&mut y[y0..y1], &x[x0..x1]),
+            _ => bail!("copy: expected two f32 or two f64 tensors"),
+        }
+        Ok(())
+    }
+}
+
 impl InplaceOp3 for Axpy {
     fn name(&self) -> &'static str {
         "masp-axpy"
@@ -135,6 +187,26 @@ mod tests {
     use candle_core::Device;
 
     use super::*;
+
+    #[test]
+    fn fused_copy_copies_every_element_and_falls_back_for_strided_sources() {
+        for dtype in [DType::F32, DType::F64] {
+            let n = 3 * CHUNK + 17;
+            let src = Tensor::randn(0f32, 1., n, &Device::Cpu).unwrap().to_dtype(dtype).unwrap();
+            let dst = Var::zeros(n, dtype, &Device::Cpu).unwrap();
+            write_copy(&dst, &src).unwrap();
+            let v = |t: &Tensor| t.to_dtype(DType::F64).unwrap().to_vec1::<f64>().unwrap();
+            assert_eq!(v(dst.as_tensor()), v(&src), "{dtype:?}");
+            // A transposed (strided) source takes candle's path, with the same result.
+            let m = Tensor::randn(0f32, 1., (5, 7), &Device::Cpu).unwrap().to_dtype(dtype).unwrap();
+            let dst = Var::zeros((7, 5), dtype, &Device::Cpu).unwrap();
+            write_copy(&dst, &m.t().unwrap()).unwrap();
+            assert_eq!(
+                dst.as_tensor().to_dtype(DType::F64).unwrap().to_vec2::<f64>().unwrap(),
+                m.t().unwrap().to_dtype(DType::F64).unwrap().to_vec2::<f64>().unwrap()
+            );
+        }
+    }
 
     #[test]
     fn fused_write_gives_the_bits_of_candle_ops() {
