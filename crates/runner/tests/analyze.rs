@@ -3,41 +3,14 @@
 //! errors for runs without `S`.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use candle_core::{DType, Device};
 use macro_actions::{edit_distance, ActionPool, MacroSpec};
 use masp::{spearman, top_pairs, SavedSimilarity, Similarity};
 use masp_runner::{analyze, AnalyzeOptions};
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// A fresh folder for this test.
-fn out_dir(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("analyze").join(name);
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-/// Runs `masp ARGS`; (success, stdout, stderr).
-fn masp(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_masp"))
-        .args(args)
-        // The toy network is tiny: one thread is faster than several.
-        .env("RAYON_NUM_THREADS", "1")
-        .output()
-        .expect("running masp");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+mod common;
+use common::{fresh_dir, masp, root};
 
 /// A short toy run (configs/toy.toml) into `out`; returns its run folder.
 fn toy_run(out: &Path, sets: &[&str]) -> PathBuf {
@@ -80,7 +53,7 @@ impl Picture {
 
 #[test]
 fn a_toy_masp_run_is_analysed_like_the_masp_crate_would() {
-    let out = out_dir("toy");
+    let out = fresh_dir("analyze", "toy");
     let run = toy_run(&out, &[]);
     let analysis = analyze(&run, &AnalyzeOptions { top_k: 7, out: None }).unwrap();
 
@@ -170,7 +143,7 @@ fn a_toy_masp_run_is_analysed_like_the_masp_crate_would() {
 
 #[test]
 fn a_hand_made_s_gives_its_known_top_pairs() {
-    let dir = out_dir("hand_made");
+    let dir = fresh_dir("analyze", "hand_made");
     // Two primitives and four macros; S ties RIGHT+RIGHT+RIGHT to RIGHT+RIGHT (0.9), LEFT to
     // LEFT+LEFT (0.6), everything else 0.1 or less.
     let ids =
@@ -227,7 +200,7 @@ fn a_hand_made_s_gives_its_known_top_pairs() {
 
 #[test]
 fn runs_without_s_say_why() {
-    let out = out_dir("no_s");
+    let out = fresh_dir("analyze", "no_s");
     let run = toy_run(&out, &["masp.enabled=false"]);
     let err = format!("{:#}", analyze(&run, &AnalyzeOptions::default()).unwrap_err());
     assert!(err.contains("MASP disabled") && err.contains("masp.enabled=true"), "{err}");

@@ -8,38 +8,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn toy() -> String {
-    root().join("configs/toy.toml").display().to_string()
-}
-
-/// A fresh folder for this test's runs.
-fn out_dir(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("end_to_end").join(name);
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-/// Runs `masp ARGS`; (success, stdout, stderr).
-fn masp(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_masp"))
-        .args(args)
-        // The toy network is tiny: one thread is faster than several.
-        .env("RAYON_NUM_THREADS", "1")
-        .output()
-        .expect("running masp");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+mod common;
+use common::{fresh_dir, masp, toy};
 
 /// Trains and returns the run folder (the last line of stdout).
 fn train(args: &[&str]) -> PathBuf {
@@ -67,7 +37,7 @@ fn column(rows: &[Vec<String>], name: &str) -> Vec<String> {
 #[test]
 fn toy_preset_trains_to_its_threshold_and_fills_the_run_folder() {
     let start = Instant::now();
-    let out = out_dir("toy");
+    let out = fresh_dir("end_to_end", "toy");
     let run = train(&["--config", &toy(), "--out", out.to_str().unwrap()]);
     let elapsed = start.elapsed();
     let name = run.file_name().unwrap().to_str().unwrap();
@@ -120,7 +90,7 @@ fn toy_preset_trains_to_its_threshold_and_fills_the_run_folder() {
 
 #[test]
 fn resume_continues_the_frame_count() {
-    let out = out_dir("resume");
+    let out = fresh_dir("end_to_end", "resume");
     // An unreachable target so the first session runs to its budget.
     let common = ["--set", "run.target_score=2.0", "--set", "run.eval_episodes=0"];
     let toy = toy();
@@ -203,7 +173,7 @@ fn train_then_interrupt(args: &[&str], frames: u64) -> (PathBuf, String) {
 
 #[test]
 fn resume_restores_the_replay_and_masps_optimiser_state() {
-    let out = out_dir("resume_state");
+    let out = fresh_dir("end_to_end", "resume_state");
     let toy = toy();
     // A budget it will not reach and an unreachable target: Ctrl-C stops it, after a
     // checkpoint past frame 800 (past learning_starts, 100 agent steps, and several meta
@@ -261,7 +231,7 @@ fn resume_restores_the_replay_and_masps_optimiser_state() {
 #[test]
 fn run_dir_trains_in_exactly_that_folder_and_refuses_one_with_a_checkpoint() {
     // A sweep creates the folder (with its log file) before it starts the run.
-    let dir = out_dir("run_dir").join("corridor__masp__0");
+    let dir = fresh_dir("end_to_end", "run_dir").join("corridor__masp__0");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("train.log"), "").unwrap();
     let toy = toy();
@@ -280,7 +250,7 @@ fn run_dir_trains_in_exactly_that_folder_and_refuses_one_with_a_checkpoint() {
 
 #[test]
 fn a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint() {
-    let out = out_dir("nan");
+    let out = fresh_dir("end_to_end", "nan");
     let toy = toy();
     // Updates start at agent step 100 (toy preset); update 60 is near frame 600.
     let (ok, _, stderr) = masp(&[
@@ -313,7 +283,7 @@ fn a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint() {
 
 #[test]
 fn pong_default_config_trains_a_few_thousand_frames() {
-    let out = out_dir("pong");
+    let out = fresh_dir("end_to_end", "pong");
     let run = train(&[
         "--out",
         out.to_str().unwrap(),

@@ -4,22 +4,11 @@
 //! run fails, its dependent is not started, the others finish and a transfer run starts from
 //! its source run's `S`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// A fresh folder for this test's sweeps.
-fn out_dir(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("experiment").join(name);
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+mod common;
+use common::{fresh_dir, root};
 
 /// Runs `masp experiment ARGS` in the repository root; (success, stderr + stdout).
 fn experiment(args: &[&str]) -> (bool, String) {
@@ -46,7 +35,7 @@ fn report_rows(path: &Path) -> Vec<Vec<String>> {
 
 #[test]
 fn toy_sweep_runs_reports_plots_then_skips_and_resumes() {
-    let out = out_dir("toy-sweep");
+    let out = fresh_dir("experiment", "toy-sweep");
     let out_arg = out.to_str().unwrap();
     let (ok, log) = experiment(&["toy-sweep", "--jobs", "2", "--out", out_arg]);
     assert!(ok, "{log}");
@@ -93,7 +82,7 @@ fn toy_sweep_runs_reports_plots_then_skips_and_resumes() {
 
 #[test]
 fn a_failed_run_fails_its_dependents_only_and_transfer_loads_the_source_s() {
-    let out = out_dir("failures");
+    let out = fresh_dir("experiment", "failures");
     let preset = out.join("mixed.toml");
     std::fs::write(
         &preset,
@@ -151,7 +140,7 @@ after = "bad"
 #[test]
 fn ctrl_c_stops_the_runs_at_a_checkpoint_and_starts_no_new_one() {
     use std::os::unix::process::CommandExt;
-    let out = out_dir("ctrl-c");
+    let out = fresh_dir("experiment", "ctrl-c");
     let preset = out.join("long.toml");
     // Budgets far beyond the test: the runs are still training when Ctrl-C comes.
     std::fs::write(

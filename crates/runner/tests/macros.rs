@@ -5,34 +5,12 @@
 //! with its recorded return, so a wrongly expanded or cut macro fails.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use macro_actions::{ActionPool, TrajectorySet};
 use rl_env::{Corridor, CorridorConfig, Env};
 
-fn toy() -> String {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../configs/toy.toml").display().to_string()
-}
-
-fn fresh_dir(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("macros").join(name);
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-/// Runs `masp ARGS`; (success, stdout, stderr).
-fn masp(args: &[&str]) -> (bool, String, String) {
-    let out =
-        Command::new(env!("CARGO_BIN_EXE_masp")).args(args).env("RAYON_NUM_THREADS", "1").output().unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into(),
-        String::from_utf8_lossy(&out.stderr).into(),
-    )
-}
+mod common;
+use common::{fresh_dir, masp, toy};
 
 fn ok(args: &[&str]) -> (String, String) {
     let (success, stdout, stderr) = masp(args);
@@ -65,7 +43,7 @@ fn path(p: &Path) -> &str {
 
 #[test]
 fn record_mine_train_and_record_the_trained_policy() {
-    let dir = fresh_dir("round_trip");
+    let dir = fresh_dir("macros", "round_trip");
     let toy = toy();
 
     // 1. Random play.
@@ -119,7 +97,7 @@ fn record_mine_train_and_record_the_trained_policy() {
 
 #[test]
 fn bad_record_and_mine_input_gets_clear_errors() {
-    let dir = fresh_dir("bad");
+    let dir = fresh_dir("macros", "bad");
     let toy = toy();
     let (success, _, stderr) = masp(&["record", "--config", &toy, "--episodes", "1", "--out", "x.jsonl"]);
     assert!(!success && stderr.contains("--random") && stderr.contains("--checkpoint"), "{stderr}");

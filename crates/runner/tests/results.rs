@@ -8,15 +8,8 @@ use std::process::Command;
 
 use masp_runner::{plot_runs, report_markdown};
 
-/// A fresh folder for this test.
-fn out_dir(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("results").join(name);
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+mod common;
+use common::fresh_dir;
 
 /// A run folder under `parent` with the `[env]` table `env`, agent `agent`, seed `seed`,
 /// metrics rows `(frames, episode_score)` (`None`: no game finished) and, if given, an
@@ -60,7 +53,7 @@ const CORRIDOR: &str = "kind = \"corridor\"";
 /// Pong: rainbow with 3 evaluated seeds, masp with 2 seeds scored from training rows;
 /// the corridor: masp with 1 evaluated seed. In a sweep-like folder tree.
 fn fake_sweep(name: &str) -> PathBuf {
-    let dir = out_dir(name);
+    let dir = fresh_dir("results", name);
     let rows = |scores: &[f64]| -> Vec<(u64, Option<f64>)> {
         scores.iter().enumerate().map(|(i, s)| ((i as u64 + 1) * 1000, Some(*s))).collect()
     };
@@ -128,7 +121,7 @@ fn coloured_lines(svg: &str) -> Vec<String> {
 #[test]
 fn plot_writes_png_and_svg_with_one_line_per_agent_and_game() {
     let dir = fake_sweep("plot_in");
-    let out = out_dir("plot_out");
+    let out = fresh_dir("results", "plot_out");
     let files = plot_runs(&[dir], &out, "episode_score").unwrap();
     assert_eq!(files, [out.join("curves.png"), out.join("curves.svg")]);
     let png = std::fs::read(&files[0]).unwrap();
@@ -145,7 +138,7 @@ fn plot_writes_png_and_svg_with_one_line_per_agent_and_game() {
 
 #[test]
 fn bad_input_gets_clear_errors() {
-    let dir = out_dir("bad");
+    let dir = fresh_dir("results", "bad");
     let err = |inputs: &[PathBuf], metric: &str| {
         plot_runs(inputs, &dir.join("out"), metric).unwrap_err().to_string()
     };
@@ -174,7 +167,7 @@ fn bad_input_gets_clear_errors() {
 #[test]
 fn masp_plot_and_report_write_where_asked() {
     let dir = fake_sweep("cli_in");
-    let out = out_dir("cli_out");
+    let out = fresh_dir("results", "cli_out");
     let masp = |args: &[&str]| {
         let o = Command::new(env!("CARGO_BIN_EXE_masp")).args(args).output().unwrap();
         assert!(o.status.success(), "masp {args:?}: {}", String::from_utf8_lossy(&o.stderr));

@@ -8,6 +8,9 @@ use std::process::Command;
 
 use masp_runner::EventWriter;
 
+mod common;
+use common::fresh_dir;
+
 /// One decoded `Event`.
 #[derive(Debug, Default, PartialEq)]
 struct Event {
@@ -123,15 +126,6 @@ fn read_events(path: &Path) -> Result<Vec<Event>, String> {
     Ok(events)
 }
 
-fn fresh_dir(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("tensorboard").join(name);
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 fn event_files(dir: &Path) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
     files.sort();
@@ -140,7 +134,7 @@ fn event_files(dir: &Path) -> Vec<PathBuf> {
 
 #[test]
 fn written_events_read_back_with_valid_framing() {
-    let dir = fresh_dir("writer");
+    let dir = fresh_dir("tensorboard", "writer");
     let mut w = EventWriter::create(&dir).unwrap();
     w.scalars(1000, &[("episode_score", -20.5), ("loss", 0.25)]).unwrap();
     w.scalars(300_000_000_000, &[("fps", 1234.5)]).unwrap();
@@ -186,7 +180,7 @@ fn train(args: &[&str]) -> PathBuf {
 
 #[test]
 fn training_logs_metrics_to_tensorboard_and_a_resume_keeps_them() {
-    let out = fresh_dir("train");
+    let out = fresh_dir("tensorboard", "train");
     let toy = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../configs/toy.toml");
     let toy = toy.to_str().unwrap();
     // An unreachable target so that each session runs to its budget.

@@ -1,0 +1,40 @@
+//! What the runner's integration tests share: the repository root, the toy preset, fresh
+//! output folders and running the `masp` binary.
+#![allow(dead_code)] // each test file uses its own subset
+
+use std::path::PathBuf;
+use std::process::Command;
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// `configs/toy.toml`, the corridor preset.
+pub fn toy() -> String {
+    root().join("configs/toy.toml").display().to_string()
+}
+
+/// An empty folder `suite/name` under cargo's scratch folder for integration tests.
+pub fn fresh_dir(suite: &str, name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(suite).join(name);
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Runs `masp ARGS`; (success, stdout, stderr).
+pub fn masp(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_masp"))
+        .args(args)
+        // The toy network is tiny: one thread is faster than several.
+        .env("RAYON_NUM_THREADS", "1")
+        .output()
+        .expect("running masp");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
