@@ -117,7 +117,7 @@ pub fn stage_medians(timings: &[UpdateTimings]) -> Vec<(&'static str, Duration)>
     };
     vec![
         ("noise + weights (mu + sigma eps)", stage(|t| t.noise)),
-        ("forward next (online + target)", stage(|t| t.forward_next)),
+        ("forward next (online + target; CPU: + online)", stage(|t| t.forward_next)),
         ("projection", stage(|t| t.projection)),
         ("forward online", stage(|t| t.forward_online)),
         ("loss", stage(|t| t.loss)),

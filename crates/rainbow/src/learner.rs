@@ -191,11 +191,12 @@ pub struct UpdateStats {
 pub struct UpdateTimings {
     /// New noise for both networks and their effective weights `mu + sigma * eps`.
     pub noise: Duration,
-    /// Online and target forward passes on the next states, and the double-Q choice.
+    /// Online and target forward passes on the next states, and the double-Q choice; on the
+    /// CPU also the online pass on the states, which runs alongside.
     pub forward_next: Duration,
     /// The C51 projection.
     pub projection: Duration,
-    /// The online forward pass on the states.
+    /// The online forward pass on the states (zero on the CPU: see `forward_next`).
     pub forward_online: Duration,
     /// Cross-entropy, importance weighting, penalty.
     pub loss: Duration,
@@ -529,15 +530,28 @@ impl Learner {
         let target = self.target.build()?.detach();
         clock.lap(&mut t.noise)?;
 
-        // 2-3. Bootstrap action and distribution, projected onto the support.
-        let (probs, next_q) = self.bootstrap_probs(&online.detach(), &target, batch)?;
-        clock.lap(&mut t.forward_next)?;
+        // 2-4. Bootstrap action and distribution (projected onto the support), and the online
+        // forward pass on the states. They are independent: on the CPU all three network
+        // passes run side by side, each filling the others' single-threaded stretches (their
+        // time is then all `forward_next`, and `forward_online` is zero).
+        let detached = online.detach();
+        let bootstrap = || self.bootstrap_probs(&detached, &target, batch);
+        let forward = || online.forward(batch.obs()); // (batch, actions, atoms)
+        let ((probs, next_q), log_probs) = if device.is_cpu() {
+            let (b, f) = rayon::join(bootstrap, forward);
+            clock.lap(&mut t.forward_next)?;
+            (b?, f?)
+        } else {
+            let b = bootstrap()?;
+            clock.lap(&mut t.forward_next)?;
+            let f = forward()?;
+            clock.lap(&mut t.forward_online)?;
+            (b, f)
+        };
         let target_m = self.support.project(batch.returns(), batch.discounts(), &probs)?;
         clock.lap(&mut t.projection)?;
 
-        // 4. Online forward, loss, penalty on the expected Q of the same pass.
-        let log_probs = online.forward(batch.obs())?; // (batch, actions, atoms)
-        clock.lap(&mut t.forward_online)?;
+        // Loss, penalty on the expected Q of the online pass.
         let (per_sample, loss) = self.weighted_loss(&log_probs, &target_m, batch)?;
         let q = match regularizer.uses_penalty() {
             true => Some(self.support.expected_q(&log_probs)?), // (batch, actions)
