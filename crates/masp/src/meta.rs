@@ -173,11 +173,15 @@ pub fn meta_gradient<M: MetaModel>(
     batch: &M::Batch,
     fresh: &M::Batch,
 ) -> Result<MetaGradient> {
-    meta_gradient_with(&mut SavedTheta::default(), model, similarity, config, batch, fresh)
+    meta_gradient_with(&mut SavedTheta::default(), model, similarity, config, batch, fresh, None)
 }
 
-/// [`meta_gradient`], saving theta into `saved` (allocated on first use, then reused: an
-/// agent that takes a meta step every few updates keeps one, see [`crate::Masp`]).
+/// [`meta_gradient`] (`lookahead = None`: step (1) computed here) or
+/// [`meta_gradient_from_lookahead`], saving theta into `saved` (allocated on first use,
+/// then reused: an agent that takes a meta step every few updates keeps one, see
+/// [`crate::Masp`]). Validates `config`, reads the preconditioner if the lookahead uses
+/// one, and restores theta if a step fails (every successful path has written theta back
+/// already; a failed one may have left theta' or theta +- eps g in the network).
 pub(crate) fn meta_gradient_with<M: MetaModel>(
     saved: &mut SavedTheta,
     model: &mut M,
@@ -185,21 +189,7 @@ pub(crate) fn meta_gradient_with<M: MetaModel>(
     config: &MaspConfig,
     batch: &M::Batch,
     fresh: &M::Batch,
-) -> Result<MetaGradient> {
-    with_saved_theta(saved, model, config, |model, vars, theta, preconditioner| {
-        meta_gradient_at(model, vars, theta, preconditioner, similarity, config, batch, fresh)
-    })
-}
-
-/// Validates `config`, reads the preconditioner if the lookahead uses one, saves theta into
-/// `saved`, and runs `body` with them; restores theta if `body` fails (every successful
-/// path has written theta back already; a failed one may have left theta' or
-/// theta +- eps g in the network).
-fn with_saved_theta<M: MetaModel>(
-    saved: &mut SavedTheta,
-    model: &mut M,
-    config: &MaspConfig,
-    body: impl FnOnce(&mut M, &[Var], &[Tensor], Option<&[Tensor]>) -> Result<MetaGradient>,
+    lookahead: Option<&LookaheadGradient>,
 ) -> Result<MetaGradient> {
     config.validate()?;
     let vars = model.vars();
@@ -211,11 +201,30 @@ fn with_saved_theta<M: MetaModel>(
         Lookahead::AdamPreconditioned => Some(checked_preconditioner(model, &vars)?),
     };
     let theta = saved.save(&vars)?;
-    let result = body(model, &vars, &theta, preconditioner.as_deref());
+    let step =
+        Step { vars: &vars, theta: &theta, preconditioner: preconditioner.as_deref(), similarity, config };
+    let result = match lookahead {
+        Some(lookahead) => step.after_lookahead(model, batch, fresh, lookahead),
+        None => step.lookahead(model, batch).and_then(|own| {
+            let lookahead = LookaheadGradient { q: &own.0, grads: &own.1, td_loss: own.2, penalty: own.3 };
+            step.after_lookahead(model, batch, fresh, &lookahead)
+        }),
+    };
     if result.is_err() {
         restore(&vars, &theta)?;
     }
     result
+}
+
+/// What the stages of one meta step share: the variables, their saved values, the
+/// lookahead's preconditioner, `S` and the config.
+#[derive(Clone, Copy)]
+struct Step<'a> {
+    vars: &'a [Var],
+    theta: &'a [Tensor],
+    preconditioner: Option<&'a [Tensor]>,
+    similarity: &'a Similarity,
+    config: &'a MaspConfig,
 }
 
 /// A copy of theta in storage of its own, so that restoring it is a memcpy (bit-exact).
@@ -262,28 +271,25 @@ pub struct LookaheadGradient<'a> {
     pub penalty: f64,
 }
 
-#[allow(clippy::too_many_arguments)] // the private body of `meta_gradient`, with theta saved
-fn meta_gradient_at<M: MetaModel>(
-    model: &mut M,
-    vars: &[Var],
-    theta: &[Tensor],
-    preconditioner: Option<&[Tensor]>,
-    similarity: &Similarity,
-    config: &MaspConfig,
-    batch: &M::Batch,
-    fresh: &M::Batch,
-) -> Result<MetaGradient> {
-    // (1) Lookahead on B, with S held fixed: the gradient of L_TD + L_MASP at theta.
-    let fixed = PenaltyOperator::new(&similarity.tensor(), config.form, config.eta)?;
-    let (td, q) = model.td_loss_and_q_values(batch)?;
-    let td_loss = loss_value(&td, "td_loss(B)")?;
-    let td = td.reshape(())?; // a one-element loss of any rank, added to the rank-0 penalty
-    let penalty = fixed.penalty(&q)?;
-    let penalty_value = scalar(&penalty)?;
-    let grads = (td + penalty)?.backward()?;
-    let grads: Vec<Option<Tensor>> = vars.iter().map(|v| grads.get(v).cloned()).collect();
-    let lookahead = LookaheadGradient { q: &q, grads: &grads, td_loss, penalty: penalty_value };
-    after_lookahead(model, vars, theta, preconditioner, similarity, config, batch, fresh, &lookahead)
+impl Step<'_> {
+    /// Step (1), the lookahead on B with S held fixed: `Q(theta; B)`, the gradient of
+    /// `L_TD + L_MASP` at theta, and the two losses.
+    #[allow(clippy::type_complexity)] // LookaheadGradient's fields, owned
+    fn lookahead<M: MetaModel>(
+        &self,
+        model: &mut M,
+        batch: &M::Batch,
+    ) -> Result<(Tensor, Vec<Option<Tensor>>, f64, f64)> {
+        let fixed = PenaltyOperator::new(&self.similarity.tensor(), self.config.form, self.config.eta)?;
+        let (td, q) = model.td_loss_and_q_values(batch)?;
+        let td_loss = loss_value(&td, "td_loss(B)")?;
+        let td = td.reshape(())?; // a one-element loss of any rank, added to the rank-0 penalty
+        let penalty = fixed.penalty(&q)?;
+        let penalty_value = scalar(&penalty)?;
+        let grads = (td + penalty)?.backward()?;
+        let grads = self.vars.iter().map(|v| grads.get(v).cloned()).collect();
+        Ok((q, grads, td_loss, penalty_value))
+    }
 }
 
 /// [`meta_gradient`] for an agent that already has step (1) from its own update on `batch`
@@ -301,87 +307,70 @@ pub fn meta_gradient_from_lookahead<M: MetaModel>(
     fresh: &M::Batch,
     lookahead: &LookaheadGradient,
 ) -> Result<MetaGradient> {
-    from_lookahead_with(&mut SavedTheta::default(), model, similarity, config, batch, fresh, lookahead)
+    meta_gradient_with(&mut SavedTheta::default(), model, similarity, config, batch, fresh, Some(lookahead))
 }
 
-/// [`meta_gradient_from_lookahead`], saving theta into `saved` (see [`meta_gradient_with`]).
-pub(crate) fn from_lookahead_with<M: MetaModel>(
-    saved: &mut SavedTheta,
-    model: &mut M,
-    similarity: &Similarity,
-    config: &MaspConfig,
-    batch: &M::Batch,
-    fresh: &M::Batch,
-    lookahead: &LookaheadGradient,
-) -> Result<MetaGradient> {
-    with_saved_theta(saved, model, config, |model, vars, theta, preconditioner| {
-        after_lookahead(model, vars, theta, preconditioner, similarity, config, batch, fresh, lookahead)
-    })
-}
-
-/// Steps (2) to (5), from the lookahead's gradient: `theta'`, `g` at `theta'` on `B'`, the
-/// JVP and the surrogate's gradient in `S`.
-#[allow(clippy::too_many_arguments)] // shared by both public entry points, theta saved
-fn after_lookahead<M: MetaModel>(
-    model: &mut M,
-    vars: &[Var],
-    theta: &[Tensor],
-    preconditioner: Option<&[Tensor]>,
-    similarity: &Similarity,
-    config: &MaspConfig,
-    batch: &M::Batch,
-    fresh: &M::Batch,
-    lookahead: &LookaheadGradient,
-) -> Result<MetaGradient> {
-    if lookahead.grads.len() != vars.len() {
-        return Err(Error::model(format!(
-            "has {} variables, but the lookahead gradient has {} entries",
-            vars.len(),
-            lookahead.grads.len()
-        )));
-    }
-    let precondition = |i: usize, g: &Tensor| -> candle_core::Result<Tensor> {
-        match preconditioner {
-            Some(d) => g * &d[i],
-            None => Ok(g.clone()),
+impl Step<'_> {
+    /// Steps (2) to (5), from the lookahead's gradient: `theta'`, `g` at `theta'` on `B'`,
+    /// the JVP and the surrogate's gradient in `S`.
+    fn after_lookahead<M: MetaModel>(
+        &self,
+        model: &mut M,
+        batch: &M::Batch,
+        fresh: &M::Batch,
+        lookahead: &LookaheadGradient,
+    ) -> Result<MetaGradient> {
+        let Step { vars, theta, preconditioner, similarity, config } = *self;
+        if lookahead.grads.len() != vars.len() {
+            return Err(Error::model(format!(
+                "has {} variables, but the lookahead gradient has {} entries",
+                vars.len(),
+                lookahead.grads.len()
+            )));
         }
-    };
-    // theta' = theta - alpha D (grad L_TD + grad L_MASP).
-    for (i, (var, g)) in vars.iter().zip(lookahead.grads).enumerate() {
-        if let Some(g) = g {
-            write_axpy(var, &theta[i], -config.alpha, &precondition(i, g)?)?;
+        let precondition = |i: usize, g: &Tensor| -> candle_core::Result<Tensor> {
+            match preconditioner {
+                Some(d) => g * &d[i],
+                None => Ok(g.clone()),
+            }
+        };
+        // theta' = theta - alpha D (grad L_TD + grad L_MASP).
+        for (i, (var, g)) in vars.iter().zip(lookahead.grads).enumerate() {
+            if let Some(g) = g {
+                write_axpy(var, &theta[i], -config.alpha, &precondition(i, g)?)?;
+            }
         }
-    }
-    // (2) g = grad L_TD(theta'; B'): an ordinary backward pass at theta'.
-    let meta = model.td_loss(fresh)?;
-    let meta_loss = loss_value(&meta, "td_loss(B')")?;
-    let grads = meta.backward()?;
-    let direction = vars
-        .iter()
-        .enumerate()
-        .map(|(i, var)| grads.get(var).map(|g| precondition(i, g)).transpose())
-        .collect::<candle_core::Result<Vec<_>>>()?;
-    // (3) Back to theta before anything else reads the network: here only the variables the
-    // loss does not reach; `along_at` writes theta +- eps g over the others from `theta`
-    // itself (a full copy of 244 MB at 1042 actions saved).
-    for ((var, t), d) in vars.iter().zip(theta).zip(&direction) {
-        if d.is_none() {
-            write_copy(var, t)?;
+        // (2) g = grad L_TD(theta'; B'): an ordinary backward pass at theta'.
+        let meta = model.td_loss(fresh)?;
+        let meta_loss = loss_value(&meta, "td_loss(B')")?;
+        let grads = meta.backward()?;
+        let direction = vars
+            .iter()
+            .enumerate()
+            .map(|(i, var)| grads.get(var).map(|g| precondition(i, g)).transpose())
+            .collect::<candle_core::Result<Vec<_>>>()?;
+        // (3) Back to theta before anything else reads the network: here only the variables the
+        // loss does not reach; `along_at` writes theta +- eps g over the others from `theta`
+        // itself (a full copy of 244 MB at 1042 actions saved).
+        for ((var, t), d) in vars.iter().zip(theta).zip(&direction) {
+            if d.is_none() {
+                write_copy(var, t)?;
+            }
         }
+        let along = along_at(model, vars, theta, &direction, lookahead.q, similarity, config, batch)?;
+        Ok(MetaGradient {
+            grad: along.grad,
+            report: MetaReport {
+                td_loss: lookahead.td_loss,
+                penalty: lookahead.penalty,
+                penalty_td_ratio: lookahead.penalty / lookahead.td_loss.abs(),
+                meta_loss,
+                meta_grad_norm: along.meta_grad_norm,
+                direction_norm: along.direction_norm,
+                jvp_norm: along.jvp_norm,
+            },
+        })
     }
-    let along = along_at(model, vars, theta, &direction, lookahead.q, similarity, config, batch)?;
-    Ok(MetaGradient {
-        grad: along.grad,
-        report: MetaReport {
-            td_loss: lookahead.td_loss,
-            penalty: lookahead.penalty,
-            penalty_td_ratio: lookahead.penalty / lookahead.td_loss.abs(),
-            meta_loss,
-            meta_grad_norm: along.meta_grad_norm,
-            direction_norm: along.direction_norm,
-            jvp_norm: along.jvp_norm,
-        },
-    })
 }
 
 /// [`meta_gradient_along`]'s result: `dL_meta/dS` and the norms behind it.

@@ -45,10 +45,7 @@ use candle_core::{DType, Device, Tensor};
 
 use crate::config::{MaspConfig, MetaOptimizer};
 use crate::error::{Error, Result};
-use crate::meta::{
-    from_lookahead_with, meta_gradient_with, LookaheadGradient, MetaGradient, MetaModel, MetaReport,
-    SavedTheta,
-};
+use crate::meta::{meta_gradient_with, LookaheadGradient, MetaGradient, MetaModel, MetaReport, SavedTheta};
 use crate::optimizer::SimilarityOptimizer;
 use crate::penalty::PenaltyOperator;
 use crate::similarity::Similarity;
@@ -133,7 +130,8 @@ impl Masp {
         batch: &M::Batch,
         fresh: &M::Batch,
     ) -> Result<MetaReport> {
-        let meta = meta_gradient_with(&mut self.saved, model, &self.similarity, &self.config, batch, fresh)?;
+        let meta =
+            meta_gradient_with(&mut self.saved, model, &self.similarity, &self.config, batch, fresh, None)?;
         self.step_on_similarity(meta)
     }
 
@@ -148,14 +146,14 @@ impl Masp {
         fresh: &M::Batch,
         lookahead: &LookaheadGradient,
     ) -> Result<MetaReport> {
-        let meta = from_lookahead_with(
+        let meta = meta_gradient_with(
             &mut self.saved,
             model,
             &self.similarity,
             &self.config,
             batch,
             fresh,
-            lookahead,
+            Some(lookahead),
         )?;
         self.step_on_similarity(meta)
     }
