@@ -24,13 +24,7 @@ const CHUNK: usize = 1 << 15;
 
 /// `dst <- base + c * d`, in place. `base` and `d` have `dst`'s shape and dtype.
 pub(crate) fn write_axpy(dst: &Var, base: &Tensor, c: f64, d: &Tensor) -> Result<()> {
-    let fused = dst.device().is_cpu()
-        && matches!(dst.dtype(), DType::F32 | DType::F64)
-        && [base, d].iter().all(|t| t.dtype() == dst.dtype() && t.dims() == dst.dims())
-        && [dst.as_tensor(), base, d].iter().all(|t| t.is_contiguous())
-        && !shares_storage(dst.as_tensor(), base)
-        && !shares_storage(dst.as_tensor(), d);
-    if fused {
+    if fused_applies(dst, &[base, d]) {
         dst.as_tensor().inplace_op3(base, d, &Axpy { c })?;
     } else {
         dst.set(&(base + (d * c)?)?)?;
@@ -41,19 +35,27 @@ pub(crate) fn write_axpy(dst: &Var, base: &Tensor, c: f64, d: &Tensor) -> Result
 /// `dst <- src`, in place: [`write_axpy`]'s fused path for a plain copy (candle's
 /// `Var::set` copies on candle's own thread pool, which the learner runs on one thread).
 pub(crate) fn write_copy(dst: &Var, src: &Tensor) -> Result<()> {
-    let fused = dst.device().is_cpu()
-        && matches!(dst.dtype(), DType::F32 | DType::F64)
-        && src.dtype() == dst.dtype()
-        && src.dims() == dst.dims()
-        && dst.is_contiguous()
-        && src.is_contiguous()
-        && !shares_storage(dst.as_tensor(), src);
-    if fused {
+    if fused_applies(dst, &[src]) {
         dst.as_tensor().inplace_op2(src, &CopyFrom)?;
     } else {
         dst.set(src)?;
     }
     Ok(())
+}
+
+/// Whether a write into `dst` from `operands` can take the fused CPU path: f32 or f64 on
+/// the CPU, the operands of `dst`'s dtype and shape, all contiguous, none sharing `dst`'s
+/// storage.
+fn fused_applies(dst: &Var, operands: &[&Tensor]) -> bool {
+    dst.device().is_cpu()
+        && matches!(dst.dtype(), DType::F32 | DType::F64)
+        && dst.is_contiguous()
+        && operands.iter().all(|t| {
+            t.dtype() == dst.dtype()
+                && t.dims() == dst.dims()
+                && t.is_contiguous()
+                && !shares_storage(dst.as_tensor(), t)
+        })
 }
 
 /// Whether two tensors are views of one allocation (candle's own check is crate-private).
