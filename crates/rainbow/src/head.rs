@@ -137,13 +137,28 @@ impl HeadLayers {
     }
 
     pub(crate) fn forward(&self, h: &Tensor) -> Result<Tensor> {
+        self.forward_with(h, |_, layer, x| layer.forward(x))
+    }
+
+    /// [`HeadLayers::forward`] with `apply(i, layer, x)` in place of each `layer.forward(x)`,
+    /// `i` the layer's index in [`Head::layers`]' order (value 1 and 2, then advantage 1 and
+    /// 2): MASP's lookahead moves the weights along a gradient, or records each layer's
+    /// input and output gradient, through the one copy of the head's structure.
+    pub(crate) fn forward_with(
+        &self,
+        h: &Tensor,
+        apply: impl Fn(usize, &BuiltLinear, &Tensor) -> Result<Tensor>,
+    ) -> Result<Tensor> {
         let batch = h.dim(0)?;
-        let stream = |(l1, l2): &(BuiltLinear, BuiltLinear)| l2.forward(&l1.forward(h)?.relu()?);
+        let stream = |first: usize, (l1, l2): &(BuiltLinear, BuiltLinear)| {
+            apply(first + 1, l2, &apply(first, l1, h)?.relu()?)
+        };
+        let advantage_first = if self.value.is_some() { 2 } else { 0 };
         // (batch, actions * atoms) -> (batch, actions, atoms)
-        let a = stream(&self.advantage)?.reshape((batch, self.actions, self.atoms))?;
+        let a = stream(advantage_first, &self.advantage)?.reshape((batch, self.actions, self.atoms))?;
         let logits = match &self.value {
             Some(value) => {
-                let v = stream(value)?.reshape((batch, 1, self.atoms))?;
+                let v = stream(0, value)?.reshape((batch, 1, self.atoms))?;
                 // The dueling combine, per atom: v + a - mean over actions of a.
                 let a_mean = a.mean_keepdim(1)?; // (batch, 1, atoms)
                 a.broadcast_sub(&a_mean)?.broadcast_add(&v)?

@@ -51,9 +51,10 @@ use serde::{Deserialize, Serialize};
 use crate::device_batch::DeviceBatch;
 use crate::distributional::{cross_entropy, Support};
 use crate::error::{Error, Result};
+use crate::lookahead::{side_by_side, Taps, UpdateGradients};
 use crate::network::{NetLayers, NetworkConfig, RainbowNet};
 use crate::optimizer::Adam;
-use crate::regularizer::{MetaAccess, Regularizer, UpdateGradient};
+use crate::regularizer::{LookaheadJvp, MetaAccess, Regularizer, UpdateGradient};
 use crate::replay::batch::Batch;
 use crate::replay::prioritized::PrioritizedReplay;
 
@@ -244,6 +245,10 @@ impl StageClock<'_> {
     }
 }
 
+/// An online forward pass, `obs -> log-probabilities (batch, actions, atoms)`, for the
+/// bootstrap action choice: the update's detached layers, or the lookahead's.
+pub(crate) type OnlinePass<'a> = dyn Fn(&Tensor) -> candle_core::Result<Tensor> + Sync + 'a;
+
 /// RNG stream ids under the learner's seed.
 pub(crate) const STREAM_INIT: u64 = 0;
 pub(crate) const STREAM_NOISE: u64 = 1;
@@ -254,6 +259,17 @@ pub(crate) fn rng_stream(seed: u64, stream: u64) -> ChaCha8Rng {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     rng.set_stream(stream);
     rng
+}
+
+/// What the update in progress lends its regulariser's `before_step`.
+struct InProgress {
+    /// The target network as built for the update (its parameters and noise do not change
+    /// until the update ends, so rebuilding it, 27M weights at 1042 actions, would only
+    /// repeat the same work).
+    target: NetLayers,
+    /// The update's gradients in the form `lookahead_jvp` starts from, when the regulariser
+    /// asked for them ([`Regularizer::wants_lookahead_jvp`]).
+    gradients: Option<UpdateGradients>,
 }
 
 /// The Rainbow learner; see the module docs.
@@ -272,10 +288,8 @@ pub struct Learner {
     batch: Batch,
     meta_batch: Batch,
     last_batch: Option<DeviceBatch>,
-    /// The target network as built for the update in progress, lent to the regulariser's
-    /// `before_step` (its parameters and noise do not change until the update ends, so
-    /// rebuilding it, 27M weights at 1042 actions, would only repeat the same work).
-    update_target: Option<NetLayers>,
+    /// What the update in progress lends its regulariser's `before_step`.
+    in_progress: Option<InProgress>,
     /// `CE_i` of the last update, `(batch,)`.
     last_losses: Vec<f32>,
     pub(crate) updates: u64,
@@ -341,7 +355,7 @@ impl Learner {
             noise_rng: rng_stream(seed, STREAM_NOISE),
             sample_rng: rng_stream(seed, STREAM_SAMPLE),
             last_batch: None,
-            update_target: None,
+            in_progress: None,
             last_losses: Vec::new(),
             updates: 0,
             step: 0,
@@ -418,6 +432,10 @@ impl Learner {
         self.profile = on;
     }
 
+    pub(crate) fn profiling(&self) -> bool {
+        self.profile
+    }
+
     /// The stage timings of the last update (zero unless profiling is on).
     pub fn timings(&self) -> &UpdateTimings {
         &self.timings
@@ -459,9 +477,9 @@ impl Learner {
 
     /// The target distribution `Phi T Z` `(batch, atoms)` and `max_a Q_online(s', a)`
     /// `(batch,)`, without gradients.
-    fn target_distribution(
+    pub(crate) fn target_distribution(
         &self,
-        online: &NetLayers,
+        online: &OnlinePass,
         target: &NetLayers,
         batch: &DeviceBatch,
     ) -> candle_core::Result<(Tensor, Tensor)> {
@@ -473,20 +491,14 @@ impl Learner {
     /// Q_online(s', a)`. Both networks' layers must be detached.
     fn bootstrap_probs(
         &self,
-        online: &NetLayers,
+        online: &OnlinePass,
         target: &NetLayers,
         batch: &DeviceBatch,
     ) -> candle_core::Result<(Tensor, Tensor)> {
         let next = batch.next_obs();
-        let online_forward = || self.config.double_q.then(|| online.forward(next)).transpose();
-        // On the CPU the two passes run side by side: each leaves a core idle in its
-        // single-threaded stretches (candle's elementwise ops), which the other fills.
-        let (target_logp, online_logp) = if next.device().is_cpu() {
-            let (t, o) = rayon::join(|| target.forward(next), online_forward);
-            (t?, o?)
-        } else {
-            (target.forward(next)?, online_forward()?)
-        };
+        let online_forward = || self.config.double_q.then(|| online(next)).transpose();
+        let (target_logp, online_logp) = side_by_side(&self.device, || target.forward(next), online_forward);
+        let (target_logp, online_logp) = (target_logp?, online_logp?);
         let (chooser, next_q) = if let Some(online_logp) = online_logp {
             let q = self.support.expected_q(&online_logp)?; // (batch, actions)
             (q.clone(), q.max(1)?)
@@ -499,7 +511,7 @@ impl Learner {
     }
 
     /// Per-sample cross-entropy `(batch,)` and the importance-weighted mean.
-    fn weighted_loss(
+    pub(crate) fn weighted_loss(
         &self,
         log_probs: &Tensor,
         target: &Tensor,
@@ -535,8 +547,17 @@ impl Learner {
         // passes run side by side, each filling the others' single-threaded stretches (their
         // time is then all `forward_next`, and `forward_online` is zero).
         let detached = online.detach();
-        let bootstrap = || self.bootstrap_probs(&detached, &target, batch);
-        let forward = || online.forward(batch.obs()); // (batch, actions, atoms)
+        let next = |obs: &Tensor| detached.forward(obs);
+        let bootstrap = || self.bootstrap_probs(&next, &target, batch);
+        // With taps, each head layer's input and output gradient are kept for the
+        // regulariser's lookahead (the outputs and gradients themselves are unchanged).
+        let taps = regularizer.wants_lookahead_jvp().then(|| Taps::new(self.online.head().layers().count()));
+        let forward = || match &taps {
+            Some(taps) => {
+                online.forward_with(batch.obs(), |i, layer, x| taps.record(i, x, layer.forward(x)?))
+            }
+            None => online.forward(batch.obs()),
+        }; // (batch, actions, atoms)
         let ((probs, next_q), log_probs) = if device.is_cpu() {
             let (b, f) = rayon::join(bootstrap, forward);
             clock.lap(&mut t.forward_next)?;
@@ -569,6 +590,7 @@ impl Learner {
 
         // 5. Backward, clip, Adam.
         let grads = total.backward()?;
+        let head_grads = taps.map(|taps| taps.gradients(&grads)).transpose()?;
         let vars = self.adam.vars().to_vec();
         let grads: Vec<Tensor> = vars
             .iter()
@@ -624,9 +646,12 @@ impl Learner {
             td_loss: loss_value,
             penalty: penalty_value,
         };
-        self.update_target = Some(target);
+        let torso_vars = self.online.torso().named_vars().len();
+        let gradients =
+            head_grads.map(|head| UpdateGradients { online, torso: grads[..torso_vars].to_vec(), head });
+        self.in_progress = Some(InProgress { target, gradients });
         let stepped = regularizer.before_step(self, &gradient);
-        self.update_target = None;
+        self.in_progress = None;
         stepped?;
         clock.lap(&mut t.regularizer)?;
 
@@ -662,14 +687,15 @@ impl Learner {
     fn td_loss_and_log_probs(&self, batch: &DeviceBatch) -> candle_core::Result<(Tensor, Tensor)> {
         let online = self.online.build().map_err(candle_core::Error::wrap)?;
         let built;
-        let target = match &self.update_target {
-            Some(target) => target,
+        let target = match &self.in_progress {
+            Some(update) => &update.target,
             None => {
                 built = self.target.build().map_err(candle_core::Error::wrap)?.detach();
                 &built
             }
         };
-        let (target_m, _) = self.target_distribution(&online.detach(), target, batch)?;
+        let detached = online.detach();
+        let (target_m, _) = self.target_distribution(&|obs| detached.forward(obs), target, batch)?;
         let log_probs = online.forward(batch.obs())?;
         Ok((self.weighted_loss(&log_probs, &target_m, batch)?.1, log_probs))
     }
@@ -707,6 +733,19 @@ impl MetaAccess for Learner {
 
     fn adam_preconditioner(&self) -> Option<Vec<Tensor>> {
         self.adam.preconditioner()
+    }
+
+    fn lookahead_jvp(
+        &self,
+        alpha: f64,
+        fresh: &DeviceBatch,
+        eps: f64,
+    ) -> candle_core::Result<Option<LookaheadJvp>> {
+        let Some(InProgress { target, gradients: Some(gradients) }) = &self.in_progress else {
+            return Ok(None);
+        };
+        let jvp = self.lookahead_jvp_from(gradients, target, self.last_batch(), fresh, (alpha, eps))?;
+        Ok(Some(jvp))
     }
 }
 

@@ -24,7 +24,9 @@
 //!   per-update [`UpdateStats`] and optional per-stage [`UpdateTimings`].
 //! * [`Regularizer`] and [`MetaAccess`]: a penalty on the batch's Q-values, and what a
 //!   one-step meta-gradient needs; [`NoRegularizer`] by default. Rainbow knows nothing of
-//!   MASP.
+//!   MASP. [`MetaAccess::lookahead_jvp`] ([`LookaheadJvp`]) does such a meta-gradient's
+//!   network work without writing the parameters, with each linear layer's gradient kept
+//!   as its batch factors.
 //! * Exploration ([`Explorer`], [`ExplorationConfig`]): noisy nets, epsilon-greedy,
 //!   ez-greedy.
 //! * [`Agent`] ([`AgentConfig`]): act, observe, update when due, evaluation mode,
@@ -85,6 +87,7 @@ mod error;
 mod exploration;
 mod head;
 mod learner;
+mod lookahead;
 mod network;
 mod noisy_linear;
 mod nstep;
@@ -108,7 +111,9 @@ pub use network::{NetworkConfig, RainbowNet};
 pub use noisy_linear::NoisyLinear;
 pub use nstep::{n_step_return, NStepReturn};
 pub use optimizer::Adam;
-pub use regularizer::{MetaAccess, NoRegularizer, Regularizer, UpdateGradient};
+pub use regularizer::{
+    LookaheadJvp, LookaheadTimings, MetaAccess, NoRegularizer, Regularizer, UpdateGradient,
+};
 pub use replay::batch::Batch;
 pub use replay::prioritized::PrioritizedReplay;
 pub use replay::sum_tree::{MinTree, SumTree};

@@ -30,6 +30,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::head::{Head, HeadLayers};
+use crate::noisy_linear::BuiltLinear;
 use crate::torso::{Torso, TorsoConfig, TorsoLayers};
 
 /// The network's shape. `rainbow()` (= `Default`) is the Atari network of Hessel et al.
@@ -128,9 +129,22 @@ impl NetLayers {
         self.head.forward(&self.torso.forward(obs)?)
     }
 
+    /// [`NetLayers::forward`] through [`HeadLayers::forward_with`].
+    pub(crate) fn forward_with(
+        &self,
+        obs: &Tensor,
+        apply: impl Fn(usize, &BuiltLinear, &Tensor) -> candle_core::Result<Tensor>,
+    ) -> candle_core::Result<Tensor> {
+        self.head.forward_with(&self.torso.forward(obs)?, apply)
+    }
+
     /// The same layers detached from the autograd graph (for the no-gradient passes).
     pub(crate) fn detach(&self) -> Self {
         Self { torso: self.torso.detach(), head: self.head.detach() }
+    }
+
+    pub(crate) fn head(&self) -> &HeadLayers {
+        &self.head
     }
 }
 

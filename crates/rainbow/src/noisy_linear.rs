@@ -33,7 +33,7 @@
 
 use std::sync::{Arc, OnceLock};
 
-use candle_core::{CpuStorage, CustomOp3, DType, Device, Layout, Result, Shape, Tensor, Var};
+use candle_core::{CpuStorage, CustomOp1, CustomOp3, DType, Device, Layout, Result, Shape, Tensor, Var};
 
 use candle_nn::Module;
 use rand::Rng;
@@ -189,6 +189,19 @@ impl NoisyLinear {
         Some((Self::eps_w(n).ok()?, &n.eps_b))
     }
 
+    /// `(f_in^2 (1, in), f_out^2 (1, out))` of the current sample while the noise is on,
+    /// `None` while the layer is `mu` alone. A step `c` along a gradient whose `mu_w` part
+    /// is `D` (and `sigma_w` part therefore `D * eps_w`) moves the effective weight by
+    /// `c D * (1 + eps_w^2)`, and `eps_w^2 = f_out^2 f_in^2^T` (see `lookahead.rs`).
+    pub(crate) fn noise_squares(&self) -> Result<Option<(Tensor, Tensor)>> {
+        match &self.noise {
+            Some(n) if self.noise_on => {
+                Ok(Some((n.f_in_row.sqr()?, n.f_out_col.sqr()?.reshape((1, self.out_dim))?)))
+            }
+            _ => Ok(None),
+        }
+    }
+
     /// Switches the noise on (training) or off (evaluation: `w = mu`).
     pub fn set_noise_enabled(&mut self, on: bool) {
         self.noise_on = on;
@@ -259,11 +272,15 @@ impl NoisyLinear {
 }
 
 /// A [`NoisyLinear`] at fixed parameters and noise ([`NoisyLinear::build`]).
+#[derive(Clone)]
 pub(crate) enum BuiltLinear {
     /// `x w^T + b` in candle's ops.
     Candle(candle_nn::Linear),
     /// `x w^T` as one [`NoisyMatmul`] over `(x, mu_w, sigma_w)`, then `+ b`.
     Fused { op: NoisyMatmul, mu: Tensor, sigma: Tensor, bias: Tensor },
+    /// The same product over `x` alone ([`FrozenNoisyMatmul`]), then `+ b`: a detached
+    /// layer, through which gradients still reach `x`.
+    Frozen { op: FrozenNoisyMatmul, bias: Tensor },
 }
 
 impl BuiltLinear {
@@ -273,18 +290,22 @@ impl BuiltLinear {
             Self::Fused { op, mu, sigma, bias } => {
                 x.contiguous()?.apply_op3(mu, sigma, op.clone())?.broadcast_add(bias)
             }
+            Self::Frozen { op, bias } => x.contiguous()?.apply_op1(op.clone())?.broadcast_add(bias),
         }
     }
 
-    /// The same layer with its tensors detached from the autograd graph.
+    /// The same layer with its parameters detached from the autograd graph; an input that
+    /// needs a gradient still gets one (on the CPU fast path without the weight gradients
+    /// that [`NoisyMatmul`]'s backward would also compute).
     pub(crate) fn detach(&self) -> Self {
         match self {
             Self::Candle(l) => {
                 Self::Candle(candle_nn::Linear::new(l.weight().detach(), l.bias().map(Tensor::detach)))
             }
-            Self::Fused { op, mu, sigma, bias } => {
-                Self::Fused { op: op.clone(), mu: mu.detach(), sigma: sigma.detach(), bias: bias.detach() }
+            Self::Fused { op, bias, .. } => {
+                Self::Frozen { op: FrozenNoisyMatmul(op.0.clone()), bias: bias.detach() }
             }
+            Self::Frozen { .. } => self.clone(),
         }
     }
 }
@@ -359,18 +380,7 @@ impl CustomOp3 for NoisyMatmul {
         _s3: &CpuStorage,
         _l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let d = &*self.0;
-        let out_dim = d.factors.f_out.len();
-        let &[batch, in_dim] = l1.dims() else {
-            candle_core::bail!("noisy-matmul: input of shape {:?}, expected (batch, {})", l1.dims(), d.in_dim)
-        };
-        if in_dim != d.in_dim {
-            candle_core::bail!("noisy-matmul: input of shape {:?}, expected (batch, {})", l1.dims(), d.in_dim)
-        }
-        let x = contiguous_f32(s1, l1, self.name())?;
-        let mut y = vec![0f32; batch * out_dim];
-        matmul_into(&mut y, Mat::rows(x, in_dim), Mat::rows(&d.w, in_dim).t());
-        Ok((CpuStorage::F32(y), Shape::from((batch, out_dim))))
+        self.0.forward(s1, l1, self.name())
     }
 
     fn bwd(
@@ -382,20 +392,63 @@ impl CustomOp3 for NoisyMatmul {
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let d = &*self.0;
-        let (batch, in_dim) = x.dims2()?;
+        let (_, in_dim) = x.dims2()?;
         let out_dim = d.factors.f_out.len();
         let (xs, dy) = (f32_data(x)?, f32_data(grad)?);
-        let mut dx = vec![0f32; batch * in_dim];
+        let dx = d.input_grad(x, &dy)?;
         let mut dw = vec![0f32; out_dim * in_dim];
-        matmul_into(&mut dx, Mat::rows(&dy, out_dim), Mat::rows(&d.w, in_dim));
         matmul_into(&mut dw, Mat::rows(&dy, out_dim).t(), Mat::rows(&xs, in_dim));
         let mut dsigma = vec![0f32; dw.len()];
         d.factors.rows(&mut dsigma, &dw, &dw, |g, _, eps| g * eps);
         Ok((
-            Some(Tensor::from_vec(dx, x.shape(), x.device())?),
+            Some(dx),
             Some(Tensor::from_vec(dw, mu.shape(), mu.device())?),
             Some(Tensor::from_vec(dsigma, sigma.shape(), sigma.device())?),
         ))
+    }
+}
+
+impl NoisyMatmulData {
+    /// `x (batch, in) . w^T` on the CPU; `op` names the op in errors.
+    fn forward(&self, s: &CpuStorage, l: &Layout, op: &str) -> Result<(CpuStorage, Shape)> {
+        let out_dim = self.factors.f_out.len();
+        let (batch, in_dim) = match l.dims() {
+            &[batch, in_dim] if in_dim == self.in_dim => (batch, in_dim),
+            dims => candle_core::bail!("{op}: input of shape {dims:?}, expected (batch, {})", self.in_dim),
+        };
+        let x = contiguous_f32(s, l, op)?;
+        let mut y = vec![0f32; batch * out_dim];
+        matmul_into(&mut y, Mat::rows(x, in_dim), Mat::rows(&self.w, in_dim).t());
+        Ok((CpuStorage::F32(y), Shape::from((batch, out_dim))))
+    }
+
+    /// `dx (batch, in) = dy . w` for the output gradient `dy`, row-major `(batch, out)`.
+    fn input_grad(&self, x: &Tensor, dy: &[f32]) -> Result<Tensor> {
+        let mut dx = vec![0f32; x.elem_count()];
+        matmul_into(&mut dx, Mat::rows(dy, self.factors.f_out.len()), Mat::rows(&self.w, self.in_dim));
+        Tensor::from_vec(dx, x.shape(), x.device())
+    }
+}
+
+/// [`NoisyMatmul`]'s product over `x` alone, sharing its weights: the layer of a detached
+/// network whose input may still need a gradient (MASP's lookahead runs the update's
+/// layers on looked-ahead features). Its backward is `dx = dy . w` only: the weight
+/// gradients, two products and 27M entries each for the advantage layer at 1042 actions,
+/// would go nowhere.
+#[derive(Clone, Debug)]
+pub(crate) struct FrozenNoisyMatmul(Arc<NoisyMatmulData>);
+
+impl CustomOp1 for FrozenNoisyMatmul {
+    fn name(&self) -> &'static str {
+        "frozen-noisy-matmul"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        self.0.forward(s, l, self.name())
+    }
+
+    fn bwd(&self, x: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+        Ok(Some(self.0.input_grad(x, &f32_data(grad)?)?))
     }
 }
 

@@ -27,7 +27,11 @@
 //!   *current* values of those variables and the *current* noise sample (so `Q(theta + eps
 //!   g)` and `Q(theta - eps g)` see the same noise); [`MetaAccess::td_loss_and_q_values`]
 //!   both from one forward pass;
-//! * [`MetaAccess::adam_preconditioner`]: for the Adam-lookahead option.
+//! * [`MetaAccess::adam_preconditioner`]: for the Adam-lookahead option;
+//! * [`MetaAccess::lookahead_jvp`]: the network work of a one-step meta-gradient with a
+//!   plain SGD lookahead, done by the learner with the structure of its gradients
+//!   (`lookahead.rs`), when [`Regularizer::wants_lookahead_jvp`] asked for it before the
+//!   update.
 //!
 //! [`NoRegularizer`] (also `()`) adds nothing.
 //!
@@ -69,6 +73,45 @@ pub trait Regularizer {
     fn uses_penalty(&self) -> bool {
         true
     }
+
+    /// Whether the coming update's [`Regularizer::before_step`] will call
+    /// [`MetaAccess::lookahead_jvp`]. Asked before the update's forward pass: the learner then
+    /// keeps each head layer's input and output gradient from its backward pass (a few MB;
+    /// without them `lookahead_jvp` returns `None`). Default `false`.
+    fn wants_lookahead_jvp(&self) -> bool {
+        false
+    }
+}
+
+/// What [`MetaAccess::lookahead_jvp`] returns: the network's part of a one-step
+/// meta-gradient with a plain SGD lookahead (MASP.md section 4).
+#[derive(Clone, Debug)]
+pub struct LookaheadJvp {
+    /// `L_TD(theta'; B')`, `theta' = theta - alpha grad` with `grad` the update's gradient.
+    pub meta_loss: f64,
+    /// `|g|`, `g = grad_theta' L_TD(theta'; B')` over every parameter. Not checked: a
+    /// loss that diverged at `theta'` makes it infinite or NaN (and `u` zeros).
+    pub direction_norm: f64,
+    /// `u = J_B g`, `(batch, actions)`: the change of the expected Q-values of
+    /// [`MetaAccess::last_batch`] along `g`, by central differences
+    /// `(Q(theta + s g) - Q(theta - s g)) / 2s` with `s = eps / |g|` and the update's noise;
+    /// zeros when `|g|` is 0 or not finite.
+    pub u: Tensor,
+    /// Wall time of its stages, when the learner's profiling is on.
+    pub timings: LookaheadTimings,
+}
+
+/// The stages of [`MetaAccess::lookahead_jvp`] (zero unless profiling is on).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LookaheadTimings {
+    /// Building the torso at `theta'` and the update's head layers.
+    pub setup: std::time::Duration,
+    /// The three network passes of `L_TD(theta'; B')`.
+    pub forward: std::time::Duration,
+    /// Its backward pass, and `|g|`.
+    pub backward: std::time::Duration,
+    /// The two forward passes at `theta +- s g` and `u`.
+    pub jvp: std::time::Duration,
 }
 
 /// What [`Regularizer::before_step`] gets of the update: its gradient and the values it was
@@ -122,6 +165,21 @@ pub trait MetaAccess {
     /// [`MetaAccess::vars`]; `None` before the first step (so in the first update's
     /// [`Regularizer::before_step`]).
     fn adam_preconditioner(&self) -> Option<Vec<Tensor>>;
+
+    /// A one-step lookahead and the change of the Q-values along the gradient found there:
+    /// `theta' = theta - alpha grad` (`grad` the update's unclipped gradient,
+    /// [`UpdateGradient::grads`]), `g = grad L_TD(theta'; fresh)` with the current noise
+    /// and target network, and `u = J g` on [`MetaAccess::last_batch`] by central
+    /// differences with step `eps` along `g / |g|` ([`LookaheadJvp`]). The same numbers,
+    /// up to float rounding, as setting the variables to `theta'`, calling
+    /// [`MetaAccess::td_loss`] and its backward pass, then [`MetaAccess::q_values`] at
+    /// `theta +- s g`; but the variables are never written. `None` where this access
+    /// cannot (the default, and a learner whose regulariser did not ask with
+    /// [`Regularizer::wants_lookahead_jvp`]): do it through the other methods then.
+    fn lookahead_jvp(&self, alpha: f64, fresh: &DeviceBatch, eps: f64) -> Result<Option<LookaheadJvp>> {
+        let _ = (alpha, fresh, eps);
+        Ok(None)
+    }
 }
 
 /// No penalty and no meta step: plain Rainbow.

@@ -149,20 +149,24 @@ impl Torso {
     /// The layers at the current parameters (tensors shared with the variables, so they
     /// follow later updates).
     pub(crate) fn build(&self) -> TorsoLayers {
-        let t = |v: &Var| v.as_tensor().clone();
+        let params: Vec<Tensor> = self.named_vars().iter().map(|(_, v)| v.as_tensor().clone()).collect();
+        self.build_from(&params)
+    }
+
+    /// The layers with `params` in place of the variables, one tensor per
+    /// [`Torso::named_vars`] entry, in that order and shape (MASP's lookahead evaluates the
+    /// torso at moved parameters without writing the variables).
+    pub(crate) fn build_from(&self, params: &[Tensor]) -> TorsoLayers {
         let mut out = TorsoLayers { dtype: self.dtype, convs: Vec::new(), linears: Vec::new() };
+        let mut pairs = params.chunks_exact(2).map(|wb| (wb[0].clone(), wb[1].clone()));
         match &self.layers {
             Layers::Cnn(convs) => {
-                for (w, b, stride) in convs {
+                for ((_, _, stride), (w, b)) in convs.iter().zip(&mut pairs) {
                     let config = Conv2dConfig { stride: *stride, ..Conv2dConfig::default() };
-                    out.convs.push(Conv2d::new(t(w), Some(t(b)), config));
+                    out.convs.push(Conv2d::new(w, Some(b), config));
                 }
             }
-            Layers::Mlp(linears) => {
-                for (w, b) in linears {
-                    out.linears.push(Linear::new(t(w), Some(t(b))));
-                }
-            }
+            Layers::Mlp(_) => out.linears.extend(pairs.map(|(w, b)| Linear::new(w, Some(b)))),
         }
         out
     }
