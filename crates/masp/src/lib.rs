@@ -8,8 +8,9 @@
 //!   pairwise form on a batch's expected Q-values `(n, A)`.
 //! * [`meta_gradient`]: `dL_meta/dS` in closed form (no second-order autodiff) for any
 //!   Q-network behind the [`MetaModel`] trait; [`meta_gradient_from_lookahead`] for a
-//!   caller that already has the lookahead's gradient (its own update's), and
-//!   [`meta_gradient_along`] for one that already has the direction `g`.
+//!   caller that already has the lookahead's gradient (its own update's),
+//!   [`meta_gradient_along`] for one that already has the direction `g`, and
+//!   [`meta_gradient_from_jvp`] for one that computes `u = J g` itself ([`Jvp`]).
 //! * [`Masp`]: what an agent holds; the penalty for each update, a projected meta step on
 //!   `S` every `meta_interval` updates, a [`MetaReport`] to log.
 //! * Transfer: [`Similarity::save`] with the actions' identities, [`SavedSimilarity`]
@@ -120,8 +121,8 @@ pub use analysis::{heatmap_png, spearman, top_pairs, ActionGroup, HeatmapLayout,
 pub use config::{Form, Lookahead, MaspConfig, MetaOptimizer, SimilarityInit};
 pub use error::{Error, Result};
 pub use meta::{
-    meta_gradient, meta_gradient_along, meta_gradient_from_lookahead, AlongGradient, LookaheadGradient,
-    MetaGradient, MetaModel, MetaReport,
+    meta_gradient, meta_gradient_along, meta_gradient_from_jvp, meta_gradient_from_lookahead, AlongGradient,
+    Jvp, LookaheadGradient, MetaGradient, MetaModel, MetaReport,
 };
 pub use penalty::{penalty, PenaltyOperator};
 #[cfg(feature = "rainbow")]

@@ -357,20 +357,61 @@ impl Step<'_> {
                 write_copy(var, t)?;
             }
         }
-        let along = along_at(model, vars, theta, &direction, lookahead.q, similarity, config, batch)?;
-        Ok(MetaGradient {
-            grad: along.grad,
-            report: MetaReport {
-                td_loss: lookahead.td_loss,
-                penalty: lookahead.penalty,
-                penalty_td_ratio: lookahead.penalty / lookahead.td_loss.abs(),
-                meta_loss,
-                meta_grad_norm: along.meta_grad_norm,
-                direction_norm: along.direction_norm,
-                jvp_norm: along.jvp_norm,
-            },
-        })
+        let (u, direction_norm) = central_differences(model, vars, theta, &direction, config, batch)?;
+        let u = u.map_or_else(|| lookahead.q.zeros_like(), Ok)?;
+        let jvp = Jvp {
+            q: lookahead.q,
+            u: &u,
+            td_loss: lookahead.td_loss,
+            penalty: lookahead.penalty,
+            meta_loss,
+            direction_norm,
+        };
+        meta_gradient_from_jvp(similarity, config, &jvp)
     }
+}
+
+/// Steps (1) to (4) done by the caller, as numbers: what [`meta_gradient_from_jvp`] needs.
+#[derive(Clone, Copy, Debug)]
+pub struct Jvp<'a> {
+    /// `Q(theta; B)`, `(n, A)`, the Q-values the penalty was computed on.
+    pub q: &'a Tensor,
+    /// `u = J_B (D . g)`, `(n, A)`.
+    pub u: &'a Tensor,
+    /// `L_TD(theta; B)` and `L_MASP(theta, S; B)`, for the report.
+    pub td_loss: f64,
+    pub penalty: f64,
+    /// `L_meta = L_TD(theta'; B')`.
+    pub meta_loss: f64,
+    /// `|D . g|`.
+    pub direction_norm: f64,
+}
+
+/// `dL_meta/dS` for a caller that did the network's part of the meta step itself (steps 1
+/// to 4: the lookahead, `g` and `u = J g`), e.g. rainbow's learner through
+/// `MetaAccess::lookahead_jvp`, which never writes the parameters: only the surrogate's
+/// gradient in `S` (step 5) is left. With the numbers [`meta_gradient_from_lookahead`]
+/// computes, the two return the same.
+pub fn meta_gradient_from_jvp(
+    similarity: &Similarity,
+    config: &MaspConfig,
+    jvp: &Jvp,
+) -> Result<MetaGradient> {
+    config.validate()?;
+    finite_loss(jvp.meta_loss, "td_loss(B')")?;
+    let along = surrogate_gradient(similarity, config, jvp.q, jvp.u, jvp.direction_norm)?;
+    Ok(MetaGradient {
+        grad: along.grad,
+        report: MetaReport {
+            td_loss: jvp.td_loss,
+            penalty: jvp.penalty,
+            penalty_td_ratio: jvp.penalty / jvp.td_loss.abs(),
+            meta_loss: jvp.meta_loss,
+            meta_grad_norm: along.meta_grad_norm,
+            direction_norm: along.direction_norm,
+            jvp_norm: along.jvp_norm,
+        },
+    })
 }
 
 /// [`meta_gradient_along`]'s result: `dL_meta/dS` and the norms behind it.
@@ -428,41 +469,36 @@ pub fn meta_gradient_along<M: MetaModel>(
         }
     }
     let theta = SavedTheta::default().save(&vars)?;
-    let result = along_at(model, &vars, &theta, direction, q, similarity, config, batch);
-    if result.is_err() {
-        restore(&vars, &theta)?; // a successful `along_at` has restored theta itself
+    let result = central_differences(model, &vars, &theta, direction, config, batch);
+    match result {
+        Ok((u, direction_norm)) => {
+            let u = u.map_or_else(|| q.zeros_like(), Ok)?;
+            surrogate_gradient(similarity, config, q, &u, direction_norm)
+        }
+        Err(e) => {
+            restore(&vars, &theta)?; // a successful `central_differences` has restored theta
+            Err(e)
+        }
     }
-    result
 }
 
-/// Steps (4) and (5): `u = J d` by central differences, then the surrogate's gradient in S.
-/// Variables without a direction must hold `theta`; the others may hold anything (they are
-/// written from `theta`), and all hold `theta` again when this returns `Ok`.
-#[allow(clippy::too_many_arguments)] // shared by both public entry points, theta saved
-fn along_at<M: MetaModel>(
+/// Step (4): `u = J d` by central differences along the unit direction, same noise (`None`
+/// for `d = 0`), and `|d|`. Variables without a direction must hold `theta`; the others may hold anything
+/// (they are written from `theta`), and all hold `theta` again when this returns `Ok`.
+fn central_differences<M: MetaModel>(
     model: &mut M,
     vars: &[Var],
     theta: &[Tensor],
     direction: &[Option<Tensor>],
-    q: &Tensor,
-    similarity: &Similarity,
     config: &MaspConfig,
     batch: &M::Batch,
-) -> Result<AlongGradient> {
-    // (4) u = J (D g) by central differences along the unit direction, same noise.
+) -> Result<(Option<Tensor>, f64)> {
     let mut norm_sq = 0.0;
     for d in direction.iter().flatten() {
         norm_sq += sum_squares(d)?;
     }
     let direction_norm = norm_sq.sqrt();
-    if !direction_norm.is_finite() {
-        return Err(Error::NonFinite {
-            what: "the meta-gradient direction |g|".into(),
-            value: direction_norm,
-            hint: "the TD loss at the looked-ahead parameters diverged: lower alpha",
-        });
-    }
-    let q = q.detach();
+    check_direction_norm(direction_norm)?;
     let u = if direction_norm > 0.0 {
         let step = config.eps / direction_norm;
         let mut at = |sign: f64| -> Result<Tensor> {
@@ -476,14 +512,39 @@ fn along_at<M: MetaModel>(
         let plus = at(1.0)?;
         let minus = at(-1.0)?;
         restore(vars, theta)?;
-        ((plus - minus)? * (1.0 / (2.0 * step)))?
+        Some(((plus - minus)? * (1.0 / (2.0 * step)))?)
     } else {
         restore(vars, theta)?;
-        q.zeros_like()?
+        None
     };
-    let jvp_norm = scalar(&u.sqr()?.sum_all()?)?.sqrt();
+    Ok((u, direction_norm))
+}
 
-    // (5) The surrogate -alpha sum_s <dL_MASP/dQ_s, u_s>, differentiated in S alone.
+fn check_direction_norm(direction_norm: f64) -> Result<()> {
+    if direction_norm.is_finite() {
+        return Ok(());
+    }
+    Err(Error::NonFinite {
+        what: "the meta-gradient direction |g|".into(),
+        value: direction_norm,
+        hint: "the TD loss at the looked-ahead parameters diverged: lower alpha",
+    })
+}
+
+/// Step (5): the surrogate `-alpha sum_s <dL_MASP/dQ_s, u_s>`, differentiated in S alone.
+fn surrogate_gradient(
+    similarity: &Similarity,
+    config: &MaspConfig,
+    q: &Tensor,
+    u: &Tensor,
+    direction_norm: f64,
+) -> Result<AlongGradient> {
+    check_direction_norm(direction_norm)?;
+    if u.dims() != q.dims() {
+        return Err(Error::model(format!("gave u of shape {:?} for Q of shape {:?}", u.dims(), q.dims())));
+    }
+    let (q, u) = (q.detach(), u.detach());
+    let jvp_norm = scalar(&u.sqr()?.sum_all()?)?.sqrt();
     let s = similarity.var();
     let tracked = PenaltyOperator::new(s.as_tensor(), config.form, config.eta)?;
     let surrogate = (tracked.directional(&q, &u)? * -config.alpha)?;
@@ -518,11 +579,14 @@ fn loss_value(loss: &Tensor, what: &str) -> Result<f64> {
             loss.dims()
         )));
     }
-    let v = scalar(&loss.flatten_all()?.get(0)?)?;
-    if !v.is_finite() {
-        return Err(Error::NonFinite { what: what.into(), value: v, hint: "the agent's loss diverged" });
+    finite_loss(scalar(&loss.flatten_all()?.get(0)?)?, what)
+}
+
+fn finite_loss(value: f64, what: &str) -> Result<f64> {
+    if !value.is_finite() {
+        return Err(Error::NonFinite { what: what.into(), value, hint: "the agent's loss diverged" });
     }
-    Ok(v)
+    Ok(value)
 }
 
 /// The model's preconditioner, one tensor per variable of the same shape.

@@ -6,26 +6,36 @@
 //! ```text
 //! penalty(Q)                   Q = sum_z z p_z (batch, actions), from the update's own
 //!                              forward pass: Masp::penalty, added to the C51 loss
-//! before_step(access, grad)    every meta_interval updates, before the learner's Adam step:
-//!                              Masp::meta_step_from_lookahead with
+//! before_step(access, grad)    every meta_interval updates, before the learner's Adam step,
+//!                              a meta step with
 //!                              B  = access.last_batch()                (the update's batch)
 //!                              B' = access.sample_batch() (fresh_batch = true) or B
 //!                              the lookahead = the update's own gradient of L_TD + L_MASP
-//!                              through `access` seen as a MetaModel (type Batch = DeviceBatch)
+//!   lookahead = sgd:           access.lookahead_jvp(alpha, B', eps), then
+//!                              Masp::meta_step_from_jvp
+//!   lookahead =                Masp::meta_step_from_lookahead through `access` seen as a
+//!     adam_preconditioned:     MetaModel (type Batch = DeviceBatch)
 //! ```
 //!
 //! The lookahead's gradient is exactly the one the learner has just computed (same
-//! parameters, batch, noise and `S`), so the meta step does not recompute it
-//! ([`crate::meta_gradient_from_lookahead`]): it costs one forward and backward pass at
-//! `theta'` on `B'`, two forward passes for the JVP, and the surrogate. With
-//! `lookahead = adam_preconditioned`, the preconditioner is Adam's before this update's
-//! step, and a meta step due at the first update (no Adam statistics yet) is skipped.
+//! parameters, batch, noise and `S`), so the meta step does not recompute it: it costs one
+//! forward and backward pass at `theta'` on `B'`, two forward passes for the JVP, and the
+//! surrogate. With the SGD lookahead (the default) the learner does the network's part
+//! itself (rainbow's `lookahead.rs`): the head's gradients stay as their batch factors, the
+//! update's own effective weights serve every pass, and no parameter is written, so none of
+//! the network-sized copies and weight gradients of the generic path (at 1042 actions,
+//! about a third of the meta step's time). For that it records each head layer's input and
+//! output gradient in the update that ends in a meta step
+//! ([`Regularizer::wants_lookahead_jvp`]). With `lookahead = adam_preconditioned`, the
+//! preconditioner is Adam's before this update's step, and a meta step due at the first
+//! update (no Adam statistics yet) is skipped.
 //!
 //! The learner's [`rainbow::MetaAccess`] already keeps MASP's contract: its `td_loss` and
 //! `q_values` use the current variables and the current noise sample, which nothing
 //! resamples during the meta step, so `Q(theta + eps g)` and `Q(theta - eps g)` see the same
 //! noise; `vars` and `adam_preconditioner` share one order. The meta step leaves the online
-//! parameters bit-identical (Masp::meta_step restores them from a copy).
+//! parameters bit-identical (the generic path restores them from a copy; the learner's
+//! never writes them).
 //!
 //! The latest [`MetaReport`] and the current [`SimilarityStats`] are kept for logging;
 //! [`MaspRegularizer::set_profiling`] times the meta step's stages ([`MetaTimings`]).
@@ -68,7 +78,7 @@ use rainbow::{DeviceBatch, Learner, MetaAccess, Regularizer, UpdateGradient};
 
 use crate::config::{Lookahead, MaspConfig};
 use crate::error::{Error, Result};
-use crate::meta::{LookaheadGradient, MetaModel, MetaReport};
+use crate::meta::{Jvp, LookaheadGradient, MetaModel, MetaReport};
 use crate::regularizer::Masp;
 use crate::similarity::SimilarityStats;
 use crate::transfer::Alignment;
@@ -88,25 +98,29 @@ pub struct MaspRegularizer {
 }
 
 /// Wall time of the stages of the latest meta step, when profiling is on
-/// ([`MaspRegularizer::set_profiling`]); the device is synchronised at every boundary. The
-/// stages are told apart by the order in which [`crate::meta_gradient`] calls the
-/// learner: its forward passes are timed, the gaps between them are the backward passes and
-/// parameter writes.
+/// ([`MaspRegularizer::set_profiling`]); the device is synchronised at every boundary. On
+/// the generic path the stages are told apart by the order in which
+/// [`crate::meta_gradient`] calls the learner: its forward passes are timed, the gaps
+/// between them are the backward passes and parameter writes. On the learner's own path
+/// ([`rainbow::MetaAccess::lookahead_jvp`]) they are the learner's stages, timed only
+/// while the learner's profiling is on too ([`rainbow::Learner::set_profiling`]).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct MetaTimings {
     /// Drawing `B'` from the replay and copying it to the device.
     pub fresh_batch: Duration,
     /// Copying `theta`, reading Adam's preconditioner and writing `theta'` (and, when the
-    /// update had no penalty, computing `Q(theta; B)`).
+    /// update had no penalty, computing `Q(theta; B)`); on the learner's path, building the
+    /// torso at `theta'`.
     pub save: Duration,
     /// `L_TD(theta'; B')`: the forward pass of `g`.
     pub meta_forward: Duration,
-    /// `g`'s backward pass and writing `theta` back.
+    /// `g`'s backward pass and writing `theta` back (on the learner's path: and `|g|`).
     pub meta_backward: Duration,
     /// `Q(theta +- eps g/|g|; B)`: the JVP's two forward passes and parameter writes.
     pub jvp: Duration,
     /// Restoring `theta`, the surrogate and its backward in `S`, the step on `S`, the
-    /// projection and the new penalty operator.
+    /// projection and the new penalty operator (on the learner's path also `Q(theta; B)`
+    /// when the update had no penalty).
     pub surrogate_and_step: Duration,
 }
 
@@ -193,6 +207,8 @@ impl MaspRegularizer {
         &self.timings
     }
 
+    /// One meta step: by the learner's [`MetaAccess::lookahead_jvp`] where it offers one (the
+    /// SGD lookahead), else through the learner seen as a [`MetaModel`].
     fn meta_step(&mut self, access: &mut dyn MetaAccess, gradient: &UpdateGradient) -> Result<MetaReport> {
         let device = self.masp.similarity().device().clone();
         let clock = Clock { device: &device, on: self.profile };
@@ -200,24 +216,68 @@ impl MaspRegularizer {
         let batch = access.last_batch().clone(); // tensors are shared: a cheap clone
         let fresh = if self.masp.config().fresh_batch { access.sample_batch()? } else { batch.clone() };
         let t1 = clock.now()?;
-        let mut model = AccessModel { access, clock, calls: Vec::new() };
         let q = match gradient.q {
             Some(q) => q.clone(),
-            None => model.q_values(&batch)?, // eta = 0: S is learned for analysis only
+            None => access.q_values(&batch)?, // eta = 0: S is learned for analysis only
         };
-        let grads: Vec<Option<Tensor>> = gradient.grads.iter().cloned().map(Some).collect();
-        let lookahead = LookaheadGradient {
-            q: &q,
-            grads: &grads,
-            td_loss: gradient.td_loss.into(),
-            penalty: gradient.penalty.unwrap_or(0.0).into(),
+        let losses = (gradient.td_loss.into(), gradient.penalty.unwrap_or(0.0).into());
+        let config = self.masp.config();
+        let structured = match config.lookahead {
+            Lookahead::Sgd => access.lookahead_jvp(config.alpha, &fresh, config.eps)?,
+            Lookahead::AdamPreconditioned => None,
         };
-        let report = self.masp.meta_step_from_lookahead(&mut model, &batch, &fresh, &lookahead)?;
-        let t2 = model.clock.now()?;
+        let (report, timings) = match structured {
+            Some(jvp) => {
+                let (td_loss, penalty) = losses;
+                let (meta_loss, direction_norm) = (jvp.meta_loss, jvp.direction_norm);
+                let report = self.masp.meta_step_from_jvp(&Jvp {
+                    q: &q,
+                    u: &jvp.u,
+                    td_loss,
+                    penalty,
+                    meta_loss,
+                    direction_norm,
+                })?;
+                let t = jvp.timings;
+                let network = t.setup + t.forward + t.backward + t.jvp;
+                let rest = (clock.now()? - t1).saturating_sub(network);
+                let timings = MetaTimings {
+                    save: t.setup,
+                    meta_forward: t.forward,
+                    meta_backward: t.backward,
+                    jvp: t.jvp,
+                    surrogate_and_step: rest,
+                    ..Default::default()
+                };
+                (report, timings)
+            }
+            None => {
+                self.meta_step_through_model(access, gradient, &q, losses, (&batch, &fresh), (clock, t1))?
+            }
+        };
         if self.profile {
-            self.timings = MetaTimings { fresh_batch: t1 - t0, ..stage_timings(t1, &model.calls, t2) };
+            self.timings = MetaTimings { fresh_batch: t1 - t0, ..timings };
         }
         Ok(report)
+    }
+
+    /// The meta step through `access` seen as a [`MetaModel`]: the parameters written at
+    /// `theta'` and `theta +- eps g`, and restored.
+    fn meta_step_through_model(
+        &mut self,
+        access: &mut dyn MetaAccess,
+        gradient: &UpdateGradient,
+        q: &Tensor,
+        (td_loss, penalty): (f64, f64),
+        (batch, fresh): (&DeviceBatch, &DeviceBatch),
+        (clock, t1): (Clock, Instant),
+    ) -> Result<(MetaReport, MetaTimings)> {
+        let mut model = AccessModel { access, clock, calls: Vec::new() };
+        let grads: Vec<Option<Tensor>> = gradient.grads.iter().cloned().map(Some).collect();
+        let lookahead = LookaheadGradient { q, grads: &grads, td_loss, penalty };
+        let report = self.masp.meta_step_from_lookahead(&mut model, batch, fresh, &lookahead)?;
+        let t2 = model.clock.now()?;
+        Ok((report, stage_timings(t1, &model.calls, t2)))
     }
 }
 
@@ -246,6 +306,13 @@ impl Regularizer for MaspRegularizer {
     /// No penalty to compute when `eta = 0` (S may still be learned, for analysis).
     fn uses_penalty(&self) -> bool {
         self.masp.config().eta > 0.0
+    }
+
+    /// Before an update that ends in a meta step with the SGD lookahead: the learner then
+    /// does that step's network work without writing its parameters
+    /// ([`MetaAccess::lookahead_jvp`]).
+    fn wants_lookahead_jvp(&self) -> bool {
+        self.masp.meta_step_due_next() && self.masp.config().lookahead == Lookahead::Sgd
     }
 }
 

@@ -45,7 +45,10 @@ use candle_core::{DType, Device, Tensor};
 
 use crate::config::{MaspConfig, MetaOptimizer};
 use crate::error::{Error, Result};
-use crate::meta::{meta_gradient_with, LookaheadGradient, MetaGradient, MetaModel, MetaReport, SavedTheta};
+use crate::meta::{
+    meta_gradient_from_jvp, meta_gradient_with, Jvp, LookaheadGradient, MetaGradient, MetaModel, MetaReport,
+    SavedTheta,
+};
 use crate::optimizer::SimilarityOptimizer;
 use crate::penalty::PenaltyOperator;
 use crate::similarity::Similarity;
@@ -115,8 +118,15 @@ impl Masp {
     /// Counts one agent update; true when a meta step is due (every `meta_interval`
     /// updates, never with `meta_learning = false`).
     pub fn record_update(&mut self) -> bool {
+        let due = self.meta_step_due_next();
         self.updates += 1;
-        self.config.meta_learning && self.updates % self.config.meta_interval == 0
+        due
+    }
+
+    /// Whether the next [`Masp::record_update`] will say a meta step is due (an agent that
+    /// prepares for the meta step during its update asks before it).
+    pub fn meta_step_due_next(&self) -> bool {
+        self.config.meta_learning && (self.updates + 1) % self.config.meta_interval == 0
     }
 
     /// One meta step: the closed-form `dL_meta/dS` ([`crate::meta_gradient`]) on the update batch
@@ -155,6 +165,13 @@ impl Masp {
             fresh,
             Some(lookahead),
         )?;
+        self.step_on_similarity(meta)
+    }
+
+    /// [`Masp::meta_step`] for an agent that did the network's part of the meta step itself
+    /// ([`crate::meta_gradient_from_jvp`]): the projected step on `S` from `u = J g`.
+    pub fn meta_step_from_jvp(&mut self, jvp: &Jvp) -> Result<MetaReport> {
+        let meta = meta_gradient_from_jvp(&self.similarity, &self.config, jvp)?;
         self.step_on_similarity(meta)
     }
 

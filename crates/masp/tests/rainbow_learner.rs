@@ -4,7 +4,8 @@
 //! * one meta step moves `S` and leaves the learner's update (every network parameter,
 //!   online and target, the noise sample and Adam's moments) bit-identical to the update
 //!   with the penalty alone;
-//! * the meta step from the update's own gradient equals the full meta step;
+//! * the meta step the hook takes (from the update's own gradient, by the learner's
+//!   `lookahead_jvp`) equals the full meta step through the variables;
 //! * the pool-permutation test of issue 5 (MASP.md section 5: "reordering the pool, with S
 //!   and the network's action outputs permuted the same way, must leave training unchanged
 //!   up to float summation order"): 200 updates with a meta step after each, on CPU, give
@@ -135,6 +136,7 @@ fn one_meta_step_through_the_learner_moves_s_and_restores_theta_exactly() {
         let (mut plain, _) = MaspRegularizer::for_learner(penalty_only, &ids(), None, &reference).unwrap();
         let (mut masp, _) = MaspRegularizer::for_learner(config.clone(), &ids(), None, &learner).unwrap();
         masp.set_profiling(true);
+        learner.set_profiling(true); // the stages of the learner's own meta-step path
         let s_before = masp.masp().similarity().to_vec().unwrap();
 
         let a = reference.update(1, &mut plain).unwrap();
@@ -199,9 +201,11 @@ impl Regularizer for BothMetaSteps<'_> {
     }
 }
 
-/// The meta step the learner's hook takes, from the update's own gradient, equals the one
-/// `Masp::meta_step` computes from scratch (lookahead forward and backward included) at
-/// the same parameters, noise and batch (`B' = B`).
+/// The meta step the learner's hook takes (from the update's own gradient, by the
+/// learner's `lookahead_jvp`, which keeps the head's gradients as batch factors and writes
+/// no parameter) equals the one `Masp::meta_step` computes from scratch through the
+/// variables (lookahead forward and backward included) at the same parameters, noise and
+/// batch (`B' = B`).
 #[test]
 fn meta_step_from_the_update_gradient_equals_the_full_meta_step() {
     let config = MaspConfig {
