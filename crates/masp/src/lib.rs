@@ -5,7 +5,9 @@
 //! * [`Similarity`]: `S`, `(A, A)`, symmetric with entries in `[0, 1]` and a unit diagonal,
 //!   in the Q-network's dtype and on its device; initialisations and [`SimilarityStats`].
 //! * [`penalty`] and [`PenaltyOperator`]: `eta/n sum_s ||(I - P(S)) Q_s||^2` or the
-//!   pairwise form on a batch's expected Q-values `(n, A)`.
+//!   pairwise form on a batch's expected Q-values `(n, A)`; [`directional`], its
+//!   derivative along a change of `Q`, as a function of `S` (the meta-gradient's
+//!   surrogate).
 //! * [`meta_gradient`]: `dL_meta/dS` in closed form (no second-order autodiff) for any
 //!   Q-network behind the [`MetaModel`] trait; [`meta_gradient_from_lookahead`] for a
 //!   caller that already has the lookahead's gradient (its own update's),
@@ -124,7 +126,7 @@ pub use meta::{
     meta_gradient, meta_gradient_along, meta_gradient_from_jvp, meta_gradient_from_lookahead, AlongGradient,
     Jvp, LookaheadGradient, MetaGradient, MetaModel, MetaReport,
 };
-pub use penalty::{penalty, PenaltyOperator};
+pub use penalty::{directional, penalty, PenaltyOperator};
 #[cfg(feature = "rainbow")]
 pub use rainbow_hook::{MaspRegularizer, MetaTimings};
 pub use regularizer::Masp;

@@ -38,7 +38,7 @@
 //!   `S = I` whenever following `g` would move two actions' values apart or together.
 //!
 //! In both, `dL_meta/dS = d surrogate / dS` with `Q_s` and `u_s` detached, which is
-//! candle's ordinary backward ([`crate::PenaltyOperator::directional`] builds the
+//! candle's ordinary backward ([`crate::directional`] builds the
 //! surrogate). `u` comes from two forward passes at `theta +- eps g/|g|` (central
 //! differences along the unit direction, scaled back by `|g|`), with the network's noise
 //! unchanged between them.
@@ -92,7 +92,7 @@ use candle_core::{Tensor, Var};
 use crate::config::{Lookahead, MaspConfig};
 use crate::error::{Error, Result};
 use crate::inplace::{sum_squares, write_axpy, write_copy};
-use crate::penalty::PenaltyOperator;
+use crate::penalty::{directional, PenaltyOperator};
 use crate::similarity::{scalar, Similarity};
 
 /// What MASP needs from a Q-network: its parameters, its TD loss and its Q-values on a
@@ -546,8 +546,7 @@ fn surrogate_gradient(
     let (q, u) = (q.detach(), u.detach());
     let jvp_norm = scalar(&u.sqr()?.sum_all()?)?.sqrt();
     let s = similarity.var();
-    let tracked = PenaltyOperator::new(s.as_tensor(), config.form, config.eta)?;
-    let surrogate = (tracked.directional(&q, &u)? * -config.alpha)?;
+    let surrogate = (directional(s.as_tensor(), config.form, config.eta, &q, &u)? * -config.alpha)?;
     let grad = match surrogate.backward()?.remove(s.as_tensor()) {
         Some(g) => g,
         None => s.as_tensor().zeros_like()?,

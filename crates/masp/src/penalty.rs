@@ -58,9 +58,7 @@ impl PenaltyOperator {
     /// Folds `s`, `(A, A)`, into the penalty. Differentiable in `s` when `s` is tracked.
     pub fn new(s: &Tensor, form: Form, eta: f64) -> Result<Self> {
         let dims = s.dims();
-        if dims.len() != 2 || dims[0] != dims[1] {
-            return Err(Error::Shape { what: "S".into(), expected: "(A, A)".into(), got: dims.to_vec() });
-        }
+        check_square(s)?;
         let kind = match form {
             Form::RowNormalised => {
                 let p = s.broadcast_div(&s.sum_keepdim(1)?)?;
@@ -107,56 +105,9 @@ impl PenaltyOperator {
         Ok((g * scale)?)
     }
 
-    /// The derivative of the penalty along `u`, `(n, A)`: `sum_s <dL/dQ_s, u_s>`, a scalar,
-    /// written so that it stays differentiable in `S`:
-    ///
-    /// * row-normalised: `(2 eta/n) sum_s (M u_s) . (M Q_s)`;
-    /// * pairwise: `(2 eta/n) sum_s u_s^T K Q_s = (2 eta/n) sum_s sum_ab S_ab (u_sa - u_sb)
-    ///   (Q_sa - Q_sb)`, computed on centred `Q_s` and `u_s` (exact, since `K 1 = 0`).
-    ///
-    /// MASP's meta-gradient is `d/dS` of `-alpha` times this, with `Q` and `u = J g` held
-    /// constant (see [`crate::meta_gradient`]).
-    pub fn directional(&self, q: &Tensor, u: &Tensor) -> Result<Tensor> {
-        let n = self.check_q(q, "Q-values")?;
-        self.check_q(u, "the JVP u")?;
-        if u.dims() != q.dims() {
-            return Err(Error::Shape {
-                what: "the JVP u".into(),
-                expected: format!("{:?}, the Q-values' shape", q.dims()),
-                got: u.dims().to_vec(),
-            });
-        }
-        let scale = 2.0 * self.eta / n as f64;
-        let sum = match &self.kind {
-            Operator::RowNormalised { m_t } => (q.matmul(m_t)? * u.matmul(m_t)?)?.sum_all()?,
-            Operator::Pairwise { s_t, degree } => {
-                let (qc, uc) = (centre(q)?, centre(u)?);
-                // u^T K q = sum_a deg_a u_a q_a - q^T S u - u^T S q, per state.
-                let diagonal = (&qc * &uc)?.broadcast_mul(degree)?.sum_all()?;
-                let q_s_u = (&qc * uc.matmul(s_t)?)?.sum_all()?;
-                let u_s_q = (&uc * qc.matmul(s_t)?)?.sum_all()?;
-                ((diagonal - q_s_u)? - u_s_q)?
-            }
-        };
-        Ok((sum * scale)?)
-    }
-
     /// The number of rows of `q` after checking its shape and dtype.
     pub(crate) fn check_q(&self, q: &Tensor, what: &str) -> Result<usize> {
-        match q.dims() {
-            [n, a] if *a == self.num_actions && *n > 0 => {}
-            dims => {
-                return Err(Error::Shape {
-                    what: what.into(),
-                    expected: format!("(n, {}) with n >= 1", self.num_actions),
-                    got: dims.to_vec(),
-                })
-            }
-        }
-        if q.dtype() != self.dtype {
-            return Err(Error::DType { what: what.into(), expected: self.dtype, got: q.dtype() });
-        }
-        Ok(q.dims()[0])
+        check_q(q, self.num_actions, self.dtype, what)
     }
 }
 
@@ -164,6 +115,77 @@ impl PenaltyOperator {
 /// `(A, A)`. Builds the operator each call; [`PenaltyOperator`] keeps it.
 pub fn penalty(q: &Tensor, s: &Tensor, form: Form, eta: f64) -> Result<Tensor> {
     PenaltyOperator::new(s, form, eta)?.penalty(q)
+}
+
+/// The derivative of the penalty along `u`, `(n, A)`: `sum_s <dL/dQ_s, u_s>`, a scalar, as
+/// a function of `s`, `(A, A)`, and differentiable in it. MASP's meta-gradient is `d/dS` of
+/// `-alpha` times this, with `Q` and `u = J g` held constant (see [`crate::meta_gradient`]).
+///
+/// * row-normalised: `(2 eta/n) sum_s (M u_s) . (M Q_s)`, with `M x = x - (S x) / r` (`r`
+///   the row sums of `S`);
+/// * pairwise: `(2 eta/n) sum_s u_s^T K Q_s = (2 eta/n) sum_s sum_ab S_ab (u_sa - u_sb)
+///   (Q_sa - Q_sb)`, computed on centred `Q_s` and `u_s` (exact, since `K 1 = 0`).
+///
+/// Both are written so that one product, `[Q; u] S^T`, is all that touches `S` besides its
+/// row (and column) sums: its backward pass in `S` is one more product and a transpose.
+/// Through `P(S)`, `M` and `M^T` instead, at `A = 1042` the backward pass went over `A^2`
+/// entries a dozen times.
+pub fn directional(s: &Tensor, form: Form, eta: f64, q: &Tensor, u: &Tensor) -> Result<Tensor> {
+    check_square(s)?;
+    let n = check_q(q, s.dim(0)?, s.dtype(), "Q-values")?;
+    check_q(u, s.dim(0)?, s.dtype(), "the JVP u")?;
+    if u.dims() != q.dims() {
+        return Err(Error::Shape {
+            what: "the JVP u".into(),
+            expected: format!("{:?}, the Q-values' shape", q.dims()),
+            got: u.dims().to_vec(),
+        });
+    }
+    let row_sums = s.sum_keepdim(1)?.t()?; // (1, A)
+    let sum = match form {
+        Form::RowNormalised => {
+            let x = Tensor::cat(&[q, u], 0)?; // (2n, A): the rows Q_s, then u_s
+            let m_x = (&x - x.matmul(&s.t()?)?.broadcast_div(&row_sums)?)?; // the rows M x
+            (m_x.narrow(0, 0, n)? * m_x.narrow(0, n, n)?)?.sum_all()?
+        }
+        Form::Pairwise => {
+            let x = Tensor::cat(&[centre(q)?, centre(u)?], 0)?;
+            let (qc, uc) = (x.narrow(0, 0, n)?, x.narrow(0, n, n)?);
+            let x_s = x.matmul(&s.t()?)?; // the rows (S x)^T
+                                          // u^T K q = sum_a deg_a u_a q_a - q^T S u - u^T S q, per state.
+            let degree = (row_sums + s.sum_keepdim(0)?)?;
+            let diagonal = (&qc * &uc)?.broadcast_mul(&degree)?.sum_all()?;
+            let q_s_u = (&qc * x_s.narrow(0, n, n)?)?.sum_all()?;
+            let u_s_q = (&uc * x_s.narrow(0, 0, n)?)?.sum_all()?;
+            ((diagonal - q_s_u)? - u_s_q)?
+        }
+    };
+    Ok((sum * (2.0 * eta / n as f64))?)
+}
+
+/// The number of rows of `q` after checking that it is `(n, A)`, `n >= 1`, in `dtype`.
+fn check_q(q: &Tensor, num_actions: usize, dtype: DType, what: &str) -> Result<usize> {
+    match q.dims() {
+        [n, a] if *a == num_actions && *n > 0 => {}
+        dims => {
+            return Err(Error::Shape {
+                what: what.into(),
+                expected: format!("(n, {}) with n >= 1", num_actions),
+                got: dims.to_vec(),
+            })
+        }
+    }
+    if q.dtype() != dtype {
+        return Err(Error::DType { what: what.into(), expected: dtype, got: q.dtype() });
+    }
+    Ok(q.dims()[0])
+}
+
+fn check_square(s: &Tensor) -> Result<()> {
+    match s.dims() {
+        [a, b] if a == b => Ok(()),
+        dims => Err(Error::Shape { what: "S".into(), expected: "(A, A)".into(), got: dims.to_vec() }),
+    }
 }
 
 /// Each row of `q`, `(n, A)`, minus its mean.
@@ -294,6 +316,47 @@ mod tests {
             }
             assert!(rel_err(&grad, &fd) < 1e-8, "{form:?}: {}", rel_err(&grad, &fd));
         }
+    }
+
+    /// `directional` is `sum_s <dL/dQ_s, u_s>` (the closed-form `dL/dQ`), and its gradient in
+    /// `S` matches central finite differences of its value: the meta-gradient's surrogate,
+    /// both forms, on a non-symmetric `S` (every entry a free parameter).
+    #[test]
+    fn directional_is_the_derivative_along_u_and_differentiates_in_s() {
+        let (eta, q_rows, u_rows) = (0.7, random((3, 6), -2.0, 2.0, 11), random((3, 6), -1.0, 1.0, 12));
+        let s_rows = random((6, 6), 0.05, 1.0, 13);
+        let (q, u) = (tensor(&q_rows), tensor(&u_rows));
+        for form in [Form::RowNormalised, Form::Pairwise] {
+            let s = Var::from_tensor(&tensor(&s_rows)).unwrap();
+            let value = directional(&s, form, eta, &q, &u).unwrap();
+            let grad_q = PenaltyOperator::new(&s, form, eta).unwrap().grad_q(&q).unwrap();
+            let expected = (grad_q * &u).unwrap().sum_all().unwrap().to_scalar::<f64>().unwrap();
+            let got = value.to_scalar::<f64>().unwrap();
+            assert!((got - expected).abs() <= 1e-12 * expected.abs(), "{form:?}: {got} vs {expected}");
+            let grad = value.backward().unwrap().get(&s).unwrap().to_vec2::<f64>().unwrap();
+            let h = 1e-6;
+            let fd: Vec<Vec<f64>> = (0..6)
+                .map(|i| {
+                    (0..6)
+                        .map(|j| {
+                            let at = |delta: f64| {
+                                let mut m = s_rows.clone();
+                                m[i][j] += delta;
+                                let v = directional(&tensor(&m), form, eta, &q, &u).unwrap();
+                                v.to_scalar::<f64>().unwrap()
+                            };
+                            (at(h) - at(-h)) / (2.0 * h)
+                        })
+                        .collect()
+                })
+                .collect();
+            assert!(rel_err(&grad, &fd) < 1e-8, "{form:?}: {}", rel_err(&grad, &fd));
+        }
+        let wrong = tensor(&random((3, 5), -1.0, 1.0, 14));
+        assert!(matches!(
+            directional(&tensor(&s_rows), Form::Pairwise, eta, &q, &wrong),
+            Err(Error::Shape { .. })
+        ));
     }
 
     #[test]
