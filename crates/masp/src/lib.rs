@@ -35,10 +35,13 @@
 //! learner's dtype and on its device, one row per action in the network's output order)
 //! and pass it to every `learner.update(step, &mut regularizer)`. Per update it adds
 //! [`Masp::penalty`] on the expected Q-values of the update's own forward pass; every
-//! `meta_interval` updates, between the update's backward pass and its Adam step, it runs
-//! [`Masp::meta_step_from_lookahead`] with `B` = the update's batch, `B'` = a fresh batch
-//! from the learner's replay (`B` again with `fresh_batch = false`), and the update's own
-//! gradient as the lookahead's, which it therefore does not recompute. `last_report()` and `similarity_stats()` are there for logging,
+//! `meta_interval` updates, between the update's backward pass and its Adam step, it runs a
+//! meta step with `B` = the update's batch, `B'` = a fresh batch from the learner's replay
+//! (`B` again with `fresh_batch = false`), and the update's own gradient as the
+//! lookahead's, which it therefore does not recompute. With the SGD lookahead (the default)
+//! the learner does the network's part itself (`rainbow::MetaAccess::lookahead_jvp`, which
+//! never writes a parameter) and [`Masp::meta_step_from_jvp`] steps `S`; with the
+//! Adam-preconditioned one it is [`Masp::meta_step_from_lookahead`] through the learner. `last_report()` and `similarity_stats()` are there for logging,
 //! and `masp()` gives `S` for saving. The example is in the `MaspRegularizer` docs.
 //!
 //! # Using MASP with your own Q-network

@@ -12,6 +12,8 @@
 //!   the same Q-values, losses and `S` after un-permuting, to 1e-5 relative.
 #![cfg(feature = "rainbow")]
 
+use std::cell::{Cell, RefCell};
+
 use candle_core::{DType, Device, Tensor};
 use masp::{Lookahead, Masp, MaspConfig, MaspRegularizer, MetaModel, MetaOptimizer, MetaReport, Similarity};
 use rainbow::{
@@ -248,6 +250,103 @@ fn meta_step_from_the_update_gradient_equals_the_full_meta_step() {
         "steps differ by {} (size {size})",
         max_abs_diff(&a, &b)
     );
+}
+
+/// The learner's access, passed through, counting how a meta step used it: TD losses
+/// (the generic path's), and `lookahead_jvp` calls with whether each gave a result.
+struct Counting<'a> {
+    inner: &'a mut dyn MetaAccess,
+    td_losses: Cell<usize>,
+    lookaheads: RefCell<Vec<bool>>,
+}
+
+impl MetaAccess for Counting<'_> {
+    fn vars(&self) -> Vec<candle_core::Var> {
+        self.inner.vars()
+    }
+    fn last_batch(&self) -> &DeviceBatch {
+        self.inner.last_batch()
+    }
+    fn sample_batch(&mut self) -> candle_core::Result<DeviceBatch> {
+        self.inner.sample_batch()
+    }
+    fn td_loss(&self, b: &DeviceBatch) -> candle_core::Result<Tensor> {
+        self.td_losses.set(self.td_losses.get() + 1);
+        self.inner.td_loss(b)
+    }
+    fn q_values(&self, b: &DeviceBatch) -> candle_core::Result<Tensor> {
+        self.inner.q_values(b)
+    }
+    fn adam_preconditioner(&self) -> Option<Vec<Tensor>> {
+        self.inner.adam_preconditioner()
+    }
+    fn lookahead_jvp(
+        &self,
+        alpha: f64,
+        fresh: &DeviceBatch,
+        eps: f64,
+    ) -> candle_core::Result<Option<rainbow::LookaheadJvp>> {
+        let jvp = self.inner.lookahead_jvp(alpha, fresh, eps)?;
+        self.lookaheads.borrow_mut().push(jvp.is_some());
+        Ok(jvp)
+    }
+}
+
+/// [`MaspRegularizer`] behind a [`Counting`] access.
+struct Counted {
+    masp: MaspRegularizer,
+    td_losses: usize,
+    lookaheads: Vec<bool>,
+}
+
+impl Regularizer for Counted {
+    fn penalty(&mut self, q: &Tensor) -> candle_core::Result<Option<Tensor>> {
+        self.masp.penalty(q)
+    }
+    fn wants_lookahead_jvp(&self) -> bool {
+        self.masp.wants_lookahead_jvp()
+    }
+    fn before_step(
+        &mut self,
+        access: &mut dyn MetaAccess,
+        gradient: &UpdateGradient,
+    ) -> candle_core::Result<()> {
+        let mut counting =
+            Counting { inner: access, td_losses: Cell::new(0), lookaheads: RefCell::default() };
+        self.masp.before_step(&mut counting, gradient)?;
+        self.td_losses += counting.td_losses.get();
+        self.lookaheads.extend(counting.lookaheads.take());
+        Ok(())
+    }
+}
+
+/// With the SGD lookahead the hook asks for the learner's own meta-step path before the
+/// updates that end in a meta step (and only those), and gets it; with the preconditioned
+/// lookahead it goes through the learner as a `MetaModel`.
+#[test]
+fn the_hook_takes_the_learners_own_path_with_the_sgd_lookahead() {
+    for (lookahead, learners_path) in [(Lookahead::Sgd, true), (Lookahead::AdamPreconditioned, false)] {
+        let mut learner = learner(true, 6);
+        fill(&mut learner, |a| a);
+        let config = MaspConfig { meta_interval: 2, lookahead, ..Default::default() };
+        let (masp, _) = MaspRegularizer::for_learner(config, &ids(), None, &learner).unwrap();
+        let mut counted = Counted { masp, td_losses: 0, lookaheads: Vec::new() };
+        let mut asked = Vec::new();
+        for step in 0..6 {
+            asked.push(counted.wants_lookahead_jvp());
+            learner.update(step, &mut counted).unwrap();
+        }
+        assert_eq!(counted.masp.masp().meta_steps(), 3, "{lookahead:?}");
+        if learners_path {
+            // Asked before each update that ends in a meta step, and each found what the
+            // learner recorded for it; no TD loss through the variables.
+            assert_eq!(asked, [false, true, false, true, false, true]);
+            assert_eq!((counted.lookaheads, counted.td_losses), (vec![true; 3], 0));
+        } else {
+            assert_eq!(asked, [false; 6]);
+            assert_eq!((counted.lookaheads, counted.td_losses), (vec![], 3));
+        }
+    }
 }
 
 #[test]
