@@ -483,8 +483,9 @@ pub fn meta_gradient_along<M: MetaModel>(
 }
 
 /// Step (4): `u = J d` by central differences along the unit direction, same noise (`None`
-/// for `d = 0`), and `|d|`. Variables without a direction must hold `theta`; the others may hold anything
-/// (they are written from `theta`), and all hold `theta` again when this returns `Ok`.
+/// for `d = 0`), and `|d|`. Variables without a direction must hold `theta`; the others may
+/// hold anything (they are written from `theta`), and all hold `theta` again when this
+/// returns `Ok`.
 fn central_differences<M: MetaModel>(
     model: &mut M,
     vars: &[Var],

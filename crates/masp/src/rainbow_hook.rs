@@ -22,9 +22,9 @@
 //! forward and backward pass at `theta'` on `B'`, two forward passes for the JVP, and the
 //! surrogate. With the SGD lookahead (the default) the learner does the network's part
 //! itself (rainbow's `lookahead.rs`): the head's gradients stay as their batch factors, the
-//! update's own effective weights serve every pass, and no parameter is written, so none of
-//! the network-sized copies and weight gradients of the generic path (at 1042 actions,
-//! about a third of the meta step's time). For that it records each head layer's input and
+//! update's own effective weights serve every pass, and no parameter is written: none of
+//! the generic path's network-sized copies, nor its weight gradients at `theta'` (the
+//! figures are in docs/benchmarks.md). For that it records each head layer's input and
 //! output gradient in the update that ends in a meta step
 //! ([`Regularizer::wants_lookahead_jvp`]). With `lookahead = adam_preconditioned`, the
 //! preconditioner is Adam's before this update's step, and a meta step due at the first
@@ -74,7 +74,7 @@ use std::cell::OnceCell;
 use std::time::{Duration, Instant};
 
 use candle_core::{Device, Tensor, Var};
-use rainbow::{DeviceBatch, Learner, MetaAccess, Regularizer, UpdateGradient};
+use rainbow::{DeviceBatch, Learner, LookaheadJvp, MetaAccess, Regularizer, UpdateGradient};
 
 use crate::config::{Lookahead, MaspConfig};
 use crate::error::{Error, Result};
@@ -227,30 +227,7 @@ impl MaspRegularizer {
             Lookahead::AdamPreconditioned => None,
         };
         let (report, timings) = match structured {
-            Some(jvp) => {
-                let (td_loss, penalty) = losses;
-                let (meta_loss, direction_norm) = (jvp.meta_loss, jvp.direction_norm);
-                let report = self.masp.meta_step_from_jvp(&Jvp {
-                    q: &q,
-                    u: &jvp.u,
-                    td_loss,
-                    penalty,
-                    meta_loss,
-                    direction_norm,
-                })?;
-                let t = jvp.timings;
-                let network = t.setup + t.forward + t.backward + t.jvp;
-                let rest = (clock.now()? - t1).saturating_sub(network);
-                let timings = MetaTimings {
-                    save: t.setup,
-                    meta_forward: t.forward,
-                    meta_backward: t.backward,
-                    jvp: t.jvp,
-                    surrogate_and_step: rest,
-                    ..Default::default()
-                };
-                (report, timings)
-            }
+            Some(jvp) => self.meta_step_from_learner(&jvp, &q, losses, (clock, t1))?,
             None => {
                 self.meta_step_through_model(access, gradient, &q, losses, (&batch, &fresh), (clock, t1))?
             }
@@ -259,6 +236,31 @@ impl MaspRegularizer {
             self.timings = MetaTimings { fresh_batch: t1 - t0, ..timings };
         }
         Ok(report)
+    }
+
+    /// The meta step from the learner's [`LookaheadJvp`]: only the step on `S` is left. Its
+    /// network stages are the learner's own timings.
+    fn meta_step_from_learner(
+        &mut self,
+        jvp: &LookaheadJvp,
+        q: &Tensor,
+        (td_loss, penalty): (f64, f64),
+        (clock, t1): (Clock, Instant),
+    ) -> Result<(MetaReport, MetaTimings)> {
+        let (u, meta_loss, direction_norm) = (&jvp.u, jvp.meta_loss, jvp.direction_norm);
+        let report =
+            self.masp.meta_step_from_jvp(&Jvp { q, u, td_loss, penalty, meta_loss, direction_norm })?;
+        let t = &jvp.timings;
+        let network = t.setup + t.forward + t.backward + t.jvp;
+        let timings = MetaTimings {
+            save: t.setup,
+            meta_forward: t.forward,
+            meta_backward: t.backward,
+            jvp: t.jvp,
+            surrogate_and_step: (clock.now()? - t1).saturating_sub(network),
+            ..Default::default()
+        };
+        Ok((report, timings))
     }
 
     /// The meta step through `access` seen as a [`MetaModel`]: the parameters written at
