@@ -228,13 +228,14 @@ impl UpdateTimings {
 
 /// Times stages when profiling, synchronising the device first so that asynchronous
 /// (CUDA) work is counted where it is issued.
-struct StageClock<'a> {
-    device: &'a Device,
-    last: Option<Instant>,
+pub(crate) struct StageClock<'a> {
+    pub(crate) device: &'a Device,
+    /// The end of the last stage; `None` when not profiling (then every lap is a no-op).
+    pub(crate) last: Option<Instant>,
 }
 
 impl StageClock<'_> {
-    fn lap(&mut self, into: &mut Duration) -> Result<()> {
+    pub(crate) fn lap(&mut self, into: &mut Duration) -> candle_core::Result<()> {
         if let Some(last) = self.last {
             self.device.synchronize()?;
             let now = Instant::now();
@@ -647,8 +648,11 @@ impl Learner {
             penalty: penalty_value,
         };
         let torso_vars = self.online.torso().named_vars().len();
-        let gradients =
-            head_grads.map(|head| UpdateGradients { online, torso: grads[..torso_vars].to_vec(), head });
+        let gradients = head_grads.map(|head| UpdateGradients {
+            layers: online.head().detach(),
+            torso: grads[..torso_vars].to_vec(),
+            head,
+        });
         self.in_progress = Some(InProgress { target, gradients });
         let stepped = regularizer.before_step(self, &gradient);
         self.in_progress = None;

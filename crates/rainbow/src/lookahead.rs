@@ -41,14 +41,14 @@
 //! the two in f64 and the CPU fast path in f32.
 
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use candle_core::backprop::GradStore;
 use candle_core::{DType, Device, Result, Tensor, Var};
 
 use crate::device_batch::DeviceBatch;
 use crate::head::HeadLayers;
-use crate::learner::Learner;
+use crate::learner::{Learner, StageClock};
 use crate::network::NetLayers;
 use crate::regularizer::{LookaheadJvp, LookaheadTimings};
 use crate::torso::TorsoLayers;
@@ -147,9 +147,10 @@ impl Taps {
 }
 
 /// The network part of the update in progress that a lookahead starts from: its built
-/// online layers, its gradient of the torso's parameters and its head layers' gradients.
+/// head layers (detached: gradients reach their inputs only), its gradient of the torso's
+/// parameters and its head layers' gradients.
 pub(crate) struct UpdateGradients {
-    pub(crate) online: NetLayers,
+    pub(crate) layers: HeadLayers,
     pub(crate) torso: Vec<Tensor>,
     pub(crate) head: Vec<LayerGradient>,
 }
@@ -197,22 +198,6 @@ fn moved(theta: &[Tensor], grads: &[Tensor], c: f64) -> Result<Vec<Tensor>> {
     theta.iter().zip(grads).map(|(t, g)| t + g.affine(c, 0.0)?).collect()
 }
 
-/// Stage timing, with the device synchronised, only while profiling.
-struct Laps<'a> {
-    device: &'a Device,
-    last: Option<Instant>,
-}
-
-impl Laps<'_> {
-    fn lap(&mut self) -> Result<Duration> {
-        let Some(last) = self.last else { return Ok(Duration::ZERO) };
-        self.device.synchronize()?;
-        let now = Instant::now();
-        self.last = Some(now);
-        Ok(now - last)
-    }
-}
-
 impl Learner {
     /// [`MetaAccess::lookahead_jvp`](crate::MetaAccess::lookahead_jvp); see the module docs.
     pub(crate) fn lookahead_jvp_from(
@@ -224,21 +209,21 @@ impl Learner {
         (alpha, eps): (f64, f64),
     ) -> Result<LookaheadJvp> {
         let device = self.device();
-        let mut laps = Laps { device, last: self.profiling().then(Instant::now) };
+        let mut clock = StageClock { device, last: self.profiling().then(Instant::now) };
         let mut timings = LookaheadTimings::default();
         let torso = self.online().torso();
         let theta: Vec<Tensor> = torso.named_vars().iter().map(|(_, v)| v.as_tensor().detach()).collect();
         let noise = self.online().head().layers().map(|l| l.noise_squares()).collect::<Result<Vec<_>>>()?;
-        let head = update.online.head().detach();
+        let head = &update.layers;
 
         // theta' = theta - alpha grad, its torso as fresh variables for g's backward pass.
         let prime: Vec<Var> =
             moved(&theta, &update.torso, -alpha)?.iter().map(Var::from_tensor).collect::<Result<_>>()?;
-        let at_prime = |torso| Moved { torso, head: &head, c: -alpha, grads: &update.head, noise: &noise };
+        let at_prime = |torso| Moved { torso, head, c: -alpha, grads: &update.head, noise: &noise };
         let params: Vec<Tensor> = prime.iter().map(|v| v.as_tensor().clone()).collect();
         let online = at_prime(torso.build_from(&params));
         let detached = at_prime(online.torso.detach());
-        timings.setup = laps.lap()?;
+        clock.lap(&mut timings.setup)?;
 
         // g = grad L_TD(theta'; B'): the bootstrap passes and the recorded online pass.
         let taps = Taps::new(noise.len());
@@ -249,7 +234,7 @@ impl Learner {
             || online.forward(fresh.obs(), Some(&taps)),
         );
         let (_, loss) = self.weighted_loss(&log_probs?, &bootstrap?.0, fresh)?;
-        timings.forward = laps.lap()?;
+        clock.lap(&mut timings.forward)?;
         let store = loss.backward()?;
         let g_torso: Vec<Tensor> = prime
             .iter()
@@ -264,12 +249,12 @@ impl Learner {
             norm_sq += g.norm_sq(noise)?;
         }
         let direction_norm = norm_sq.sqrt();
-        timings.backward = laps.lap()?;
+        clock.lap(&mut timings.backward)?;
 
         // u = J g by central differences along g / |g|, the update's noise in both passes.
         let q_at = |c: f64| -> Result<Tensor> {
             let torso = torso.build_from(&moved(&theta, &g_torso, c)?);
-            let at = Moved { torso, head: &head, c, grads: &g_head, noise: &noise };
+            let at = Moved { torso, head, c, grads: &g_head, noise: &noise };
             self.support().expected_q(&at.forward(batch.obs(), None)?)
         };
         let u = if direction_norm > 0.0 && direction_norm.is_finite() {
@@ -279,7 +264,7 @@ impl Learner {
         } else {
             Tensor::zeros((batch.len(), self.online().actions()), self.dtype(), device)?
         };
-        timings.jvp = laps.lap()?;
+        clock.lap(&mut timings.jvp)?;
         Ok(LookaheadJvp { meta_loss: to_f64(loss)?, direction_norm, u, timings })
     }
 }
