@@ -488,6 +488,7 @@ impl Env for AtariEnv {
                 life_lost,
                 frames: adv.frames,
                 episode_score: self.episode_score,
+                game_over: adv.game_over || truncated,
             },
         }
     }

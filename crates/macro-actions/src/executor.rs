@@ -240,6 +240,7 @@ impl<E: Env> MacroEnv<E> {
                 out.inner_done = step.done();
                 out.info.lives = step.info.lives;
                 out.info.episode_score = step.info.episode_score;
+                out.info.game_over = step.info.game_over;
                 break;
             }
         }

@@ -133,6 +133,28 @@ proptest! {
     }
 }
 
+/// A game's end is the env's word, not a guess from lives: a cap (or game over) that falls
+/// on a step that also cost a life ends the game with lives left, and a lost life that ends
+/// only an episode does not.
+#[test]
+fn the_game_end_comes_from_the_env_whatever_the_lives() {
+    let life_at_2 = (0..10).map(|t| t == 2).collect::<Vec<_>>();
+    let capped = Script::new(vec![1.0; 10], vec![1; 10], life_at_2.clone(), Some(End::Truncated { at: 2 }));
+    let mut env = macro_env(capped, vec![vec![0, 1, 2, 0]], 0.5, false);
+    env.reset(Some(0));
+    let o = env.step_macro(3).outcome;
+    assert_eq!((o.steps, o.truncated, o.info.life_lost, o.info.lives), (3, true, true, 99));
+    assert!(o.info.game_over, "the cap ended the game although a life was lost on that step");
+
+    let mut episodic = Script::new(vec![1.0; 10], vec![1; 10], life_at_2, Some(End::Terminated { at: 5 }));
+    episodic.terminate_on_life_loss = true;
+    let mut env = macro_env(episodic, vec![vec![0, 1, 2, 0]], 0.5, false);
+    env.reset(Some(0));
+    let o = env.step_macro(3).outcome;
+    assert_eq!((o.steps, o.terminated, o.info.life_lost), (3, true, true));
+    assert!(!o.info.game_over, "a lost life ended the episode, not the game");
+}
+
 #[test]
 fn life_loss_ends_the_macro_only_under_the_protocol() {
     let life_at_1 = || Script::new(vec![1.0; 10], vec![1; 10], (0..10).map(|t| t == 1).collect(), None);

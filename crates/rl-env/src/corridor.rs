@@ -211,7 +211,7 @@ impl Env for Corridor {
             reward,
             terminated,
             truncated,
-            info: StepInfo::single_frame(reward, self.episode_score),
+            info: StepInfo::single_frame(reward, self.episode_score, self.done),
         }
     }
 }
@@ -254,7 +254,14 @@ mod tests {
         assert_eq!(s.obs, Obs::Vector(&one_hot(50, 49)));
         assert_eq!(
             s.info,
-            StepInfo { raw_reward: 1.0, lives: 0, life_lost: false, frames: 1, episode_score: 1.0 }
+            StepInfo {
+                raw_reward: 1.0,
+                lives: 0,
+                life_lost: false,
+                frames: 1,
+                episode_score: 1.0,
+                game_over: true
+            }
         );
         assert_eq!(env.steps(), 49);
     }

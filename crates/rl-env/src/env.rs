@@ -24,13 +24,17 @@ pub struct StepInfo {
     pub frames: u32,
     /// Sum of raw rewards since the last full reset: the game score of the episode so far.
     pub episode_score: f64,
+    /// This step ended the whole game (game over, or the episode cap), so the next reset
+    /// starts a new one and `episode_score` is the game's final score. Where a lost life
+    /// ends an episode but not the game this stays false; without lives it is `done()`.
+    pub game_over: bool,
 }
 
 impl StepInfo {
     /// The info of an environment without lives in which one step is one frame, as the toy
-    /// environments are: the raw reward is the reward.
-    pub fn single_frame(reward: f32, episode_score: f64) -> Self {
-        StepInfo { raw_reward: reward, lives: 0, life_lost: false, frames: 1, episode_score }
+    /// environments are: the raw reward is the reward, and the game ends with the episode.
+    pub fn single_frame(reward: f32, episode_score: f64, done: bool) -> Self {
+        StepInfo { raw_reward: reward, lives: 0, life_lost: false, frames: 1, episode_score, game_over: done }
     }
 }
 

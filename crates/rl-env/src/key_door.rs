@@ -454,7 +454,7 @@ impl Env for KeyDoor {
             reward,
             terminated,
             truncated,
-            info: StepInfo::single_frame(reward, self.episode_score),
+            info: StepInfo::single_frame(reward, self.episode_score, self.done),
         }
     }
 }

@@ -162,12 +162,13 @@ mod tests {
             self.t += 1;
             self.obs = [self.t as f32];
             let score = self.rewards[..self.t].iter().map(|&r| f64::from(r)).sum();
+            let terminated = self.t == self.rewards.len();
             Step {
                 obs: Obs::Vector(&self.obs),
                 reward: r,
-                terminated: self.t == self.rewards.len(),
+                terminated,
                 truncated: false,
-                info: StepInfo { raw_reward: r, frames: 1, episode_score: score, ..Default::default() },
+                info: StepInfo::single_frame(r, score, terminated),
             }
         }
     }

@@ -96,6 +96,8 @@ impl Env for Script {
                 life_lost,
                 frames: self.frames[t],
                 episode_score: self.score,
+                // The script's end is the game's; a life lost ends an episode at most.
+                game_over: matches!(self.end, Some(End::Terminated { at } | End::Truncated { at }) if at == t),
             },
         }
     }
