@@ -131,7 +131,7 @@ pub use meta::{
 };
 pub use penalty::{directional, penalty, PenaltyOperator};
 #[cfg(feature = "rainbow")]
-pub use rainbow_hook::{MaspRegularizer, MetaTimings};
+pub use rainbow_hook::{MaspRegularizer, MetaPaths, MetaTimings};
 pub use regularizer::Masp;
 pub use similarity::{Similarity, SimilarityStats};
 pub use state::{MASP_STATE_FILE, MASP_STATE_FORMAT, MASP_STATE_FORMAT_VERSION, STATE_SIMILARITY_FILE};

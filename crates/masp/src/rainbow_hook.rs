@@ -95,6 +95,16 @@ pub struct MaspRegularizer {
     stats: OnceCell<SimilarityStats>,
     profile: bool,
     timings: MetaTimings,
+    paths: MetaPaths,
+}
+
+/// How many meta steps took each path: the learner's own [`MetaAccess::lookahead_jvp`]
+/// (the SGD lookahead) or the generic one through [`MetaModel`] (the Adam-preconditioned
+/// lookahead). Not saved in checkpoints: it counts this process's steps.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MetaPaths {
+    pub learner: u64,
+    pub generic: u64,
 }
 
 /// Wall time of the stages of the latest meta step, when profiling is on
@@ -137,7 +147,14 @@ impl MetaTimings {
 
 impl MaspRegularizer {
     pub fn new(masp: Masp) -> Self {
-        Self { masp, last: None, stats: OnceCell::new(), profile: false, timings: MetaTimings::default() }
+        Self {
+            masp,
+            last: None,
+            stats: OnceCell::new(),
+            profile: false,
+            timings: MetaTimings::default(),
+            paths: MetaPaths::default(),
+        }
     }
 
     /// MASP for `learner`'s network: `S` over the actions `ids` (their identities, in the
@@ -180,6 +197,11 @@ impl MaspRegularizer {
         self.last.as_ref().map(|(_, r)| r)
     }
 
+    /// How many of this process's meta steps took each path.
+    pub fn meta_paths(&self) -> MetaPaths {
+        self.paths
+    }
+
     /// The learner's update number after which the latest meta step ran.
     pub fn last_meta_update(&self) -> Option<u64> {
         self.last.as_ref().map(|(u, _)| *u)
@@ -207,8 +229,9 @@ impl MaspRegularizer {
         &self.timings
     }
 
-    /// One meta step: by the learner's [`MetaAccess::lookahead_jvp`] where it offers one (the
-    /// SGD lookahead), else through the learner seen as a [`MetaModel`].
+    /// One meta step: by the learner's [`MetaAccess::lookahead_jvp`] with the SGD lookahead
+    /// (an error if the learner did not record for it), through the learner seen as a
+    /// [`MetaModel`] with the Adam-preconditioned one.
     fn meta_step(&mut self, access: &mut dyn MetaAccess, gradient: &UpdateGradient) -> Result<MetaReport> {
         let device = self.masp.similarity().device().clone();
         let clock = Clock { device: &device, on: self.profile };
@@ -222,13 +245,23 @@ impl MaspRegularizer {
         };
         let losses = (gradient.td_loss.into(), gradient.penalty.unwrap_or(0.0).into());
         let config = self.masp.config();
-        let structured = match config.lookahead {
-            Lookahead::Sgd => access.lookahead_jvp(config.alpha, &fresh, config.eps)?,
-            Lookahead::AdamPreconditioned => None,
-        };
-        let (report, timings) = match structured {
-            Some(jvp) => self.meta_step_from_learner(&jvp, &q, losses, (clock, t1))?,
-            None => {
+        let (report, timings) = match config.lookahead {
+            Lookahead::Sgd => {
+                // No silent fallback to the generic path: it is the same method at about
+                // twice the cost, so a learner that did not record is a bug to surface.
+                let jvp =
+                    access.lookahead_jvp(config.alpha, &fresh, config.eps)?.ok_or_else(|| Error::Model {
+                        reason: "did not record the update's head gradients for the SGD lookahead's \
+                                 meta step (Regularizer::wants_lookahead_jvp was not forwarded to the \
+                                 learner?); set masp.lookahead = \"adam_preconditioned\" to take the \
+                                 generic path on purpose"
+                            .into(),
+                    })?;
+                self.paths.learner += 1;
+                self.meta_step_from_learner(&jvp, &q, losses, (clock, t1))?
+            }
+            Lookahead::AdamPreconditioned => {
+                self.paths.generic += 1;
                 self.meta_step_through_model(access, gradient, &q, losses, (&batch, &fresh), (clock, t1))?
             }
         };

@@ -201,6 +201,9 @@ impl Regularizer for BothMetaSteps<'_> {
         self.full_report = Some(self.full.meta_step(&mut Access(&mut *access), &batch, &batch)?);
         self.hooked.before_step(access, gradient)
     }
+    fn wants_lookahead_jvp(&self) -> bool {
+        self.hooked.wants_lookahead_jvp()
+    }
 }
 
 /// The meta step the learner's hook takes (from the update's own gradient, by the
@@ -347,6 +350,44 @@ fn the_hook_takes_the_learners_own_path_with_the_sgd_lookahead() {
             assert_eq!((counted.lookaheads, counted.td_losses), (vec![], 3));
         }
     }
+}
+
+/// A regulariser that forwards MASP's penalty and meta step but not
+/// `wants_lookahead_jvp`, as the runner's old wrapper did.
+struct Hiding(MaspRegularizer);
+
+impl Regularizer for Hiding {
+    fn penalty(&mut self, q: &Tensor) -> candle_core::Result<Option<Tensor>> {
+        self.0.penalty(q)
+    }
+    fn before_step(
+        &mut self,
+        access: &mut dyn MetaAccess,
+        gradient: &UpdateGradient,
+    ) -> candle_core::Result<()> {
+        self.0.before_step(access, gradient)
+    }
+}
+
+/// With the SGD lookahead a learner that did not record for the meta step is an error, never
+/// a silent fall back to the generic path; a shared handle forwards everything, so the
+/// learner's own path runs through it.
+#[test]
+fn a_meta_step_without_the_learners_recording_is_an_error() {
+    let mut learner = learner(true, 6);
+    fill(&mut learner, |a| a);
+    let config = MaspConfig { meta_interval: 1, ..Default::default() };
+    let (masp, _) = MaspRegularizer::for_learner(config.clone(), &ids(), None, &learner).unwrap();
+    let err = learner.update(0, &mut Hiding(masp)).unwrap_err().to_string();
+    assert!(err.contains("did not record") && err.contains("adam_preconditioned"), "{err}");
+
+    let (masp, _) = MaspRegularizer::for_learner(config, &ids(), None, &learner).unwrap();
+    let shared = std::rc::Rc::new(RefCell::new(masp));
+    let mut handle = std::rc::Rc::clone(&shared);
+    for step in 1..3 {
+        learner.update(step, &mut handle).unwrap();
+    }
+    assert_eq!(shared.borrow().meta_paths(), masp::MetaPaths { learner: 2, generic: 0 });
 }
 
 #[test]

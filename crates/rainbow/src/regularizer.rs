@@ -52,6 +52,9 @@
 //! }
 //! ```
 
+use std::cell::RefCell;
+use std::rc::Rc;
+
 use candle_core::{Result, Tensor, Var};
 
 use crate::device_batch::DeviceBatch;
@@ -197,6 +200,27 @@ impl Regularizer for NoRegularizer {
 
     fn uses_penalty(&self) -> bool {
         false
+    }
+}
+
+/// A regulariser shared with its owner (who reads its state for logging and checkpoints
+/// while the agent holds it): every method is forwarded, so the learner asks the inner
+/// regulariser itself, [`Regularizer::wants_lookahead_jvp`] included.
+impl<R: Regularizer + ?Sized> Regularizer for Rc<RefCell<R>> {
+    fn penalty(&mut self, q: &Tensor) -> Result<Option<Tensor>> {
+        self.borrow_mut().penalty(q)
+    }
+
+    fn before_step(&mut self, access: &mut dyn MetaAccess, gradient: &UpdateGradient) -> Result<()> {
+        self.borrow_mut().before_step(access, gradient)
+    }
+
+    fn uses_penalty(&self) -> bool {
+        self.borrow().uses_penalty()
+    }
+
+    fn wants_lookahead_jvp(&self) -> bool {
+        self.borrow().wants_lookahead_jvp()
     }
 }
 

@@ -11,13 +11,12 @@ use std::rc::Rc;
 
 use ale_env::AtariEnv;
 use anyhow::{Context, Result};
-use candle_core::Tensor;
 use macro_actions::{
     corrupt, random_macros, ActionPool, ActionRef, CorruptionConfig, ExecutorConfig, MacroVecEnv,
     RandomConfig,
 };
 use masp::MaspRegularizer;
-use rainbow::{Agent, MetaAccess, Regularizer, UpdateGradient};
+use rainbow::Agent;
 use rl_env::{Corridor, Env, KeyDoor};
 
 use crate::config::{EnvConfig, MacroSource, RunConfig};
@@ -83,47 +82,6 @@ pub fn run_env(config: &RunConfig, pool: &ActionPool, eval: bool, n: usize) -> R
 /// What the runner reads from the regulariser while the agent owns it.
 pub type SharedMasp = Rc<RefCell<MaspRegularizer>>;
 
-/// The agent's regulariser: MASP when enabled, and the debug NaN injection.
-pub struct RunRegularizer {
-    masp: Option<SharedMasp>,
-    /// `run.inject_nan_at_update`: this update's penalty is NaN.
-    inject_nan_at: Option<u64>,
-    penalties: u64,
-}
-
-impl Regularizer for RunRegularizer {
-    fn penalty(&mut self, q: &Tensor) -> candle_core::Result<Option<Tensor>> {
-        self.penalties += 1;
-        let penalty = match &self.masp {
-            Some(m) => m.borrow_mut().penalty(q)?,
-            None => None,
-        };
-        if self.inject_nan_at == Some(self.penalties) {
-            let nan = q.sum_all()?.affine(f64::NAN, 0.0)?;
-            return Ok(Some(match penalty {
-                Some(p) => (p + nan)?,
-                None => nan,
-            }));
-        }
-        Ok(penalty)
-    }
-
-    fn before_step(
-        &mut self,
-        access: &mut dyn MetaAccess,
-        gradient: &UpdateGradient,
-    ) -> candle_core::Result<()> {
-        match &self.masp {
-            Some(m) => m.borrow_mut().before_step(access, gradient),
-            None => Ok(()),
-        }
-    }
-
-    fn uses_penalty(&self) -> bool {
-        self.inject_nan_at.is_some() || self.masp.as_ref().is_some_and(|m| m.borrow().uses_penalty())
-    }
-}
-
 /// The file `S` is saved to in a checkpoint folder ([`masp::Masp::save_state`] writes it
 /// beside MASP's optimiser state and counters).
 pub const SIMILARITY_FILE: &str = masp::STATE_SIMILARITY_FILE;
@@ -173,10 +131,8 @@ pub fn attach_regularizer(
     } else {
         None
     };
-    agent.set_regularizer(Box::new(RunRegularizer {
-        masp: masp.clone(),
-        inject_nan_at: config.run.inject_nan_at_update.filter(|&n| n > 0),
-        penalties: 0,
-    }));
+    if let Some(m) = &masp {
+        agent.set_regularizer(Box::new(Rc::clone(m)));
+    }
     Ok(masp)
 }
