@@ -57,7 +57,7 @@
 use rand::Rng;
 use rl_env::{Obs, ObsSpec};
 
-use crate::config::{NStepConfig, ReplayConfig};
+use crate::config::{NStepConfig, ReplayConfig, WeightNormalisation};
 use crate::error::{Error, Result};
 use crate::nstep::Pending;
 use crate::replay::batch::{Batch, ObsBuf};
@@ -428,7 +428,13 @@ impl PrioritizedReplay {
     /// Fills every field of `batch` from its `indices`.
     fn fill(&self, step: u64, batch: &mut Batch) {
         let beta = self.config.beta(step);
-        let min_leaf = self.priorities.min.min();
+        // The largest weight is the smallest priority's.
+        let min_leaf = match self.config.weight_normalisation {
+            WeightNormalisation::BufferMax => self.priorities.min.min(),
+            WeightNormalisation::BatchMax => {
+                batch.indices.iter().map(|&slot| self.priorities.sum.get(slot)).fold(f64::INFINITY, f64::min)
+            }
+        };
         for k in 0..batch.len() {
             let slot = batch.indices[k];
             debug_assert_eq!(self.storage.kind(slot), Slot::State);
@@ -486,7 +492,8 @@ impl PrioritizedReplay {
 impl PrioritizedReplay {
     /// Writes the buffer's whole state (see `replay/snapshot.rs` for the format): what a
     /// checkpoint needs so that a resumed run samples exactly what an uninterrupted one
-    /// would. Writes about [`PrioritizedReplay::bytes`] bytes.
+    /// would. Only the slots written so far are stored, so the size grows with the
+    /// transitions held, up to about [`PrioritizedReplay::bytes`] bytes when full.
     pub fn save_snapshot(&self, w: &mut dyn std::io::Write) -> std::io::Result<()> {
         let mut w = Writer::new(w);
         w.raw(MAGIC)?;
@@ -498,12 +505,13 @@ impl PrioritizedReplay {
         w.f64(p.eps)?;
         w.f64(p.max_priority)?;
         w.u64(p.live as u64)?;
-        p.sum.write_snapshot(&mut w)?;
-        p.min.write_snapshot(&mut w)
+        let filled = self.storage.filled();
+        p.sum.write_snapshot(&mut w, &filled)?;
+        p.min.write_snapshot(&mut w, &filled)
     }
 
-    /// Restores a [`PrioritizedReplay::save_snapshot`] into this buffer, which must have
-    /// been built with the same configuration, observation spec and env copies. On error
+    /// Restores a [`PrioritizedReplay::save_snapshot`] into this buffer, which must be new
+    /// and built with the same configuration, observation spec and env copies. On error
     /// the buffer may be partly overwritten: build a fresh one.
     pub fn load_snapshot(&mut self, r: &mut dyn std::io::Read) -> Result<()> {
         let mut r = Reader::new(r);
@@ -524,8 +532,9 @@ impl PrioritizedReplay {
         r.expect("eps (bits)", p.eps.to_bits())?;
         p.max_priority = r.f64()?;
         p.live = r.u64()? as usize;
-        p.sum.read_snapshot(&mut r)?;
-        p.min.read_snapshot(&mut r)
+        let filled = self.storage.filled();
+        p.sum.read_snapshot(&mut r, &filled)?;
+        p.min.read_snapshot(&mut r, &filled)
     }
 }
 
@@ -627,30 +636,52 @@ mod tests {
 
     #[test]
     fn importance_weights_match_a_brute_force_computation() {
-        // Reference: the definition, in f64 over the whole buffer,
-        // w_i = (N P(i))^-beta / max_k (N P(k))^-beta with P(i) = p_i^alpha / sum_k p_k^alpha.
-        let config = ReplayConfig { capacity: 200, alpha: 0.6, beta0: 0.4, beta_steps: 1000, eps: 1e-6 };
-        let mut r = PrioritizedReplay::new(&config, &NStepConfig { n: 3, gamma: 0.9 }, &VEC2, 2).unwrap();
-        episode(&mut r, 0, 0.0, 20, true);
-        episode(&mut r, 1, 1.0, 17, false);
-        let indices: Vec<usize> = r.sampleable().collect();
-        let mut rng = ChaCha8Rng::seed_from_u64(3);
-        let values: Vec<f32> = indices.iter().map(|_| rng.random_range(0.0..5.0)).collect();
-        r.update_priorities(&indices, &values).unwrap();
-        let p: Vec<f64> = values.iter().map(|&x| (x.abs() as f64 + 1e-6).powf(0.6)).collect();
-        let total: f64 = p.iter().sum();
-        let n = p.len() as f64;
-        for step in [0, 500, 2000] {
-            let beta = config.beta(step);
-            let raw = |pi: f64| (n * pi / total).powf(-beta);
-            let max_w = p.iter().map(|&pi| raw(pi)).fold(0.0, f64::max);
-            let mut batch = Batch::new(indices.len(), &VEC2);
-            r.gather(&indices, step, &mut batch).unwrap();
-            for (k, &pi) in p.iter().enumerate() {
-                let expected = raw(pi) / max_w;
-                let got = batch.weights()[k] as f64;
-                assert!((got - expected).abs() < 1e-6 * expected, "step {step}, k {k}: {got} vs {expected}");
-                assert!((r.probability(indices[k]).unwrap() - pi / total).abs() < 1e-12);
+        // Reference: the definition, in f64, w_i = (N P(i))^-beta / max_k (N P(k))^-beta with
+        // P(i) = p_i^alpha / sum_k p_k^alpha and k over the batch or the whole buffer. The
+        // batch is every third transition, so the two maxima differ.
+        for norm in [WeightNormalisation::BatchMax, WeightNormalisation::BufferMax] {
+            let config = ReplayConfig {
+                capacity: 200,
+                alpha: 0.6,
+                beta0: 0.4,
+                beta_steps: 1000,
+                eps: 1e-6,
+                weight_normalisation: norm,
+            };
+            let mut r = PrioritizedReplay::new(&config, &NStepConfig { n: 3, gamma: 0.9 }, &VEC2, 2).unwrap();
+            episode(&mut r, 0, 0.0, 20, true);
+            episode(&mut r, 1, 1.0, 17, false);
+            let indices: Vec<usize> = r.sampleable().collect();
+            let mut rng = ChaCha8Rng::seed_from_u64(3);
+            let mut values: Vec<f32> = indices.iter().map(|_| rng.random_range(0.1..5.0)).collect();
+            values[1] = 0.0; // the buffer's largest weight, outside the batch
+            r.update_priorities(&indices, &values).unwrap();
+            let p: Vec<f64> = values.iter().map(|&x| (x.abs() as f64 + 1e-6).powf(0.6)).collect();
+            let total: f64 = p.iter().sum();
+            let n = p.len() as f64;
+            let picked: Vec<usize> = (0..indices.len()).step_by(3).collect();
+            let batch_indices: Vec<usize> = picked.iter().map(|&k| indices[k]).collect();
+            for step in [0, 500, 2000] {
+                let beta = config.beta(step);
+                let raw = |pi: f64| (n * pi / total).powf(-beta);
+                let over = match norm {
+                    WeightNormalisation::BatchMax => picked.clone(),
+                    WeightNormalisation::BufferMax => (0..p.len()).collect(),
+                };
+                let max_w = over.iter().map(|&k| raw(p[k])).fold(0.0, f64::max);
+                let mut batch = Batch::new(batch_indices.len(), &VEC2);
+                r.gather(&batch_indices, step, &mut batch).unwrap();
+                for (j, &k) in picked.iter().enumerate() {
+                    let expected = raw(p[k]) / max_w;
+                    let got = batch.weights()[j] as f64;
+                    assert!(
+                        (got - expected).abs() < 1e-6 * expected,
+                        "{norm:?} step {step}, k {k}: {got} vs {expected}"
+                    );
+                    assert!((r.probability(indices[k]).unwrap() - p[k] / total).abs() < 1e-12);
+                }
+                let top = batch.weights().iter().copied().fold(0.0f32, f32::max);
+                assert_eq!(top == 1.0, norm == WeightNormalisation::BatchMax, "{norm:?}: batch max {top}");
             }
         }
     }
@@ -801,5 +832,44 @@ mod tests {
         let err = other.load_snapshot(&mut bytes.as_slice()).unwrap_err();
         assert!(err.to_string().contains("slots per copy"), "{err}");
         assert!(b.load_snapshot(&mut &bytes[..100]).is_err(), "truncated");
+    }
+
+    #[test]
+    fn a_snapshot_grows_with_the_transitions_held() {
+        let spec = ObsSpec::Pixels { channels: 4, height: 8, width: 8 };
+        let config = ReplayConfig { capacity: 1000, ..ReplayConfig::default() };
+        let n_step = NStepConfig { n: 3, gamma: 0.9 };
+        let new = || PrioritizedReplay::new(&config, &n_step, &spec, 1).unwrap();
+        let snapshot = |r: &PrioritizedReplay| {
+            let mut bytes = Vec::new();
+            r.save_snapshot(&mut bytes).unwrap();
+            bytes
+        };
+        // One long episode whose stacks shift by one distinct frame a step: 4 slots for
+        // the first stack, then one a step.
+        let stack = |t: usize| -> Vec<u8> { (0..4).flat_map(|k| [((t + k) % 251) as u8; 64]).collect() };
+        let mut r = new();
+        let empty = snapshot(&r).len();
+        r.start_episode(0, Obs::Pixels(&stack(0))).unwrap();
+        let step = |r: &mut PrioritizedReplay, t: usize| {
+            let transition = Transition::primitive(t % 3, 1.0, 0.9, false, false);
+            r.add(0, &transition, Obs::Pixels(&stack(t))).unwrap();
+        };
+        for t in 1..=96 {
+            step(&mut r, t);
+        }
+        let tenth = snapshot(&r);
+        for t in 97..=2500 {
+            step(&mut r, t);
+        }
+        let full = snapshot(&r).len();
+        assert!(empty * 100 < full, "empty {empty} B, full {full} B");
+        let per_slot = (full - empty) as f64 / 1000.0;
+        let tenth_slots = (tenth.len() - empty) as f64 / per_slot;
+        assert!((tenth_slots - 100.0).abs() < 2.0, "a tenth full stores {tenth_slots:.1} slots' worth");
+        // A partly filled snapshot loads into a new buffer and saves back byte for byte.
+        let mut back = new();
+        back.load_snapshot(&mut tenth.as_slice()).unwrap();
+        assert_eq!(snapshot(&back), tenth);
     }
 }

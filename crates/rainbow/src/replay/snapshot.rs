@@ -5,15 +5,18 @@
 //! each array as a little-endian `u64` length followed by its elements, little-endian. A
 //! snapshot is read back into a buffer built with the same configuration, observation spec
 //! and number of env copies, so nothing is allocated or resized on load; any mismatch is an
-//! error naming what differs. The trees are stored node by node, so sampling after a load is
-//! bit-identical to sampling before the save.
+//! error naming what differs. Only each stream's filled slots are stored (a snapshot grows
+//! with the transitions held), with their priority-tree leaves; the trees' inner nodes are
+//! rebuilt from the leaves, which gives them bit for bit (each node is a function of its
+//! children), so sampling after a load is bit-identical to sampling before the save.
 
 use std::io::{Read, Write};
 
 use crate::error::{Error, Result};
 
 pub(crate) const MAGIC: &[u8; 8] = b"RBREPLAY";
-pub(crate) const VERSION: u64 = 1;
+/// 2: only the filled slots and their tree leaves (1 held the whole ring and every node).
+pub(crate) const VERSION: u64 = 2;
 
 /// Writes the snapshot primitives.
 pub(crate) struct Writer<'a> {

@@ -197,27 +197,47 @@ impl Storage {
         frames + self.capacity() * META_BYTES + self.streams.len() * std::mem::size_of::<Stream>()
     }
 
-    /// Frames, metadata and stream positions, for checkpoints.
+    /// The global slots of each stream written so far: a stream fills from its first slot
+    /// on and, once it has wrapped, stays full (nothing empties a slot).
+    pub(crate) fn filled(&self) -> Vec<std::ops::Range<usize>> {
+        (0..self.num_envs)
+            .map(|env| {
+                let base = env * self.per_env;
+                let wrapped = self.per_env > 0 && self.kinds[base + self.per_env - 1] != Slot::Empty;
+                base..base + if wrapped { self.per_env } else { self.streams[env].cursor }
+            })
+            .collect()
+    }
+
+    /// Stream positions, then the frames and metadata of the filled slots alone, for
+    /// checkpoints: a snapshot's size grows with what the ring holds.
     pub(crate) fn write_snapshot(&self, w: &mut Writer<'_>) -> std::io::Result<()> {
         for x in [self.stack, self.frame_len, self.num_envs, self.per_env] {
             w.u64(x as u64)?;
         }
-        match &self.frames {
-            FrameBuf::Pixels(p) => w.bytes(p)?,
-            FrameBuf::Vector(v) => w.f32s(v)?,
-        }
-        let kinds: Vec<u8> = self.kinds.iter().map(|&k| k as u8).collect();
-        w.bytes(&kinds)?;
-        w.u32s(&self.actions)?;
-        w.f32s(&self.rewards)?;
-        w.f32s(&self.discounts)?;
-        for stream in &self.streams {
+        let filled = self.filled();
+        for (stream, range) in self.streams.iter().zip(&filled) {
             w.u64(stream.cursor as u64)?;
             w.u64(stream.current.map_or(u64::MAX, |c| c as u64))?;
+            w.u64(range.len() as u64)?;
+        }
+        for range in filled {
+            let frames = range.start * self.frame_len..range.end * self.frame_len;
+            match &self.frames {
+                FrameBuf::Pixels(p) => w.bytes(&p[frames])?,
+                FrameBuf::Vector(v) => w.f32s(&v[frames])?,
+            }
+            let kinds: Vec<u8> = self.kinds[range.clone()].iter().map(|&k| k as u8).collect();
+            w.bytes(&kinds)?;
+            w.u32s(&self.actions[range.clone()])?;
+            w.f32s(&self.rewards[range.clone()])?;
+            w.f32s(&self.discounts[range])?;
         }
         Ok(())
     }
 
+    /// Reads a [`Storage::write_snapshot`] into this storage, which must be new (its slots
+    /// past the filled ones are left as they are: empty).
     pub(crate) fn read_snapshot(&mut self, r: &mut Reader<'_>) -> crate::error::Result<()> {
         for (what, x) in [
             ("stack", self.stack),
@@ -227,34 +247,48 @@ impl Storage {
         ] {
             r.expect(what, x as u64)?;
         }
-        match &mut self.frames {
-            FrameBuf::Pixels(p) => r.bytes("frames", p)?,
-            FrameBuf::Vector(v) => r.f32s("frames", v)?,
-        }
-        let mut kinds = vec![0u8; self.kinds.len()];
-        r.bytes("slot kinds", &mut kinds)?;
-        for (dst, k) in self.kinds.iter_mut().zip(kinds) {
-            *dst = match k {
-                0 => Slot::Empty,
-                1 => Slot::Frame,
-                2 => Slot::State,
-                3 => Slot::Final,
-                other => {
-                    return Err(crate::error::Error::ShapeMismatch {
-                        what: "replay snapshot".into(),
-                        expected: "slot kinds 0..=3".into(),
-                        found: other.to_string(),
-                    })
-                }
-            };
-        }
-        r.u32s("actions", &mut self.actions)?;
-        r.f32s("rewards", &mut self.rewards)?;
-        r.f32s("discounts", &mut self.discounts)?;
-        for stream in &mut self.streams {
+        let mut filled = Vec::with_capacity(self.num_envs);
+        for (env, stream) in self.streams.iter_mut().enumerate() {
             stream.cursor = r.u64()? as usize;
             let current = r.u64()?;
             stream.current = (current != u64::MAX).then_some(current as usize);
+            let len = r.u64()? as usize;
+            if len > self.per_env || stream.cursor >= self.per_env.max(1) {
+                return Err(crate::error::Error::ShapeMismatch {
+                    what: "replay snapshot".into(),
+                    expected: format!("at most {} slots per copy", self.per_env),
+                    found: format!("{len} filled, cursor {}", stream.cursor),
+                });
+            }
+            let base = env * self.per_env;
+            filled.push(base..base + len);
+        }
+        for range in filled {
+            let frames = range.start * self.frame_len..range.end * self.frame_len;
+            match &mut self.frames {
+                FrameBuf::Pixels(p) => r.bytes("frames", &mut p[frames])?,
+                FrameBuf::Vector(v) => r.f32s("frames", &mut v[frames])?,
+            }
+            let mut kinds = vec![0u8; range.len()];
+            r.bytes("slot kinds", &mut kinds)?;
+            for (dst, k) in self.kinds[range.clone()].iter_mut().zip(kinds) {
+                *dst = match k {
+                    0 => Slot::Empty,
+                    1 => Slot::Frame,
+                    2 => Slot::State,
+                    3 => Slot::Final,
+                    other => {
+                        return Err(crate::error::Error::ShapeMismatch {
+                            what: "replay snapshot".into(),
+                            expected: "slot kinds 0..=3".into(),
+                            found: other.to_string(),
+                        })
+                    }
+                };
+            }
+            r.u32s("actions", &mut self.actions[range.clone()])?;
+            r.f32s("rewards", &mut self.rewards[range.clone()])?;
+            r.f32s("discounts", &mut self.discounts[range])?;
         }
         Ok(())
     }

@@ -22,6 +22,8 @@
 //! assert_eq!([0.5, 1.0, 3.9, 4.0, 7.9].map(|u| sum.find(u)), [0, 2, 2, 3, 3]);
 //! ```
 
+use std::ops::Range;
+
 use crate::replay::snapshot::{Reader, Writer};
 
 /// An associative operation with an identity: what the internal nodes hold.
@@ -89,12 +91,36 @@ impl<O: Op> SegmentTree<O> {
         self.nodes.len() * std::mem::size_of::<f64>()
     }
 
-    fn write_snapshot(&self, w: &mut Writer<'_>) -> std::io::Result<()> {
-        w.f64s(&self.nodes)
+    /// The leaves in `ranges`: the rest hold the identity (a replay's unfilled slots), and
+    /// every inner node is a function of its children, so these rebuild the tree exactly.
+    fn write_snapshot(&self, w: &mut Writer<'_>, ranges: &[Range<usize>]) -> std::io::Result<()> {
+        for r in ranges {
+            w.f64s(&self.nodes[self.leaves + r.start..self.leaves + r.end])?;
+        }
+        Ok(())
     }
 
-    fn read_snapshot(&mut self, r: &mut Reader<'_>, what: &str) -> crate::error::Result<()> {
-        r.f64s(what, &mut self.nodes)
+    /// Reads [`SegmentTree::write_snapshot`]'s leaves into a new tree and rebuilds it.
+    fn read_snapshot(
+        &mut self,
+        r: &mut Reader<'_>,
+        what: &str,
+        ranges: &[Range<usize>],
+    ) -> crate::error::Result<()> {
+        for range in ranges {
+            if range.end > self.len {
+                return Err(crate::error::Error::ShapeMismatch {
+                    what: what.into(),
+                    expected: format!("leaves below {}", self.len),
+                    found: format!("{range:?}"),
+                });
+            }
+            r.f64s(what, &mut self.nodes[self.leaves + range.start..self.leaves + range.end])?;
+        }
+        for node in (1..self.leaves).rev() {
+            self.nodes[node] = O::combine(self.nodes[2 * node], self.nodes[2 * node + 1]);
+        }
+        Ok(())
     }
 }
 
@@ -170,12 +196,17 @@ impl SumTree {
     }
 
     /// Every node, so a loaded tree is the saved one bit for bit.
-    pub(crate) fn write_snapshot(&self, w: &mut Writer<'_>) -> std::io::Result<()> {
-        self.0.write_snapshot(w)
+    /// The leaves in `ranges` (the others are 0), for checkpoints.
+    pub(crate) fn write_snapshot(&self, w: &mut Writer<'_>, ranges: &[Range<usize>]) -> std::io::Result<()> {
+        self.0.write_snapshot(w, ranges)
     }
 
-    pub(crate) fn read_snapshot(&mut self, r: &mut Reader<'_>) -> crate::error::Result<()> {
-        self.0.read_snapshot(r, "sum tree")
+    pub(crate) fn read_snapshot(
+        &mut self,
+        r: &mut Reader<'_>,
+        ranges: &[Range<usize>],
+    ) -> crate::error::Result<()> {
+        self.0.read_snapshot(r, "sum tree", ranges)
     }
 }
 
@@ -224,12 +255,17 @@ impl MinTree {
         self.0.bytes()
     }
 
-    pub(crate) fn write_snapshot(&self, w: &mut Writer<'_>) -> std::io::Result<()> {
-        self.0.write_snapshot(w)
+    /// The leaves in `ranges` (the others are `INFINITY`), for checkpoints.
+    pub(crate) fn write_snapshot(&self, w: &mut Writer<'_>, ranges: &[Range<usize>]) -> std::io::Result<()> {
+        self.0.write_snapshot(w, ranges)
     }
 
-    pub(crate) fn read_snapshot(&mut self, r: &mut Reader<'_>) -> crate::error::Result<()> {
-        self.0.read_snapshot(r, "min tree")
+    pub(crate) fn read_snapshot(
+        &mut self,
+        r: &mut Reader<'_>,
+        ranges: &[Range<usize>],
+    ) -> crate::error::Result<()> {
+        self.0.read_snapshot(r, "min tree", ranges)
     }
 }
 
