@@ -25,7 +25,9 @@ use crate::error::{Error, Result};
 ///
 /// A transition `i` with priority `p_i` is sampled with probability
 /// `P(i) = p_i^alpha / sum_k p_k^alpha` and weighted by `w_i = (N P(i))^-beta / max_k w_k`,
-/// where `beta` rises linearly from `beta0` to 1 over `beta_steps`. A priority is
+/// the maximum over the batch (Dopamine, Kaixhin's Rainbow) or over the whole buffer
+/// (Schaul et al.'s text), see [`WeightNormalisation`], where `beta` rises linearly from
+/// `beta0` to 1 over `beta_steps`. A priority is
 /// `|x| + eps` for the value `x` the learner reports (Rainbow: the transition's
 /// cross-entropy loss). New transitions enter at the largest priority seen so far.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -50,6 +52,22 @@ pub struct ReplayConfig {
     /// again, and its weight would divide by 0). Default 1e-10, as Dopamine's
     /// `sqrt(loss + 1e-10)`.
     pub eps: f64,
+    /// What the importance weights are divided by. Default `batch_max`, as Dopamine and
+    /// Kaixhin's Rainbow do.
+    pub weight_normalisation: WeightNormalisation,
+}
+
+/// The maximum importance weight that each weight is divided by.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WeightNormalisation {
+    /// The largest weight of the sampled batch: every batch has a weight of 1.
+    #[default]
+    BatchMax,
+    /// The largest weight any transition in the buffer could have (its smallest
+    /// priority's): once a few transitions are learned well, every update's loss can
+    /// shrink many-fold.
+    BufferMax,
 }
 
 impl Default for ReplayConfig {
@@ -61,7 +79,14 @@ impl Default for ReplayConfig {
 impl ReplayConfig {
     /// Full Rainbow on Atari (Hessel et al. 2018; Dopamine's `full_rainbow` preset).
     pub fn rainbow() -> Self {
-        Self { capacity: 1_000_000, alpha: 0.5, beta0: 0.4, beta_steps: 50_000_000, eps: 1e-10 }
+        Self {
+            capacity: 1_000_000,
+            alpha: 0.5,
+            beta0: 0.4,
+            beta_steps: 50_000_000,
+            eps: 1e-10,
+            weight_normalisation: WeightNormalisation::BatchMax,
+        }
     }
 
     /// Data-efficient Rainbow for Atari 100k (van Hasselt et al. 2019): the same prioritised

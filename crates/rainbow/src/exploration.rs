@@ -2,7 +2,12 @@
 //! temporally-extended epsilon-greedy ("ez-greedy", Dabney et al. 2021) as a baseline.
 //!
 //! * `noisy`: act greedily with respect to the noisy online network (the noise itself
-//!   explores; Fortunato et al. 2018); epsilon is 0 in training.
+//!   explores; Fortunato et al. 2018), with probability `epsilon_end` a uniformly random
+//!   action instead, throughout training. Dopamine's full Rainbow, whose schedule the
+//!   presets follow, does this (it passes `identity_epsilon` for noisy agents, so they act
+//!   with `epsilon_train` = 0.01): at initialisation the noisy net's greedy action barely
+//!   depends on the noise, and an agent can repeat one action for whole games. Set
+//!   `epsilon_end = 0` for pure noisy nets.
 //! * `epsilon_greedy`: with probability `epsilon(step)` a uniformly random action, where
 //!   `epsilon` falls linearly from `epsilon_start` to `epsilon_end` over
 //!   `epsilon_decay_steps` agent steps.
@@ -52,7 +57,8 @@ pub struct ExplorationConfig {
     pub kind: ExplorationKind,
     /// Epsilon at agent step 0 (epsilon-greedy and ez-greedy). Default 1.
     pub epsilon_start: f64,
-    /// Epsilon after the decay. Default 0.01 (Dopamine's `epsilon_train`).
+    /// Epsilon after the decay, and throughout training with noisy nets. Default 0.01
+    /// (Dopamine's `epsilon_train`).
     pub epsilon_end: f64,
     /// Agent steps over which epsilon falls linearly. Default 250_000 (Dopamine's
     /// `epsilon_decay_period`).
@@ -82,6 +88,19 @@ impl Default for ExplorationConfig {
 }
 
 impl ExplorationConfig {
+    /// The training epsilon at agent step `step`: with noisy nets `epsilon_end` throughout
+    /// (Dopamine's `identity_epsilon`), else the linear decay.
+    pub fn train_epsilon(&self, step: u64) -> f64 {
+        if self.kind == ExplorationKind::Noisy {
+            return self.epsilon_end;
+        }
+        if step >= self.epsilon_decay_steps {
+            return self.epsilon_end;
+        }
+        let progress = step as f64 / self.epsilon_decay_steps as f64;
+        self.epsilon_start + (self.epsilon_end - self.epsilon_start) * progress
+    }
+
     /// Checks every field; the error names the first bad field and the fix.
     pub fn validate(&self) -> Result<()> {
         let prob = |field, value: f64| {
@@ -157,18 +176,11 @@ impl Explorer {
 
     /// The epsilon at agent step `step` (training) or in evaluation.
     pub fn epsilon(&self, step: u64, eval: bool) -> f64 {
-        let c = &self.config;
         if eval {
-            return c.eval_epsilon;
+            self.config.eval_epsilon
+        } else {
+            self.config.train_epsilon(step)
         }
-        if c.kind == ExplorationKind::Noisy {
-            return 0.0;
-        }
-        if step >= c.epsilon_decay_steps {
-            return c.epsilon_end;
-        }
-        let progress = step as f64 / c.epsilon_decay_steps as f64;
-        c.epsilon_start + (c.epsilon_end - c.epsilon_start) * progress
     }
 
     /// Writes into `out` the action of each env copy given its `greedy` action at agent step
@@ -241,7 +253,32 @@ mod tests {
         assert_eq!([0, 50, 100, 10_000].map(|s| e.epsilon(s, false)), [1.0, 0.505, 0.01, 0.01]);
         assert_eq!(e.epsilon(0, true), 0.001);
         let n = explorer(ExplorationKind::Noisy, 1);
-        assert_eq!((n.epsilon(0, false), n.epsilon(0, true)), (0.0, 0.001));
+        assert_eq!([0, 50, 10_000].map(|s| n.epsilon(s, false)), [0.01; 3]);
+        assert_eq!(n.epsilon(0, true), 0.001);
+    }
+
+    #[test]
+    fn a_noisy_agent_acts_randomly_at_the_configured_rate_in_training() {
+        // A uniformly random action is the greedy one a fifth of the time: 20% of 0.2.
+        let config = ExplorationConfig { epsilon_end: 0.2, ..ExplorationConfig::default() };
+        let mut e = Explorer::new(&config, 5, 1, ChaCha8Rng::seed_from_u64(3)).unwrap();
+        let mut out = [0];
+        let draws = 50_000;
+        let other = (0..draws)
+            .filter(|&t| {
+                e.choose(&[2], t, false, &mut out);
+                out[0] != 2
+            })
+            .count() as f64;
+        assert!((other / draws as f64 - 0.16).abs() < 0.006, "{other}");
+        // Evaluation uses eval_epsilon alone.
+        let greedy = (0..draws)
+            .filter(|_| {
+                e.choose(&[2], 0, true, &mut out);
+                out[0] == 2
+            })
+            .count() as f64;
+        assert!(greedy / draws as f64 > 0.997, "{greedy}");
     }
 
     #[test]

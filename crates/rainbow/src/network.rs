@@ -321,6 +321,58 @@ mod tests {
         assert_eq!(names.last().unwrap(), "head.advantage2.bias_sigma");
     }
 
+    /// The evaluation policy is the trained one: with the noise off, the network is exactly
+    /// the noisy network at a zero noise sample, through torso and head, on the fused f32
+    /// CPU path (to its summation order) and on candle's own ops in f64 (bit for bit).
+    #[test]
+    fn evaluation_mode_is_training_mode_at_zero_noise() {
+        let pixels = ObsSpec::Pixels { channels: 4, height: 84, width: 84 };
+        let vector = ObsSpec::Vector { len: 5 };
+        let cases = [
+            (NetworkConfig::der(), &pixels, DType::F32, 2e-5),
+            (NetworkConfig::der(), &pixels, DType::F64, 0.0),
+            (NetworkConfig::mlp(16), &vector, DType::F32, 2e-5),
+        ];
+        for (config, spec, dtype, tolerance) in cases {
+            let mut rng = ChaCha8Rng::seed_from_u64(4);
+            let mut net = RainbowNet::new(&config, spec, 6, dtype, &Device::Cpu, &mut rng).unwrap();
+            let obs = match *spec {
+                ObsSpec::Pixels { channels, height, width } => {
+                    let bytes: Vec<u8> = (0..3 * spec.len()).map(|i| (i * 37 % 251) as u8).collect();
+                    Tensor::from_vec(bytes, (3, channels, height, width), &Device::Cpu).unwrap()
+                }
+                ObsSpec::Vector { len } => {
+                    let x: Vec<f32> = (0..3 * len).map(|i| (i as f32 * 0.7).sin()).collect();
+                    Tensor::from_vec(x, (3, len), &Device::Cpu).unwrap().to_dtype(dtype).unwrap()
+                }
+            };
+            // A noise sample first, so that zeroing it is what makes the difference.
+            net.resample_noise(&mut rng).unwrap();
+            let noisy = net.forward(&obs).unwrap();
+            let zeros: Vec<(Vec<f64>, Vec<f64>)> =
+                net.noise_factors().iter().map(|(i, o)| (vec![0.0; i.len()], vec![0.0; o.len()])).collect();
+            net.set_noise_factors(&zeros).unwrap();
+            let training = net.forward(&obs).unwrap();
+            net.set_noise_enabled(false);
+            let evaluation = net.forward(&obs).unwrap();
+            let gap = |a: &Tensor, b: &Tensor| {
+                (a - b)
+                    .unwrap()
+                    .abs()
+                    .unwrap()
+                    .max_all()
+                    .unwrap()
+                    .to_dtype(DType::F64)
+                    .unwrap()
+                    .to_scalar::<f64>()
+                    .unwrap()
+            };
+            assert!(gap(&noisy, &evaluation) > 1e-4, "{dtype:?}: the noise sample mattered");
+            let d = gap(&training, &evaluation);
+            assert!(d <= tolerance, "{dtype:?} {spec:?}: evaluation differs from zero noise by {d}");
+        }
+    }
+
     #[test]
     fn copy_from_makes_an_identical_network() {
         let config = NetworkConfig::mlp(8);
