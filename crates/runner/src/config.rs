@@ -23,7 +23,7 @@ use ale_env::Protocol;
 use anyhow::{bail, Context, Result};
 use macro_actions::RandomConfig;
 use masp::MaspConfig;
-use rainbow::AgentConfig;
+use rainbow::{AgentConfig, ExplorationKind};
 use rl_env::{CorridorConfig, KeyDoorConfig};
 use serde::{Deserialize, Serialize};
 
@@ -89,6 +89,15 @@ impl Default for EnvConfig {
 }
 
 impl EnvConfig {
+    /// Frames one primitive action consumes: the protocol's frame skip on Atari, 1 on the
+    /// toy envs.
+    pub fn frames_per_step(&self) -> u64 {
+        match self {
+            EnvConfig::Atari { game, protocol } => u64::from(protocol.train_config(game).frame_skip),
+            EnvConfig::Corridor(_) | EnvConfig::KeyDoor(_) => 1,
+        }
+    }
+
     /// The `{game}` of the run name.
     pub fn game_name(&self) -> String {
         match self {
@@ -327,6 +336,9 @@ pub struct RunSection {
     pub eval_episodes: usize,
     /// A checkpoint every this many # frames (and at the end). Default 1M.
     pub checkpoint_interval: u64,
+    /// At each checkpoint before the end, # episodes of the evaluation policy whose mean
+    /// raw score goes into `metrics.csv`'s `eval_score`; 0 turns it off. Default 10.
+    pub checkpoint_eval_episodes: usize,
     /// Whether checkpoints include the replay buffer. Default true: a resumed run then goes
     /// on with the experience it had, as if never stopped (the project's rule: nothing
     /// lost); without it, it resumes from an empty replay and its next updates sample only
@@ -342,10 +354,6 @@ pub struct RunSection {
     /// Stop early once the mean raw score of the last 10 training episodes reaches this
     /// (toy presets). Default none.
     pub target_score: Option<f64>,
-    /// Debugging only: make the loss of this learner update (1-based, counted per session)
-    /// NaN, to test how a run handles a diverged loss; 0 is off (for `--resume --set
-    /// run.inject_nan_at_update=0`).
-    pub inject_nan_at_update: Option<u64>,
 }
 
 impl Default for RunSection {
@@ -358,10 +366,10 @@ impl Default for RunSection {
             device: "cpu".into(),
             eval_episodes: 10,
             checkpoint_interval: 1_000_000,
+            checkpoint_eval_episodes: 10,
             save_replay: true,
             log_interval: 10_000,
             target_score: None,
-            inject_nan_at_update: None,
         }
     }
 }
@@ -444,6 +452,10 @@ impl RunConfig {
         };
         base.remove("seed");
         base.remove("device");
+        let beta_from_budget = !agent
+            .get("replay")
+            .and_then(toml::Value::as_table)
+            .is_some_and(|r| r.contains_key("beta_steps"));
         overrides::deep_merge(&mut base, agent);
         table.insert("agent".into(), toml::Value::Table(base));
 
@@ -467,6 +479,11 @@ impl RunConfig {
         config.masp_enabled = masp_enabled;
         config.agent.seed = config.run.seed;
         config.agent.device = config.run.device.clone();
+        // PER's beta reaches 1 at the end of training (Schaul et al.; Hessel et al.), so
+        // unless a config says otherwise its schedule is the run's own length.
+        if beta_from_budget {
+            config.agent.replay.beta_steps = config.budget_agent_steps();
+        }
         if config.run.name.is_empty() {
             config.run.name = config.default_name();
         }
@@ -481,6 +498,40 @@ impl RunConfig {
                 .map_err(|e| anyhow::anyhow!("{}: `env.game`: {e}", describe("env.game")))?;
         }
         Ok(config)
+    }
+
+    /// The run's budget in agent steps were every decision a primitive: `run.frames` over
+    /// the frames a primitive consumes. Macros make fewer decisions in the same frames.
+    pub fn budget_agent_steps(&self) -> u64 {
+        (self.run.frames / self.env.frames_per_step()).max(1)
+    }
+
+    /// What a schedule longer than the run leaves at its end, one line per schedule: said
+    /// at start-up, since such a run never sees the schedule's end value.
+    pub fn schedule_warnings(&self) -> Vec<String> {
+        let budget = self.budget_agent_steps();
+        let within = format!("this run has at most {budget} agent steps ({} frames)", self.run.frames);
+        let mut warnings = Vec::new();
+        let replay = &self.agent.replay;
+        if replay.beta_steps > budget {
+            warnings.push(format!(
+                "agent.replay.beta_steps = {} agent steps outlives the run ({within}): PER's beta ends at {:.2} \
+                 rather than 1",
+                replay.beta_steps,
+                replay.beta(budget)
+            ));
+        }
+        let e = &self.agent.exploration;
+        if e.kind != ExplorationKind::Noisy && e.epsilon_decay_steps > budget {
+            warnings.push(format!(
+                "agent.exploration.epsilon_decay_steps = {} agent steps outlives the run ({within}): epsilon \
+                 ends at {:.2} rather than {}",
+                e.epsilon_decay_steps,
+                e.train_epsilon(budget),
+                e.epsilon_end
+            ));
+        }
+        warnings
     }
 
     /// `masp`, `rainbow-macros` or `rainbow`, from what is switched on.

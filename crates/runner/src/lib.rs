@@ -22,6 +22,7 @@ pub mod compose;
 pub mod config;
 mod eval;
 pub mod experiment;
+mod games;
 mod metrics;
 mod mine;
 pub mod overrides;

@@ -3,7 +3,8 @@
 //! Columns: `frames` (environment frames), `agent_steps` (decisions, primitive or macro),
 //! `updates`, `games` (finished games), `episode_score` and `clipped_return` (means over the
 //! games finished in the interval: the raw game score, and the sum of the learner's clipped
-//! rewards; empty if none finished), `loss`, `penalty`, `mean_priority`, `grad_norm` (the
+//! rewards; empty if none finished), `eval_score` (at a checkpoint: the mean raw score of
+//! `run.checkpoint_eval_episodes` games of the evaluation policy), `loss`, `penalty`, `mean_priority`, `grad_norm` (the
 //! interval's last update), the MASP columns (`s_*`: statistics of `S`; `penalty_td_ratio`,
 //! `meta_grad_norm`: the last meta step), and `fps` (frames per second over the interval).
 //!
@@ -20,7 +21,8 @@ use crate::overrides::did_you_mean;
 use crate::run_dir;
 use crate::tensorboard::EventWriter;
 
-pub const HEADER: &str = "frames,agent_steps,updates,games,episode_score,clipped_return,loss,penalty,\
+pub const HEADER: &str =
+    "frames,agent_steps,updates,games,episode_score,clipped_return,eval_score,loss,penalty,\
 mean_priority,grad_norm,s_mean_off_diagonal,s_max_off_diagonal,s_mean_row_entropy,s_mean_self_weight,\
 penalty_td_ratio,meta_grad_norm,fps";
 
@@ -33,6 +35,7 @@ pub struct Row {
     pub games: u64,
     pub episode_score: Option<f64>,
     pub clipped_return: Option<f64>,
+    pub eval_score: Option<f64>,
     pub loss: Option<f32>,
     pub penalty: Option<f32>,
     pub mean_priority: Option<f32>,
@@ -74,7 +77,7 @@ impl Cell {
 
 impl Row {
     /// The row's cells, named as [`HEADER`]'s columns and in its order.
-    fn cells(&self) -> [(&'static str, Cell); 17] {
+    fn cells(&self) -> [(&'static str, Cell); 18] {
         let s = self.s_stats.as_ref();
         [
             ("frames", Cell::Count(self.frames)),
@@ -83,6 +86,7 @@ impl Row {
             ("games", Cell::Count(self.games)),
             ("episode_score", Cell::F64(self.episode_score)),
             ("clipped_return", Cell::F64(self.clipped_return)),
+            ("eval_score", Cell::F64(self.eval_score)),
             ("loss", Cell::F32(self.loss)),
             ("penalty", Cell::F32(self.penalty)),
             ("mean_priority", Cell::F32(self.mean_priority)),
@@ -135,6 +139,35 @@ impl MetricsWriter {
         self.out.flush().context("writing metrics.csv")?;
         self.tensorboard.scalars(row.frames, &row.scalars())
     }
+}
+
+/// Cuts a run's logs back to frame `frames` (a resumed checkpoint's): the rows of
+/// `metrics.csv` and the TensorBoard events written after it are dropped, so that a run
+/// killed between two checkpoints does not log the same frames twice when it resumes. A
+/// row torn by the kill (no line end) goes too.
+pub fn rewind(run: &Path, frames: u64) -> Result<()> {
+    let path = run.join(run_dir::METRICS);
+    if path.exists() {
+        let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        std::fs::write(&path, rows_up_to(&text, frames))
+            .with_context(|| format!("rewriting {}", path.display()))?;
+    }
+    crate::tensorboard::rewind(&run.join(run_dir::TENSORBOARD), frames)
+}
+
+/// The header and the complete rows of `text` whose `frames` (the first cell) is at most
+/// `frames`.
+fn rows_up_to(text: &str, frames: u64) -> String {
+    let mut kept = String::with_capacity(text.len());
+    for (i, line) in text.split_inclusive('\n').enumerate() {
+        let whole = line.ends_with('\n');
+        let before =
+            line.split(',').next().and_then(|f| f.trim().parse::<u64>().ok()).is_some_and(|f| f <= frames);
+        if whole && (i == 0 || before) {
+            kept.push_str(line);
+        }
+    }
+    kept
 }
 
 /// A `metrics.csv` read back: the columns named by its own header, every cell a number or
@@ -212,11 +245,19 @@ mod tests {
         let row = Row { frames: 8, agent_steps: 2, loss: Some(0.5), fps: 3.25, ..Row::default() };
         let names: Vec<&str> = row.cells().iter().map(|(n, _)| *n).collect();
         assert_eq!(names.join(","), HEADER);
-        assert_eq!(row.to_csv(), "8,2,0,0,,,0.5,,,,,,,,,,3.2");
+        assert_eq!(row.to_csv(), "8,2,0,0,,,,0.5,,,,,,,,,,3.2");
         assert_eq!(
             row.scalars(),
             [("agent_steps", 2.0), ("updates", 0.0), ("games", 0.0), ("loss", 0.5), ("fps", 3.25)]
         );
+    }
+
+    #[test]
+    fn rewinding_keeps_the_rows_up_to_the_checkpoint_and_drops_a_torn_one() {
+        let text = format!("{HEADER}\n500,1\n1000,2\n1500,3\n2000,4\n25");
+        assert_eq!(rows_up_to(&text, 1000), format!("{HEADER}\n500,1\n1000,2\n"));
+        assert_eq!(rows_up_to(&text, 0), format!("{HEADER}\n"));
+        assert_eq!(rows_up_to(&text, 9999), format!("{HEADER}\n500,1\n1000,2\n1500,3\n2000,4\n"));
     }
 
     #[test]

@@ -108,6 +108,78 @@ impl EventWriter {
     }
 }
 
+/// Cuts every event file in `dir` back to the events of steps up to `step` (the file
+/// version's step is 0, so it stays), dropping a record torn by a kill; see
+/// [`crate::metrics::rewind`]. A missing `dir` is nothing to cut.
+pub fn rewind(dir: &Path, step: u64) -> Result<()> {
+    let Ok(entries) = std::fs::read_dir(dir) else { return Ok(()) };
+    for entry in entries {
+        let path = entry.with_context(|| format!("listing {}", dir.display()))?.path();
+        if !path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("events.out.tfevents.")) {
+            continue;
+        }
+        let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+        let kept = records_up_to(&bytes, step);
+        if kept.len() < bytes.len() {
+            std::fs::write(&path, kept).with_context(|| format!("rewriting {}", path.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// The whole, intact records of a TFRecord file whose event's step is at most `step`, in order.
+fn records_up_to(bytes: &[u8], step: u64) -> Vec<u8> {
+    let mut kept = Vec::with_capacity(bytes.len());
+    let mut rest = bytes;
+    while rest.len() >= 12 {
+        let len = u64::from_le_bytes(rest[..8].try_into().expect("8 bytes")) as usize;
+        let Some(total) = len.checked_add(16).filter(|&t| t <= rest.len()) else { break };
+        let data = &rest[12..12 + len];
+        let crc = u32::from_le_bytes(rest[12 + len..total].try_into().expect("4 bytes"));
+        if masked_crc32c(data) != crc {
+            break;
+        }
+        if event_step(data).is_some_and(|s| s <= step) {
+            kept.extend_from_slice(&rest[..total]);
+        }
+        rest = &rest[total..];
+    }
+    kept
+}
+
+/// The `step` (field 2) of an encoded `Event`, as [`event_header`] writes it first after
+/// `wall_time`; 0 when absent, as protobuf reads a missing field.
+fn event_step(data: &[u8]) -> Option<u64> {
+    let mut rest = data;
+    let read_varint = |rest: &mut &[u8]| -> Option<u64> {
+        let mut v = 0u64;
+        for shift in (0..64).step_by(7) {
+            let (&b, tail) = rest.split_first()?;
+            *rest = tail;
+            v |= u64::from(b & 0x7f) << shift;
+            if b < 0x80 {
+                return Some(v);
+            }
+        }
+        None
+    };
+    while !rest.is_empty() {
+        let key = read_varint(&mut rest)?;
+        match (key >> 3, (key & 7) as u8) {
+            (2, WIRE_VARINT) => return read_varint(&mut rest),
+            (_, WIRE_VARINT) => drop(read_varint(&mut rest)?),
+            (_, WIRE_FIXED64) => rest = rest.get(8..)?,
+            (_, WIRE_FIXED32) => rest = rest.get(4..)?,
+            (_, WIRE_LEN) => {
+                let n = usize::try_from(read_varint(&mut rest)?).ok()?;
+                rest = rest.get(n..)?;
+            }
+            _ => return None,
+        }
+    }
+    Some(0)
+}
+
 /// Protobuf wire types used here.
 const WIRE_VARINT: u8 = 0;
 const WIRE_FIXED64: u8 = 1;
@@ -165,6 +237,41 @@ mod tests {
         // crc32c("123456789") = 0xe3069283 (the CRC-32C check value, RFC 3720 B.4).
         assert_eq!(crc32c::crc32c(b"123456789"), 0xe306_9283);
         assert_eq!(masked_crc32c(b"123456789"), 0xe306_9283u32.rotate_right(15).wrapping_add(0xa282_ead8));
+    }
+
+    /// The steps of a file's intact records, through the same framing reader.
+    fn steps(bytes: &[u8]) -> Vec<u64> {
+        let mut steps = Vec::new();
+        let mut rest = records_up_to(bytes, u64::MAX);
+        while !rest.is_empty() {
+            let len = u64::from_le_bytes(rest[..8].try_into().unwrap()) as usize;
+            steps.push(event_step(&rest[12..12 + len]).unwrap());
+            rest = rest.split_off(16 + len);
+        }
+        steps
+    }
+
+    #[test]
+    fn rewinding_keeps_the_events_up_to_the_step_and_drops_a_torn_record() {
+        let dir = std::env::temp_dir().join(format!("masp-tb-rewind-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut w = EventWriter::create(&dir).unwrap();
+        for step in [100, 200, 300, 1 << 40] {
+            w.scalars(step, &[("loss", 0.5)]).unwrap();
+        }
+        let path = w.path().to_path_buf();
+        drop(w);
+        let mut bytes = std::fs::read(&path).unwrap();
+        assert_eq!(steps(&bytes), [0, 100, 200, 300, 1 << 40]);
+        // A kill in the middle of a record leaves its first bytes.
+        let whole = bytes.clone();
+        bytes.extend_from_slice(&whole[whole.len() - 30..whole.len() - 10]);
+        std::fs::write(&path, &bytes).unwrap();
+        rewind(&dir, 200).unwrap();
+        let kept = std::fs::read(&path).unwrap();
+        assert_eq!(steps(&kept), [0, 100, 200]);
+        assert!(whole.starts_with(&kept), "kept records are byte-identical");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

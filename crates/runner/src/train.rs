@@ -13,7 +13,6 @@
 //! Ctrl-C:   checkpoint and return; `--resume RUN_DIR` continues the frame count
 //! ```
 
-use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -27,11 +26,9 @@ use rl_env::Obs;
 use crate::compose;
 use crate::config::RunConfig;
 use crate::eval::{evaluate, EvalReport};
-use crate::metrics::{MetricsWriter, Row};
+use crate::games::Games;
+use crate::metrics::{self, MetricsWriter, Row};
 use crate::run_dir::{self, RunState};
-
-/// Games whose scores the progress bar and `run.target_score` average.
-const RECENT_GAMES: usize = 10;
 
 /// What `train` needs besides the config.
 #[derive(Clone, Debug)]
@@ -107,6 +104,9 @@ pub fn train(config: &RunConfig, options: &TrainOptions) -> Result<TrainSummary>
         .with_context(|| format!("writing {}", run.join(run_dir::CONFIG).display()))?;
     eprintln!("run folder: {}", run.display());
     eprintln!("resolved config ({}):\n{}", run_dir::CONFIG, config.to_toml()?);
+    for warning in config.schedule_warnings() {
+        eprintln!("warning: {warning}");
+    }
 
     // Env, pool, agent, regulariser.
     let n = config.run.num_envs;
@@ -177,8 +177,8 @@ pub fn train(config: &RunConfig, options: &TrainOptions) -> Result<TrainSummary>
             if with_replay && !size_said.replace(true) {
                 let replay = agent.learner().replay();
                 eprintln!(
-                    "checkpoint: {:.1} MB with the replay buffer, which is written whole ({} of {} transitions \
-                     held); run.save_replay = false leaves it out",
+                    "checkpoint: {:.1} MB with the replay buffer ({} of {} transitions held; it grows with them); \
+                     run.save_replay = false leaves it out",
                     run_dir::folder_bytes(dir)? as f64 / 1e6,
                     replay.len(),
                     replay.capacity()
@@ -212,11 +212,13 @@ pub fn train(config: &RunConfig, options: &TrainOptions) -> Result<TrainSummary>
         agent.start_episode(i, obs_row(venv.obs(), i, len))?;
     }
 
+    if resume_from.is_some() {
+        // Rows logged after the checkpoint would otherwise be logged again.
+        metrics::rewind(&run, agent.counters().frames)?;
+    }
     let mut metrics = MetricsWriter::open(&run)?;
     let bar = progress_bar(options.progress, config.run.frames, agent.counters().frames);
-    let mut recent: VecDeque<f64> = state.recent_scores.iter().copied().collect();
-    let mut clipped = vec![0f64; n];
-    let (mut interval_scores, mut interval_returns) = (Vec::new(), Vec::new());
+    let mut games = Games::new(n, &state.recent_scores, state.games);
     let mut last_stats: Option<UpdateStats> = None;
     let mut last_log = (agent.counters().frames, Instant::now());
     let mut reached_target = false;
@@ -233,20 +235,10 @@ pub fn train(config: &RunConfig, options: &TrainOptions) -> Result<TrainSummary>
                 terminated: o.terminated,
                 truncated: o.truncated,
             };
-            clipped[i] += f64::from(o.reward);
+            games.observe(i, o.reward, &o.info);
             if o.done() {
                 agent.observe(i, &t, venv.final_obs(i), o.info.frames)?;
                 agent.start_episode(i, obs_row(venv.obs(), i, len))?;
-                // A life lost under a life-loss-terminal protocol ends an episode, not the game.
-                if o.info.lives == 0 || !o.info.life_lost {
-                    state.games += 1;
-                    interval_scores.push(o.info.episode_score);
-                    interval_returns.push(std::mem::take(&mut clipped[i]));
-                    recent.push_back(o.info.episode_score);
-                    if recent.len() > RECENT_GAMES {
-                        recent.pop_front();
-                    }
-                }
             } else {
                 agent.observe(i, &t, obs_row(venv.obs(), i, len), o.info.frames)?;
             }
@@ -272,22 +264,32 @@ pub fn train(config: &RunConfig, options: &TrainOptions) -> Result<TrainSummary>
         }
 
         let frames = agent.counters().frames;
-        let mean = |v: &[f64]| (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64);
-        let recent_mean = mean(recent.make_contiguous());
+        let recent_mean = games.recent_mean();
         if let (Some(target), Some(m)) = (config.run.target_score, recent_mean) {
-            reached_target = recent.len() >= RECENT_GAMES && m >= target;
+            reached_target = games.recent_is_full() && m >= target;
         }
-        if frames - last_log.0 >= config.run.log_interval || reached_target || frames >= config.run.frames {
+        let finishing = reached_target || frames >= config.run.frames;
+        let checkpoint_due = frames - last_checkpoint_frames >= config.run.checkpoint_interval;
+        if frames - last_log.0 >= config.run.log_interval || finishing || checkpoint_due {
             let secs = last_log.1.elapsed().as_secs_f64().max(1e-9);
             let fps = (frames - last_log.0) as f64 / secs;
+            // The evaluation policy's score beside the training returns at every checkpoint
+            // (the run's end has its own, larger evaluation), so that a gap shows in the curves.
+            let eval_score = if checkpoint_due && !finishing && config.run.checkpoint_eval_episodes > 0 {
+                Some(evaluate(config, &mut agent, &pool, config.run.checkpoint_eval_episodes)?.mean)
+            } else {
+                None
+            };
             let c = agent.counters();
+            let interval = games.take_interval();
             let mut row = Row {
                 frames,
                 agent_steps: c.agent_steps,
                 updates: c.updates,
-                games: state.games,
-                episode_score: mean(&interval_scores),
-                clipped_return: mean(&interval_returns),
+                games: games.finished(),
+                episode_score: interval.score,
+                clipped_return: interval.clipped_return,
+                eval_score,
                 loss: last_stats.as_ref().map(|s| s.loss),
                 penalty: last_stats.as_ref().and_then(|s| s.penalty),
                 mean_priority: last_stats.as_ref().map(|s| s.mean_priority),
@@ -302,8 +304,6 @@ pub fn train(config: &RunConfig, options: &TrainOptions) -> Result<TrainSummary>
                 row.meta_grad_norm = m.last_report().map(|r| r.meta_grad_norm);
             }
             metrics.write(&row)?;
-            interval_scores.clear();
-            interval_returns.clear();
             last_log = (frames, Instant::now());
             bar.set_message(format!(
                 "{fps:.0} frames/s, recent score {}",
@@ -311,8 +311,9 @@ pub fn train(config: &RunConfig, options: &TrainOptions) -> Result<TrainSummary>
             ));
         }
         bar.set_position(frames.min(config.run.frames));
-        if frames - last_checkpoint_frames >= config.run.checkpoint_interval {
-            state.recent_scores = recent.iter().copied().collect();
+        if checkpoint_due {
+            state.games = games.finished();
+            state.recent_scores = games.recent();
             snapshot(&agent, &mut state, elapsed_before + session_start.elapsed().as_secs_f64());
             save(&agent, &state, config.run.save_replay)?;
             last_checkpoint_frames = frames;
@@ -322,7 +323,8 @@ pub fn train(config: &RunConfig, options: &TrainOptions) -> Result<TrainSummary>
         }
     }
 
-    state.recent_scores = recent.iter().copied().collect();
+    state.games = games.finished();
+    state.recent_scores = games.recent();
     snapshot(&agent, &mut state, elapsed_before + session_start.elapsed().as_secs_f64());
     let frames = agent.counters().frames;
     let interrupted = options.stop.load(Ordering::SeqCst) && frames < config.run.frames && !reached_target;
@@ -340,6 +342,13 @@ pub fn train(config: &RunConfig, options: &TrainOptions) -> Result<TrainSummary>
     }
     if let Some(target) = config.run.target_score.filter(|_| reached_target) {
         eprintln!("reached the target score {target} at frame {frames}");
+    }
+    if let Some(m) = &masp {
+        let paths = m.borrow().meta_paths();
+        eprintln!(
+            "MASP meta steps this session: {} through the learner's lookahead_jvp, {} through the generic path",
+            paths.learner, paths.generic
+        );
     }
     let eval = if config.run.eval_episodes > 0 {
         let report = evaluate(config, &mut agent, &pool, config.run.eval_episodes)?;

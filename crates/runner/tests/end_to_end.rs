@@ -36,10 +36,8 @@ fn column(rows: &[Vec<String>], name: &str) -> Vec<String> {
 
 #[test]
 fn toy_preset_trains_to_its_threshold_and_fills_the_run_folder() {
-    let start = Instant::now();
     let out = fresh_dir("end_to_end", "toy");
     let run = train(&["--config", &toy(), "--out", out.to_str().unwrap()]);
-    let elapsed = start.elapsed();
     let name = run.file_name().unwrap().to_str().unwrap();
     let parts: Vec<&str> = name.split("__").collect();
     assert_eq!(&parts[..3], ["corridor", "masp", "0"], "{name}: {{game}}__{{agent}}__{{seed}}__{{time}}");
@@ -56,7 +54,7 @@ fn toy_preset_trains_to_its_threshold_and_fills_the_run_folder() {
     assert_eq!(eval["game"], "corridor");
 
     let rows = metrics(&run);
-    assert_eq!(rows[0].len(), 17);
+    assert_eq!(rows[0].len(), 18);
     assert!(rows.len() >= 2, "at least one metrics row");
     let frames: Vec<u64> = column(&rows, "frames").iter().map(|f| f.parse().unwrap()).collect();
     assert!(frames.windows(2).all(|w| w[0] < w[1]), "{frames:?}");
@@ -85,7 +83,6 @@ fn toy_preset_trains_to_its_threshold_and_fills_the_run_folder() {
     assert!(ok, "{stderr}");
     assert!(stdout.contains("mean 1.00"), "{stdout}");
     assert_eq!(json(&run.join("eval.json"))["episodes"], 3);
-    assert!(elapsed < Duration::from_secs(60), "the toy preset took {elapsed:?}");
 }
 
 #[test]
@@ -193,10 +190,7 @@ fn resume_restores_the_replay_and_masps_optimiser_state() {
         "run.eval_episodes=0",
     ];
     let (run, stderr) = train_then_interrupt(&args, 800);
-    assert!(
-        stderr.contains("MB with the replay buffer, which is written whole"),
-        "the checkpoint's size is said:\n{stderr}"
-    );
+    assert!(stderr.contains("MB with the replay buffer ("), "the checkpoint's size is said:\n{stderr}");
     let checkpoint = run.join("checkpoint");
     let saved = saved_state(&checkpoint);
     let (replay, header, moments) = &saved;
@@ -228,6 +222,110 @@ fn resume_restores_the_replay_and_masps_optimiser_state() {
     assert!(ok && stderr.contains("the checkpoint holds no replay buffer"), "{stderr}");
 }
 
+/// `masp train` takes MASP's meta step through the learner's own `lookahead_jvp` with the
+/// SGD lookahead, and through the generic path only when the config asks for it.
+#[test]
+fn masp_train_takes_the_meta_step_path_the_config_asks_for() {
+    let toy = toy();
+    for (lookahead, learner_steps) in [("sgd", true), ("adam_preconditioned", false)] {
+        let out = fresh_dir("end_to_end", &format!("meta_path_{lookahead}"));
+        let set = format!("masp.lookahead=\"{lookahead}\"");
+        let (ok, _, stderr) = masp(&[
+            "train",
+            "--config",
+            &toy,
+            "--out",
+            out.to_str().unwrap(),
+            "--set",
+            &set,
+            "--set",
+            "run.frames=1000",
+            "--set",
+            "run.target_score=1000.0",
+            "--set",
+            "run.eval_episodes=0",
+        ]);
+        assert!(ok, "{stderr}");
+        let line = stderr.lines().find(|l| l.starts_with("MASP meta steps this session:")).expect(&stderr);
+        let counts: Vec<u64> = line.split_whitespace().filter_map(|w| w.parse().ok()).collect();
+        let [learner, generic] = counts[..] else { panic!("{line}") };
+        // Updates from agent step 100 (about frame 440 here), a meta step every 4.
+        if learner_steps {
+            assert!(learner > 20 && generic == 0, "{line}");
+        } else {
+            assert!(learner == 0 && generic > 20, "{line}");
+        }
+    }
+}
+
+/// The frames of the run's last checkpoint, once its state file reads whole.
+fn checkpoint_frames(run: &Path) -> Option<u64> {
+    let text = std::fs::read_to_string(run.join("checkpoint/state.json")).ok()?;
+    serde_json::from_str::<Value>(&text).ok()?["frames"].as_u64()
+}
+
+#[test]
+fn a_run_killed_again_and_again_resumes_to_the_end_with_clean_logs() {
+    let run = fresh_dir("end_to_end", "sigkill").join("corridor__masp__0");
+    let dir = run.to_str().unwrap();
+    let toy = toy();
+    // No early stop; a checkpoint every 300 frames and a row every 100, so kills land
+    // between checkpoints with rows already written past them.
+    let config = [
+        "--set",
+        "run.frames=3000",
+        "--set",
+        "run.target_score=1000.0",
+        "--set",
+        "run.checkpoint_interval=300",
+        "--set",
+        "run.log_interval=100",
+        "--set",
+        "run.eval_episodes=2",
+    ];
+    let start = |resume: bool| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_masp"));
+        cmd.arg("train").env("RAYON_NUM_THREADS", "1");
+        if resume {
+            cmd.args(["--resume", dir]);
+        } else {
+            cmd.args(["--config", &toy, "--run-dir", dir]).args(config);
+        }
+        cmd.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap()
+    };
+    let mut kills = 0;
+    for round in 0..5u64 {
+        let mut child = start(round > 0);
+        let before = checkpoint_frames(&run).unwrap_or(0);
+        // Wait for a checkpoint past the last one, then kill at a moment that differs by round.
+        while checkpoint_frames(&run).is_none_or(|f| f <= before) {
+            if child.try_wait().unwrap().is_some() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        std::thread::sleep(Duration::from_millis(40 + 37 * round));
+        if child.try_wait().unwrap().is_none() {
+            child.kill().unwrap(); // SIGKILL: no handler runs
+            kills += 1;
+        }
+        child.wait().unwrap();
+    }
+    assert!(kills >= 3, "only {kills} kills landed before the run finished");
+    let status = start(true).wait().unwrap();
+    assert!(status.success(), "the last resume finishes the run");
+
+    let rows = metrics(&run);
+    assert_eq!(rows[0].len(), 18);
+    assert!(rows[1..].iter().all(|r| r.len() == 18), "every row is whole");
+    let frames: Vec<u64> = column(&rows, "frames").iter().map(|f| f.parse().unwrap()).collect();
+    assert!(frames.windows(2).all(|w| w[0] < w[1]), "frames rise strictly: {frames:?}");
+    assert!(*frames.last().unwrap() >= 3000, "{frames:?}");
+    json(&run.join("eval.json"));
+    json(&run.join("checkpoint/state.json"));
+    masp_runner::RunConfig::read_resolved(&run.join("config.toml")).unwrap();
+}
+
 #[test]
 fn run_dir_trains_in_exactly_that_folder_and_refuses_one_with_a_checkpoint() {
     // A sweep creates the folder (with its log file) before it starts the run.
@@ -252,7 +350,9 @@ fn run_dir_trains_in_exactly_that_folder_and_refuses_one_with_a_checkpoint() {
 fn a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint() {
     let out = fresh_dir("end_to_end", "nan");
     let toy = toy();
-    // Updates start at agent step 100 (toy preset); update 60 is near frame 600.
+    // A learning rate of 1e30 sends every parameter to about 1e30 at the first Adam step, so
+    // the next update's forward pass overflows and its loss is NaN: a real divergence, with
+    // nothing injected. Updates start at agent step 300, after the checkpoint at frame 200.
     let (ok, _, stderr) = masp(&[
         "train",
         "--config",
@@ -260,21 +360,28 @@ fn a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint() {
         "--out",
         out.to_str().unwrap(),
         "--set",
-        "run.inject_nan_at_update=60",
+        "agent.learner.lr=1e30",
+        "--set",
+        "agent.learner.learning_starts=300",
         "--set",
         "run.checkpoint_interval=200",
         "--set",
         "run.target_score=2.0",
     ]);
     assert!(!ok, "the run should fail");
-    assert!(stderr.contains("training stopped at update 60"), "{stderr}");
+    let failed_at: u64 = stderr
+        .split("training stopped at update ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no failing update named: {stderr}"));
     assert!(stderr.contains("not finite"), "{stderr}");
     assert!(stderr.contains("last good checkpoint"), "{stderr}");
     let run = std::fs::read_dir(&out).unwrap().next().unwrap().unwrap().path();
     let state = json(&run.join("checkpoint/state.json"));
     let frames = state["frames"].as_u64().unwrap();
     assert!(frames >= 200, "a checkpoint after frame 0 was kept: {frames}");
-    assert!(state["updates"].as_u64().unwrap() < 60, "the checkpoint predates the NaN: {state}");
+    assert!(state["updates"].as_u64().unwrap() < failed_at, "the checkpoint predates the NaN: {state}");
     assert!(!run.join("eval.json").exists());
     // The kept checkpoint loads and plays.
     let (ok, _, stderr) = masp(&["eval", run.to_str().unwrap(), "--episodes", "1"]);
