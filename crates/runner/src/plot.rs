@@ -296,7 +296,7 @@ where
             chart
                 .draw_series(DashedLineSeries::new(ends, 10, 6, DER_COLOUR.stroke_width(2)))
                 .map_err(err)?
-                .label(format!("DER, published ({score})"))
+                .label(format!("DER at 400k frames, published: {score}"))
                 .legend(|(x, y)| Rectangle::new([(x, y - 1), (x + 10, y + 1)], DER_COLOUR.filled()));
         }
         if text {
