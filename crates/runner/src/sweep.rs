@@ -37,8 +37,8 @@ pub const REPORT: &str = "report.md";
 /// The options of `masp experiment` (and `cargo xtask experiment`).
 #[derive(Clone, Debug, clap::Args)]
 pub struct ExperimentArgs {
-    /// A preset in configs/experiments/ (main, macro-count, noise, transfer, toy-sweep), or
-    /// a path to a preset file.
+    /// A preset in configs/experiments/ (main, atari100k, macro-count, noise, transfer,
+    /// toy-sweep), or a path to a preset file.
     pub name: String,
     /// Only these of the preset's games, comma-separated, e.g. frostbite,road_runner
     /// (default: all).
