@@ -38,10 +38,11 @@ enum Command {
     },
     /// Set up, build the runner in release mode and run an experiment preset
     /// (configs/experiments/NAME.toml): `masp experiment ARGS`, e.g. toy-sweep --jobs 2,
-    /// main --seeds 3, transfer --emit slurm, main --report-only.
+    /// main --seeds 3, atari100k --games frostbite,road_runner --arms der, transfer --emit
+    /// slurm, main --report-only.
     Experiment {
-        /// Arguments of `masp experiment`: NAME [--seeds N] [--jobs J] [--frames F] [--out DIR]
-        /// [--emit slurm] [--report-only].
+        /// Arguments of `masp experiment`: NAME [--games G,..] [--arms A,..] [--seeds N]
+        /// [--jobs J] [--frames F] [--out DIR] [--emit slurm] [--report-only].
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },

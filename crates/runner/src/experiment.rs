@@ -26,6 +26,7 @@
 //! `--set` run.frames (the preset's), the experiment's sets, the arm's sets, `env.game`,
 //! `run.seed`, `run.name`, and last `run.frames` from `--frames`. Every run's config is
 //! resolved when the preset is expanded, so a bad key fails before anything trains.
+//! [`Preset::select`] keeps some of the games and arms (`--games`, `--arms`) before that.
 //!
 //! ```no_run
 //! use masp_runner::experiment::{Preset, Plan};
@@ -152,6 +153,37 @@ impl Preset {
         Ok(preset)
     }
 
+    /// The preset cut down to `games` and `arms` (`--games`, `--arms`; empty keeps all),
+    /// in the preset's order, so that a subset's runs keep their folders and a later full
+    /// run skips them. A name the preset lacks is an error listing the names it has.
+    pub fn select(mut self, games: &[String], arms: &[String]) -> Result<Self> {
+        let at = self.path.display().to_string();
+        if !games.is_empty() {
+            ensure!(
+                !self.experiment.games.is_empty(),
+                "--games {}: {at} lists no games (its arms' configs name the env); leave --games out",
+                games.join(",")
+            );
+            check_selected("--games", "game", &at, games, self.experiment.games.iter())?;
+            self.experiment.games.retain(|g| games.contains(g));
+        }
+        if !arms.is_empty() {
+            check_selected("--arms", "arm", &at, arms, self.arms.iter().map(|a| &a.name))?;
+            for arm in self.arms.iter().filter(|a| arms.contains(&a.name)) {
+                if let Some(after) = arm.after.as_ref().filter(|after| !arms.contains(after)) {
+                    bail!(
+                        "--arms: arm `{}` waits for arm `{after}`'s runs (same game and seed); select both: \
+                         --arms {after},{}",
+                        arm.name,
+                        arms.join(",")
+                    );
+                }
+            }
+            self.arms.retain(|a| arms.contains(&a.name));
+        }
+        Ok(self)
+    }
+
     /// The structural checks; the runs' configs are checked by [`Plan::expand`].
     fn check(&self) -> Result<()> {
         let at = self.path.display();
@@ -206,6 +238,26 @@ pub fn available_presets(root: &Path) -> Vec<String> {
         .collect();
     names.sort();
     names
+}
+
+/// Fails unless every name in `asked` (from the option `flag`) is one of `known`, the
+/// preset's `noun`s; the error names the first stranger, the closest name and all of them.
+fn check_selected<'a>(
+    flag: &str,
+    noun: &str,
+    at: &str,
+    asked: &[String],
+    known: impl Iterator<Item = &'a String>,
+) -> Result<()> {
+    let known: Vec<&str> = known.map(String::as_str).collect();
+    if let Some(stranger) = asked.iter().find(|a| !known.contains(&a.as_str())) {
+        bail!(
+            "{flag}: {at} has no {noun} `{stranger}`{}; its {noun}s: {}",
+            overrides::did_you_mean(stranger, &known),
+            known.join(", ")
+        );
+    }
+    Ok(())
 }
 
 /// The arm names of the `{run:ARM}` placeholders in `text`.
@@ -450,6 +502,59 @@ mod tests {
                 assert!(r.sets.contains(&format!("env.game={}", r.game)));
             }
         }
+    }
+
+    fn names(names: &[&str]) -> Vec<String> {
+        names.iter().map(|n| n.to_string()).collect()
+    }
+
+    #[test]
+    fn games_and_arms_select_a_subset_in_the_preset_order_and_folders() {
+        let text = r#"
+            [experiment]
+            description = "test"
+            base = ["configs/protocols/machado.toml"]
+            games = ["pong", "breakout", "frostbite"]
+            [[arm]]
+            name = "a"
+            configs = ["configs/agents/rainbow.toml"]
+            [[arm]]
+            name = "b"
+            configs = ["configs/agents/rainbow.toml"]
+            after = "a"
+            [[arm]]
+            name = "c"
+            configs = ["configs/agents/rainbow.toml"]
+        "#;
+        let full = Plan::expand(&preset(text).unwrap(), Path::new("out"), Some(1), None).unwrap();
+        assert_eq!(full.runs.len(), 3 * 3);
+        let subset =
+            preset(text).unwrap().select(&names(&["frostbite", "pong"]), &names(&["c", "a"])).unwrap();
+        let plan = Plan::expand(&subset, Path::new("out"), Some(1), None).unwrap();
+        let ids: Vec<&str> = plan.runs.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(ids, ["pong__a__0", "frostbite__a__0", "pong__c__0", "frostbite__c__0"]);
+        for run in &plan.runs {
+            assert!(full.runs.iter().any(|f| f.dir == run.dir && f.sets == run.sets), "{}", run.id);
+        }
+        let all = preset(text).unwrap().select(&[], &[]).unwrap();
+        assert_eq!(Plan::expand(&all, Path::new("out"), Some(1), None).unwrap().runs, full.runs);
+        // A dependent arm keeps its dependency.
+        let chain = preset(text).unwrap().select(&[], &names(&["a", "b"])).unwrap();
+        let plan = Plan::expand(&chain, Path::new("out"), Some(1), None).unwrap();
+        assert_eq!(plan.runs[3].after, Some(0), "pong__b__0 waits for pong__a__0");
+
+        let err = |games: &[&str], arms: &[&str]| {
+            preset(text).unwrap().select(&names(games), &names(arms)).unwrap_err().to_string()
+        };
+        assert_eq!(
+            err(&["pong", "frostbit"], &[]),
+            "--games: t.toml has no game `frostbit`; did you mean `frostbite`?; its games: pong, breakout, frostbite"
+        );
+        assert_eq!(err(&[], &["d"]), "--arms: t.toml has no arm `d`; its arms: a, b, c");
+        let e = err(&[], &["b", "c"]);
+        assert!(e.contains("arm `b` waits for arm `a`'s runs") && e.contains("--arms a,b,c"), "{e}");
+        let e = preset(TOY).unwrap().select(&names(&["pong"]), &[]).unwrap_err().to_string();
+        assert!(e.contains("t.toml lists no games") && e.contains("leave --games out"), "{e}");
     }
 
     fn error(text: &str) -> String {

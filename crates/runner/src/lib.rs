@@ -10,8 +10,10 @@
 //! * [`run_dir`]: the run folder's layout and name `{game}__{agent}__{seed}__{time}`.
 //! * [`experiment`]: experiment presets (`configs/experiments/`) expanded into runs;
 //!   [`sweep`] runs them with a local pool of processes, [`slurm`] writes a Slurm job array.
-//! * Results of many runs: [`plot_runs`] (learning curves, mean and 95% interval over seeds),
-//!   [`report_markdown`] (final scores per game and agent, human-normalised).
+//! * Results of many runs: [`plot_runs`] (learning curves, mean and 95% interval over seeds,
+//!   DER's published score as a line), [`report_markdown`] (final scores per game and agent,
+//!   human-normalised, beside DER's; the aggregate metrics over games with bootstrap
+//!   intervals); the Atari 100k reference figures in `reference`.
 //! * Mined macros: [`record()`] plays a policy and writes primitive-action trajectories,
 //!   [`mine_macros`] turns them into a pool file.
 //! * [`analyze()`]: a run's learned `S` as a heatmap, its Spearman correlation with the
@@ -28,6 +30,7 @@ mod mine;
 pub mod overrides;
 mod plot;
 mod record;
+mod reference;
 mod report;
 pub mod run_dir;
 pub mod slurm;
@@ -42,6 +45,6 @@ pub use eval::{evaluate, evaluate_run, EvalReport};
 pub use mine::{mine_macros, Mined};
 pub use plot::{plot_runs, FONT_ENV};
 pub use record::{record, Policy, RecordSummary};
-pub use report::{report_markdown, FINAL_ROWS};
+pub use report::{report_markdown, BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, FINAL_ROWS};
 pub use tensorboard::EventWriter;
 pub use train::{resume_config, train, TrainOptions, TrainSummary};

@@ -65,7 +65,8 @@ enum Command {
         out: Option<PathBuf>,
     },
     /// Learning curves against frames: one panel per game, one line per agent, the mean and
-    /// 95% interval over seeds; writes OUT/curves.png and OUT/curves.svg.
+    /// 95% interval over seeds, DER's published score as a dashed line on Atari 100k games;
+    /// writes OUT/curves.png and OUT/curves.svg.
     Plot {
         /// Run folders, or folders holding run folders (e.g. a sweep's output folder).
         #[arg(required = true, value_name = "RUN_DIRS")]
@@ -77,8 +78,10 @@ enum Command {
         #[arg(long, default_value = "episode_score")]
         metric: String,
     },
-    /// A markdown table of final scores per game and agent: mean ± std over seeds and the
-    /// human-normalised score; printed, and written to --out if given.
+    /// Markdown tables of final scores per game and agent (mean and 95% interval over seeds,
+    /// human-normalised score, DER's published score) and of the aggregate metrics over
+    /// games (mean, median, IQM, optimality gap, with bootstrap intervals); printed, and
+    /// written to --out if given.
     Report {
         /// Run folders, or folders holding run folders (e.g. a sweep's output folder).
         #[arg(required = true, value_name = "RUN_DIRS")]

@@ -3,8 +3,10 @@
 //! One panel per game (or toy env), one line per agent (`run.name`): the mean over seeds
 //! of a metrics column (default `episode_score`), with its 95% t-interval over seeds as a
 //! band. Seeds that log at different frames are interpolated linearly onto the union of
-//! their frames, over the range every seed covers. Written as `curves.png` and
-//! `curves.svg`.
+//! their frames, over the range every seed covers. Where the metric is a raw game score
+//! ([`RAW_SCORES`]) and the game is one of the Atari 100k reference table's, a dashed
+//! line marks data-efficient Rainbow's (DER) published score after 400k frames. Written as
+//! `curves.png` and `curves.svg`.
 //!
 //! ```no_run
 //! use std::path::{Path, PathBuf};
@@ -27,6 +29,7 @@ use plotters::prelude::*;
 use plotters::style::register_font;
 
 use crate::metrics::MetricsTable;
+use crate::reference::reference;
 use crate::run_dir::{self, RunLabel};
 use crate::stats::{ci95_half_width, mean_sd};
 
@@ -41,6 +44,13 @@ const SYSTEM_FONTS: [&str; 5] = [
     "/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf",
     "/usr/share/fonts/liberation-sans/LiberationSans-Regular.ttf",
 ];
+
+/// The metrics.csv columns that hold raw game scores, the unit of DER's published
+/// scores: only beside these is DER's line meaningful.
+const RAW_SCORES: [&str; 1] = ["episode_score"];
+
+/// DER's line: dark grey, apart from the agents' palette and from the black axes.
+const DER_COLOUR: RGBColor = RGBColor(80, 80, 80);
 
 /// Size of one panel, pixels.
 const PANEL: (u32, u32) = (640, 420);
@@ -58,6 +68,14 @@ struct Curve {
     frames: Vec<f64>,
     mean: Vec<f64>,
     half_width: Vec<Option<f64>>,
+}
+
+/// One game's panel: its agents' curves and, when known, DER's published score.
+#[derive(Clone, Debug, PartialEq)]
+struct Panel {
+    game: String,
+    curves: Vec<Curve>,
+    der: Option<f64>,
 }
 
 /// Draws the curves of `runs` (run folders, or folders holding them) for the metrics
@@ -93,10 +111,12 @@ pub fn plot_runs(runs: &[PathBuf], out_dir: &Path, metric: &str) -> Result<Vec<P
                 .into_iter()
                 .map(|(agent, seeds)| curve(agent, &seeds).with_context(|| format!("game {game}")))
                 .collect::<Result<Vec<_>>>()?;
-            Ok((game, curves))
+            let der = der_line(&game, metric);
+            Ok(Panel { game, curves, der })
         })
         .collect::<Result<Vec<_>>>()?;
-    let mut agents: Vec<&str> = panels.iter().flat_map(|(_, c)| c.iter().map(|c| c.agent.as_str())).collect();
+    let mut agents: Vec<&str> =
+        panels.iter().flat_map(|p| p.curves.iter().map(|c| c.agent.as_str())).collect();
     agents.sort();
     agents.dedup();
 
@@ -112,6 +132,7 @@ pub fn plot_runs(runs: &[PathBuf], out_dir: &Path, metric: &str) -> Result<Vec<P
                 .map(|(i, a)| format!("{a} = {:?}", colour(i).rgb()))
                 .collect::<Vec<_>>()
                 .join(", ")
+                + &format!("; DER's published score: dashed {:?}", DER_COLOUR.rgb())
         );
     }
     let cols = (panels.len() as f64).sqrt().ceil() as u32;
@@ -124,6 +145,12 @@ pub fn plot_runs(runs: &[PathBuf], out_dir: &Path, metric: &str) -> Result<Vec<P
     draw(SVGBackend::new(&svg, size).into_drawing_area(), &panels, &agents, metric, text)
         .with_context(|| format!("drawing {}", svg.display()))?;
     Ok(vec![png, svg])
+}
+
+/// DER's published score for `game`'s panel, when `metric` is a raw game score and the
+/// reference table has one.
+fn der_line(game: &str, metric: &str) -> Option<f64> {
+    RAW_SCORES.contains(&metric).then(|| reference(game)?.der).flatten()
 }
 
 /// The mean and 95% interval over `seeds` (each sorted by frames, non-empty) on the
@@ -192,10 +219,11 @@ fn human_frames(frames: f64) -> String {
 }
 
 /// The whole figure: panels row by row. Each mean is one polyline (the SVG has one path per
-/// agent and panel); the legend uses squares so that it adds none.
+/// agent and panel, and one per dash of DER's line); the legend uses rectangles so that it
+/// adds none.
 fn draw<DB: DrawingBackend>(
     root: DrawingArea<DB, Shift>,
-    panels: &[(String, Vec<Curve>)],
+    panels: &[Panel],
     agents: &[&str],
     metric: &str,
     text: bool,
@@ -207,12 +235,19 @@ where
     root.fill(&WHITE).map_err(err)?;
     let cols = (panels.len() as f64).sqrt().ceil() as usize;
     let rows = panels.len().div_ceil(cols);
-    for ((game, curves), area) in panels.iter().zip(root.split_evenly((rows, cols))) {
+    for (Panel { game, curves, der }, area) in panels.iter().zip(root.split_evenly((rows, cols))) {
         let x_end = curves.iter().filter_map(|c| c.frames.last()).copied().fold(0.0, f64::max);
         let x_start = curves.iter().filter_map(|c| c.frames.first()).copied().fold(x_end, f64::min);
-        let bounds = curves.iter().flat_map(|c| {
-            c.mean.iter().zip(&c.half_width).flat_map(|(m, h)| [m - h.unwrap_or(0.0), m + h.unwrap_or(0.0)])
-        });
+        // DER's score is in range too, however far the curves are from it.
+        let bounds = curves
+            .iter()
+            .flat_map(|c| {
+                c.mean
+                    .iter()
+                    .zip(&c.half_width)
+                    .flat_map(|(m, h)| [m - h.unwrap_or(0.0), m + h.unwrap_or(0.0)])
+            })
+            .chain(*der);
         let (lo, hi) = bounds.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)));
         // Flat curves and single points still get a visible range.
         let pad = ((hi - lo) * 0.05).max(1e-3 * hi.abs().max(1.0));
@@ -256,6 +291,14 @@ where
                 .label(format!("{} ({seeds})", c.agent))
                 .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 10, y + 5)], colour.filled()));
         }
+        if let Some(score) = *der {
+            let ends = [(x_start - x_pad, score), (x_end + x_pad, score)];
+            chart
+                .draw_series(DashedLineSeries::new(ends, 10, 6, DER_COLOUR.stroke_width(2)))
+                .map_err(err)?
+                .label(format!("DER at 400k frames, published: {score}"))
+                .legend(|(x, y)| Rectangle::new([(x, y - 1), (x + 10, y + 1)], DER_COLOUR.filled()));
+        }
         if text {
             chart
                 .configure_series_labels()
@@ -286,6 +329,15 @@ mod tests {
         assert!((h - 12.706 * 4.0 / 2.0).abs() < 1e-9, "{h}");
         let apart = curve("x".into(), &[vec![(0.0, 1.0)], vec![(5.0, 1.0)]]);
         assert!(apart.unwrap_err().to_string().contains("do not overlap"));
+    }
+
+    #[test]
+    fn der_line_only_for_raw_scores_of_reference_games() {
+        assert_eq!(der_line("pong", "episode_score"), Some(-19.3));
+        assert_eq!(der_line("RoadRunner", "episode_score"), Some(9600.0));
+        assert_eq!(der_line("pong", "loss"), None, "DER's score is not a loss");
+        assert_eq!(der_line("space_invaders", "episode_score"), None, "not an Atari 100k game");
+        assert_eq!(der_line("corridor", "episode_score"), None);
     }
 
     #[test]

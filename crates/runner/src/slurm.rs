@@ -61,6 +61,11 @@ pub fn emit(plan: &Plan, masp: &Path, root: &Path, args: &ExperimentArgs) -> Res
     write(&plan.dir.join(SUBMIT), &submit, true)?;
 
     let mut again = format!("cargo xtask experiment {} --report-only", args.name);
+    for (flag, names) in [("--games", &args.games), ("--arms", &args.arms)] {
+        if !names.is_empty() {
+            let _ = write!(again, " {flag} {}", names.join(","));
+        }
+    }
     if let Some(seeds) = args.seeds {
         let _ = write!(again, " --seeds {seeds}");
     }
@@ -178,6 +183,8 @@ mod tests {
         let plan = Plan::expand(&preset, &out, None, None).unwrap();
         let args = ExperimentArgs {
             name: "t".into(),
+            games: Vec::new(),
+            arms: Vec::new(),
             seeds: None,
             jobs: 1,
             frames: None,

@@ -9,6 +9,8 @@
 //! OUT/NAME/curves.{png,svg}         `masp plot` of the finished runs
 //! ```
 //!
+//! `--games` and `--arms` run a subset of the preset's runs, in the same folders.
+//!
 //! Resumable: a run whose folder has `eval.json` is finished and skipped, one with a
 //! checkpoint continues with `masp train --resume`, any other starts with `--run-dir`. A run
 //! waits for its `after` run; a failed run fails its dependents and no other. Ctrl-C stops
@@ -35,9 +37,16 @@ pub const REPORT: &str = "report.md";
 /// The options of `masp experiment` (and `cargo xtask experiment`).
 #[derive(Clone, Debug, clap::Args)]
 pub struct ExperimentArgs {
-    /// A preset in configs/experiments/ (main, macro-count, noise, transfer, toy-sweep), or
-    /// a path to a preset file.
+    /// A preset in configs/experiments/ (main, atari100k, macro-count, noise, transfer,
+    /// toy-sweep), or a path to a preset file.
     pub name: String,
+    /// Only these of the preset's games, comma-separated, e.g. frostbite,road_runner
+    /// (default: all).
+    #[arg(long, value_delimiter = ',', value_name = "GAMES")]
+    pub games: Vec<String>,
+    /// Only these of the preset's arms, comma-separated, e.g. der,masp (default: all).
+    #[arg(long, value_delimiter = ',', value_name = "ARMS")]
+    pub arms: Vec<String>,
     /// Seeds per game and arm (default: the preset's).
     #[arg(long)]
     pub seeds: Option<u64>,
@@ -90,7 +99,7 @@ pub fn run_status(dir: &Path) -> RunStatus {
 /// one); `root` the folder presets and config paths are relative to; `stop` is set by
 /// Ctrl-C.
 pub fn experiment(args: &ExperimentArgs, masp: &Path, root: &Path, stop: &AtomicBool) -> Result<()> {
-    let preset = Preset::load(root, &args.name)?;
+    let preset = Preset::load(root, &args.name)?.select(&args.games, &args.arms)?;
     let plan = Plan::expand(&preset, &args.out, args.seeds, args.frames)?;
     if args.emit == Some(Emit::Slurm) {
         return crate::slurm::emit(&plan, masp, root, args);

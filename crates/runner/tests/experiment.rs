@@ -2,7 +2,7 @@
 //! toy-sweep preset (2 arms x 2 seeds) with the report and the plots, a rerun that skips
 //! every run, a resumed run, Ctrl-C stopping the runs at a checkpoint, and a sweep where one
 //! run fails, its dependent is not started, the others finish and a transfer run starts from
-//! its source run's `S`.
+//! its source run's `S`; the Atari 100k preset's games and arms, and `--games`/`--arms`.
 
 use std::path::Path;
 use std::process::Command;
@@ -180,4 +180,80 @@ fn ctrl_c_stops_the_runs_at_a_checkpoint_and_starts_no_new_one() {
         assert!(run.join("checkpoint/state.json").exists() && !run.join("eval.json").exists(), "{log}");
     }
     assert!(!dir.join("corridor__masp__2").exists(), "no run starts after Ctrl-C\n{log}");
+}
+
+/// The games of the Atari 100k reference table, in its order.
+fn atari100k_games() -> Vec<String> {
+    let csv = std::fs::read_to_string(root().join("crates/runner/data/atari100k.csv")).unwrap();
+    csv.lines().filter(|l| !l.starts_with('#')).skip(1).map(|l| l.split(',').next().unwrap().into()).collect()
+}
+
+#[test]
+fn atari100k_preset_runs_der_and_its_macro_arms_on_the_reference_games() {
+    use masp_runner::experiment::{Plan, Preset};
+    use masp_runner::{AgentPreset, MacroSource, RunConfig};
+    let preset = Preset::load(&root(), "atari100k").unwrap();
+    assert_eq!(preset.experiment.games, atari100k_games());
+    assert_eq!(preset.experiment.frames, Some(400_000));
+    let plan = Plan::expand(&preset, Path::new("out"), Some(1), None).unwrap();
+    assert_eq!(plan.runs.len(), 26 * 3);
+    // (arm, random macros, MASP): DER's settings under every arm.
+    for (arm, count, masp) in [("der", 0, false), ("rainbow-macros", 64, false), ("masp", 64, true)] {
+        let run = plan.runs.iter().find(|r| r.arm == arm && r.game == "frostbite").unwrap();
+        let config = RunConfig::load(&run.configs, &run.sets).unwrap();
+        assert_eq!(config.agent_preset, AgentPreset::Der, "{arm}");
+        assert_eq!((config.run.frames, config.run.eval_episodes), (400_000, 100), "{arm}");
+        let macros = match config.macros.source {
+            MacroSource::None => 0,
+            MacroSource::Random { count, .. } => count,
+            ref other => panic!("{arm}: {other:?}"),
+        };
+        assert_eq!((macros, config.masp_enabled), (count, masp), "{arm}");
+    }
+}
+
+#[test]
+fn games_and_arms_pick_a_subset_and_name_the_choices_when_wrong() {
+    let out = fresh_dir("experiment", "subset");
+    let out_arg = out.to_str().unwrap();
+    // --emit slurm plans without training: its manifest lists the runs.
+    let (ok, log) = experiment(&[
+        "atari100k",
+        "--games",
+        "road_runner,frostbite",
+        "--arms",
+        "der,masp",
+        "--seeds",
+        "2",
+        "--emit",
+        "slurm",
+        "--out",
+        out_arg,
+    ]);
+    assert!(ok, "{log}");
+    let manifest = std::fs::read_to_string(out.join("atari100k/manifest.tsv")).unwrap();
+    let ids: Vec<&str> =
+        manifest.lines().map(|l| l.split('\t').next().unwrap().rsplit('/').next().unwrap()).collect();
+    assert_eq!(
+        ids,
+        [
+            "frostbite__der__0",
+            "frostbite__der__1",
+            "road_runner__der__0",
+            "road_runner__der__1",
+            "frostbite__masp__0",
+            "frostbite__masp__1",
+            "road_runner__masp__0",
+            "road_runner__masp__1",
+        ],
+        "the preset's order, not the option's"
+    );
+    assert!(log.contains("--report-only --games road_runner,frostbite --arms der,masp --seeds 2"), "{log}");
+
+    let (ok, log) = experiment(&["atari100k", "--games", "frostbite,roadrunner", "--out", out_arg]);
+    assert!(!ok, "{log}");
+    let games = atari100k_games().join(", ");
+    assert!(log.contains("has no game `roadrunner`; did you mean `road_runner`?"), "{log}");
+    assert!(log.contains(&format!("its games: {games}")), "the error lists the preset's games:\n{log}");
+    assert!(!out.join("atari100k/frostbite__der__0").exists(), "nothing starts on a bad name");
 }

@@ -1,7 +1,8 @@
 //! `masp plot` and `masp report` on fake run folders (config.toml, metrics.csv and eval.json
-//! with known numbers): the report's means, standard deviations and human-normalised scores
-//! against hand computation, the plots' files and their one line per agent, and the errors
-//! for bad input.
+//! with known numbers): the report's means, intervals, human-normalised scores, DER
+//! comparisons and aggregate metrics with their bootstrap intervals against hand
+//! computation, the plots' files, their one line per agent and DER's dashed line, and the
+//! errors for bad input.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -77,26 +78,99 @@ fn fake_sweep(name: &str) -> PathBuf {
     dir
 }
 
+/// The rows of the report's first table (final scores per game and agent).
+fn per_game_rows(report: &str) -> Vec<&str> {
+    report.lines().skip_while(|l| !l.starts_with("| game ")).take_while(|l| l.starts_with('|')).collect()
+}
+
 #[test]
-fn report_gives_mean_std_seeds_and_hns_per_game_and_agent() {
+fn report_gives_mean_interval_seeds_hns_and_der_per_game_and_agent() {
     let dir = fake_sweep("report");
     let table = report_markdown(&[dir]).unwrap();
-    let rows: Vec<&str> = table.lines().filter(|l| l.starts_with("| ")).collect();
-    // Pong's random and human scores: -20.7 and 14.6.
-    // rainbow: evals -20, -18, -16: mean -18, sd 2; HNS (-18 + 20.7) / 35.3 = 0.0765.
-    // masp: last-5-row means -18 and -14: mean -16, sd sqrt(8) = 2.83; HNS 4.7 / 35.3 = 0.1331.
-    // corridor: one seed, eval 0.8, no reference figures.
+    // Pong's random and human scores: -20.7 and 14.6; DER's -19.3, negative: no ratio.
+    // rainbow: evals -20, -18, -16: mean -18, sd 2, 95% CI -18 ± 4.303 * 2 / sqrt(3) =
+    // -18 ± 4.97; HNS (-18 + 20.7) / 35.3 = 0.0765.
+    // masp: last-5-row means -18 and -14: mean -16, sd sqrt(8), CI -16 ± 12.706 * 2 = ± 25.41;
+    // HNS 4.7 / 35.3 = 0.1331.
+    // corridor: one seed (no interval), eval 0.8, no reference figures.
     assert_eq!(
-        rows,
+        per_game_rows(&table),
         [
-            "| game | agent | score (mean ± std) | seeds | HNS | final |",
-            "| corridor | masp | 0.8 | 1 | – | eval |",
-            "| pong | masp | -16.0 ± 2.8 | 2 | 0.133 | training |",
-            "| pong | rainbow | -18.0 ± 2.0 | 3 | 0.076 | eval |",
+            "| game | agent | seeds | score | 95% CI | HNS | DER | ours ÷ DER | final |",
+            "|---|---|---:|---:|---|---:|---:|---:|---|",
+            "| corridor | masp | 1 | 0.8 | – | – | – | – | eval |",
+            "| pong | masp | 2 | -16.0 | [-41.4, 9.4] | 0.133 | -19.3 | – | training |",
+            "| pong | rainbow | 3 | -18.0 | [-23.0, -13.0] | 0.076 | -19.3 | – | eval |",
         ],
         "{table}"
     );
     assert!(table.contains("last 5 rows"), "the report says how final scores were taken:\n{table}");
+    // Pong has reference figures: aggregates for both of its agents, none for the corridor.
+    assert!(
+        table.contains("### masp: 1 game, 2 runs") && table.contains("### rainbow: 1 game, 3 runs"),
+        "{table}"
+    );
+}
+
+/// The score of `game` whose human-normalised score is `hns`.
+fn score_at(game: &str, hns: f64) -> f64 {
+    let (random, human) = match game {
+        "frostbite" => (65.2, 4334.7),
+        "road_runner" => (11.5, 7845.0),
+        _ => unreachable!(),
+    };
+    random + hns * (human - random)
+}
+
+#[test]
+fn report_aggregates_hns_over_games_with_bootstrap_intervals_beside_der() {
+    let dir = fresh_dir("results", "aggregates");
+    // HNS by seed: Frostbite 0.1 and 0.3, Road Runner 0.5 and 1.5; one episode each.
+    for (game, hns) in [("frostbite", [0.1, 0.3]), ("road_runner", [0.5, 1.5])] {
+        let env = format!("kind = \"atari\"\ngame = \"{game}\"\nprotocol = \"atari100k\"");
+        for (seed, h) in hns.into_iter().enumerate() {
+            fake_run(&dir, &env, "der", seed as u64, &[(1000, Some(0.0))], Some(&[score_at(game, h)]));
+        }
+    }
+    let report = report_markdown(&[dir]).unwrap();
+    // Frostbite: scores 492.15 and 1346.05, mean 919.1, CI 919.1 ± 12.706 * 853.9 / 2; DER
+    // 866.8: ratio 1.06. Road Runner: 3928.25 and 11761.75, mean 7845.0; DER 9600: 0.82.
+    assert_eq!(
+        per_game_rows(&report)[2..],
+        [
+            "| frostbite | der | 2 | 919.1 | [-4505.7, 6343.9] | 0.200 | 866.8 | 1.06 | eval |",
+            "| road_runner | der | 2 | 7845.0 | [-41921.2, 57611.2] | 1.000 | 9600.0 | 0.82 | eval |",
+        ],
+        "{report}"
+    );
+    // Per-game means 0.2 and 1.0: mean and median 0.6. Pooled 0.1, 0.3, 0.5, 1.5: the IQM
+    // keeps the middle two, 0.4; clipped at 1 they average 0.475: gap 0.525.
+    // Resampled, Frostbite's runs are always below Road Runner's, and each extreme (both
+    // seeds of a game drawn at the same end) has probability 1/16 > 2.5%, so the intervals
+    // are the extremes: mean, median and IQM (the larger of Frostbite's draws plus the
+    // smaller of Road Runner's, halved) from (0.1 + 0.5) / 2 = 0.3 to (0.3 + 1.5) / 2 = 0.9;
+    // the gap from 1 - (0.3 + 0.3 + 1 + 1) / 4 = 0.35 to 1 - (0.1 + 0.1 + 0.5 + 0.5) / 4 = 0.7.
+    // DER's HNS: Frostbite 801.6 / 4269.5 = 0.1878, Road Runner 9588.5 / 7833.5 = 1.2240:
+    // mean, median and IQM 0.7059 (ours ÷ DER's: 0.85, 0.85, 0.57), gap 1 - 1.1878 / 2 = 0.406.
+    let aggregates: Vec<&str> = report.lines().skip_while(|l| !l.starts_with("### der")).collect();
+    assert_eq!(
+        aggregates[..8],
+        [
+            "### der: 2 games, 4 runs",
+            "",
+            "| HNS | ours | 95% CI | DER | ours ÷ DER |",
+            "|---|---:|---|---:|---:|",
+            "| mean | 0.600 | [0.300, 0.900] | 0.706 | 0.85 |",
+            "| median | 0.600 | [0.300, 0.900] | 0.706 | 0.85 |",
+            "| IQM | 0.400 | [0.300, 0.900] | 0.706 | 0.57 |",
+            "| optimality gap | 0.525 | [0.350, 0.700] | 0.406 | – |",
+        ],
+        "{report}"
+    );
+    assert!(
+        report.contains("stratified bootstrap"),
+        "the report says how the intervals were made:\n{report}"
+    );
 }
 
 #[test]
@@ -112,10 +186,32 @@ fn reference_games_are_ale_rom_names() {
     }
 }
 
-/// The stroke colours of an SVG's coloured `<polyline .../>` elements (the axes are black).
+/// DER's line's colour in the plots (dark grey).
+const DER_GREY: &str = "#505050";
+
+/// An SVG's `<polyline .../>` elements: their stroke colour and points.
+fn polylines(svg: &str) -> Vec<(String, Vec<(f64, f64)>)> {
+    let attr = |p: &str, name: &str| {
+        p.split(&format!("{name}=\"")).nth(1).unwrap().split('"').next().unwrap().to_string()
+    };
+    svg.split("<polyline")
+        .skip(1)
+        .map(|p| {
+            let points = attr(p, "points")
+                .split_whitespace()
+                .map(|xy| {
+                    let (x, y) = xy.split_once(',').unwrap();
+                    (x.parse().unwrap(), y.parse().unwrap())
+                })
+                .collect();
+            (attr(p, "stroke"), points)
+        })
+        .collect()
+}
+
+/// The stroke colours of an SVG's agents' lines (not the black axes, nor DER's dashes).
 fn coloured_lines(svg: &str) -> Vec<String> {
-    let stroke = |p: &str| p.split("stroke=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
-    svg.split("<polyline").skip(1).map(stroke).filter(|s| s != "#000000").collect()
+    polylines(svg).into_iter().map(|l| l.0).filter(|s| s != "#000000" && s != DER_GREY).collect()
 }
 
 #[test]
@@ -134,6 +230,42 @@ fn plot_writes_png_and_svg_with_one_line_per_agent_and_game() {
     assert_ne!(lines[1], lines[2], "masp and rainbow differ");
     // Rainbow's 3 seeds give a band; masp on the corridor (1 seed) none.
     assert_eq!(svg.matches("<polygon").count(), 2, "bands of pong's masp and rainbow");
+}
+
+#[test]
+fn plot_marks_der_published_score_with_a_dashed_line_in_reference_games() {
+    let dir = fresh_dir("results", "der_line_in");
+    let rows = |scores: &[f64]| -> Vec<(u64, Option<f64>)> {
+        scores.iter().enumerate().map(|(i, s)| ((i as u64 + 1) * 1000, Some(*s))).collect()
+    };
+    // On Pong, an agent flat at DER's published -19.3 and one that is not; the corridor has
+    // no reference figures.
+    fake_run(&dir, PONG, "flat", 0, &rows(&[-19.3, -19.3, -19.3]), None);
+    fake_run(&dir, PONG, "rising", 0, &rows(&[-21.0, -15.0, -10.0]), None);
+    fake_run(&dir, CORRIDOR, "flat", 0, &rows(&[0.0, 0.5, 1.0]), None);
+    let out = fresh_dir("results", "der_line_out");
+    let files = plot_runs(std::slice::from_ref(&dir), &out, "episode_score").unwrap();
+    let lines = polylines(&std::fs::read_to_string(&files[1]).unwrap());
+    let dashes: Vec<&Vec<(f64, f64)>> = lines.iter().filter(|l| l.0 == DER_GREY).map(|l| &l.1).collect();
+    assert!(dashes.len() > 10, "a dashed line: {} dashes", dashes.len());
+    // Two panels side by side, 640 pixels wide each: the dashes are all in pong's, the
+    // second, and at the height of the flat agent's line, which sits at DER's score.
+    let in_pong: Vec<&Vec<(f64, f64)>> = lines
+        .iter()
+        .filter(|l| l.0 != "#000000" && l.0 != DER_GREY && l.1[0].0 >= 640.0)
+        .map(|l| &l.1)
+        .collect();
+    // Agents in name order.
+    let (flat, rising) = (in_pong[0], in_pong[1]);
+    assert!(flat.iter().all(|p| p.1 == flat[0].1), "the flat agent's line is flat: {flat:?}");
+    assert!(rising.iter().any(|p| p.1 != flat[0].1), "the other is not: {rising:?}");
+    for dash in &dashes {
+        assert!(dash.iter().all(|&(x, y)| x >= 640.0 && y == flat[0].1), "{dash:?} vs {flat:?}");
+    }
+    // Beside a column that is not a game score (a loss), no DER line.
+    let files = plot_runs(&[dir], &out, "loss").unwrap();
+    let svg = std::fs::read_to_string(&files[1]).unwrap();
+    assert!(!svg.contains(DER_GREY), "no DER line beside a loss");
 }
 
 #[test]
@@ -181,5 +313,8 @@ fn masp_plot_and_report_write_where_asked() {
     let report = out.join("report.md");
     let printed = masp(&["report", dir_s, "--out", report.to_str().unwrap()]);
     assert_eq!(std::fs::read_to_string(&report).unwrap(), printed);
-    assert!(printed.contains("| pong | rainbow | -18.0 ± 2.0 | 3 | 0.076 | eval |"), "{printed}");
+    assert!(
+        printed.contains("| pong | rainbow | 3 | -18.0 | [-23.0, -13.0] | 0.076 | -19.3 | – | eval |"),
+        "{printed}"
+    );
 }
