@@ -410,6 +410,12 @@ impl Agent {
         }
         Ok(last)
     }
+
+    /// One learner update now, with the regulariser, outside the schedule and uncounted:
+    /// what a benchmark times to compare the update alone with the loop around it.
+    pub fn update_now(&mut self) -> Result<UpdateStats> {
+        self.learner.update(self.counters.agent_steps, &mut *self.regularizer)
+    }
 }
 
 #[cfg(test)]

@@ -190,6 +190,8 @@ pub struct UpdateStats {
 /// synchronised at every boundary, so the stages add up to the update).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct UpdateTimings {
+    /// Drawing the batch from the replay and copying it to the device.
+    pub sample: Duration,
     /// New noise for both networks and their effective weights `mu + sigma * eps`.
     pub noise: Duration,
     /// Online and target forward passes on the next states, and the double-Q choice; on the
@@ -213,7 +215,8 @@ pub struct UpdateTimings {
 
 impl UpdateTimings {
     pub fn total(&self) -> Duration {
-        self.noise
+        self.sample
+            + self.noise
             + self.forward_next
             + self.projection
             + self.forward_online
@@ -469,9 +472,12 @@ impl Learner {
     /// priorities back to the replay.
     pub fn update(&mut self, step: u64, regularizer: &mut dyn Regularizer) -> Result<UpdateStats> {
         self.step = step;
+        let start = self.profile.then(Instant::now);
         self.replay.sample(&mut self.sample_rng, step, &mut self.batch)?;
         let batch = DeviceBatch::from_batch(&self.batch, self.dtype, &self.device)?;
+        let sample = start.map(|t| t.elapsed()).unwrap_or_default();
         let stats = self.learn(&batch, regularizer)?;
+        self.timings.sample = sample;
         self.replay.update_priorities(batch.indices(), &self.last_losses)?;
         Ok(stats)
     }

@@ -29,6 +29,7 @@ mod metrics;
 mod mine;
 pub mod overrides;
 mod plot;
+mod profile;
 mod record;
 mod reference;
 mod report;

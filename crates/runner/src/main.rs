@@ -44,6 +44,11 @@ enum Command {
         /// Print the resolved config and exit.
         #[arg(long)]
         dry_run: bool,
+        /// Benchmark the loop: once learning starts, profile N updates (acting, env, replay,
+        /// update, MASP's meta step), time the update alone N times, print the shares and
+        /// `ratio=` and stop (`cargo xtask bench train`).
+        #[arg(long, value_name = "N")]
+        profile: Option<u64>,
     },
     /// Evaluate a run's checkpoint: raw game scores under the protocol's evaluation settings.
     Eval {
@@ -155,8 +160,9 @@ fn main() {
 
 fn try_main() -> Result<()> {
     match Cli::parse().command {
-        Command::Train { configs, sets, out, run_dir, resume, dry_run } => {
-            let options = TrainOptions { out, run_dir, resume, progress: true, stop: Arc::default() };
+        Command::Train { configs, sets, out, run_dir, resume, dry_run, profile } => {
+            let options =
+                TrainOptions { out, run_dir, resume, progress: true, stop: Arc::default(), profile };
             train_cmd(&configs, &sets, options, dry_run)
         }
         Command::Eval { run, episodes } => eval_cmd(run, episodes),
@@ -196,6 +202,9 @@ fn train_cmd(configs: &[PathBuf], sets: &[String], options: TrainOptions, dry_ru
     .context("installing the Ctrl-C handler")?;
     let summary = train(&config, &options)?;
     println!("{}", summary.run.display());
+    if let Some(report) = summary.profile {
+        println!("{report}");
+    }
     Ok(())
 }
 

@@ -20,6 +20,7 @@ use std::time::{Instant, SystemTime};
 
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
+use macro_actions::ActionPool;
 use rainbow::{Agent, Transition, UpdateStats};
 use rl_env::Obs;
 
@@ -28,6 +29,7 @@ use crate::config::RunConfig;
 use crate::eval::{evaluate, EvalReport};
 use crate::games::Games;
 use crate::metrics::{self, MetricsWriter, Row};
+use crate::profile::{lap, LoopProfile, Stage};
 use crate::run_dir::{self, RunState};
 
 /// What `train` needs besides the config.
@@ -45,6 +47,9 @@ pub struct TrainOptions {
     pub progress: bool,
     /// Set (by Ctrl-C) to checkpoint and stop.
     pub stop: Arc<AtomicBool>,
+    /// Profile the loop for this many updates once learning starts, time the update alone
+    /// as often, report and stop there ([`crate::profile`]; `cargo xtask bench train`).
+    pub profile: Option<u64>,
 }
 
 /// How a training session ended.
@@ -56,6 +61,8 @@ pub struct TrainSummary {
     pub interrupted: bool,
     /// The final evaluation, when the budget (or the target score) was reached.
     pub eval: Option<EvalReport>,
+    /// With [`TrainOptions::profile`]: the profile's report, ending in the ratio lines.
+    pub profile: Option<String>,
 }
 
 /// Row `i` of a `(n, len)` batch of observations.
@@ -223,10 +230,17 @@ pub fn train(config: &RunConfig, options: &TrainOptions) -> Result<TrainSummary>
     let mut last_log = (agent.counters().frames, Instant::now());
     let mut reached_target = false;
     let mut actions = vec![0usize; n];
+    let mut profile = options.profile.map(LoopProfile::new);
+    agent.learner_mut().set_profiling(profile.is_some());
 
     while agent.counters().frames < config.run.frames && !options.stop.load(Ordering::SeqCst) {
+        if let Some(p) = profile.as_mut() {
+            p.begin(agent.counters().updates);
+        }
         actions.copy_from_slice(agent.act(venv.obs())?);
+        lap(&mut profile, Stage::Act);
         venv.step(&actions);
+        lap(&mut profile, Stage::Env);
         for (i, o) in venv.outcomes().iter().enumerate() {
             let t = Transition {
                 action: actions[i],
@@ -243,8 +257,15 @@ pub fn train(config: &RunConfig, options: &TrainOptions) -> Result<TrainSummary>
                 agent.observe(i, &t, obs_row(venv.obs(), i, len), o.info.frames)?;
             }
         }
+        lap(&mut profile, Stage::Replay);
         match agent.update() {
-            Ok(Some(stats)) => last_stats = Some(stats),
+            Ok(Some(stats)) => {
+                last_stats = Some(stats);
+                if let Some(p) = profile.as_mut() {
+                    p.lap(Stage::Update);
+                    p.record_update(agent.learner().timings());
+                }
+            }
             Ok(None) => {}
             Err(err @ rainbow::Error::NonFiniteLoss { .. }) => {
                 bar.abandon();
@@ -318,9 +339,21 @@ pub fn train(config: &RunConfig, options: &TrainOptions) -> Result<TrainSummary>
             save(&agent, &state, config.run.save_replay)?;
             last_checkpoint_frames = frames;
         }
-        if reached_target {
+        lap(&mut profile, Stage::Other);
+        if reached_target || profile.as_mut().is_some_and(|p| p.finished(agent.counters().updates)) {
             break;
         }
+    }
+    if let Some(p) = profile {
+        bar.finish_and_clear();
+        let report = finish_profile(config, &mut agent, &pool, &p)?;
+        return Ok(TrainSummary {
+            run,
+            frames: agent.counters().frames,
+            interrupted: false,
+            eval: None,
+            profile: Some(report),
+        });
     }
 
     state.games = games.finished();
@@ -338,7 +371,7 @@ pub fn train(config: &RunConfig, options: &TrainOptions) -> Result<TrainSummary>
             checkpoint.display(),
             run.display()
         );
-        return Ok(TrainSummary { run, frames, interrupted: true, eval: None });
+        return Ok(TrainSummary { run, frames, interrupted: true, eval: None, profile: None });
     }
     if let Some(target) = config.run.target_score.filter(|_| reached_target) {
         eprintln!("reached the target score {target} at frame {frames}");
@@ -364,7 +397,31 @@ pub fn train(config: &RunConfig, options: &TrainOptions) -> Result<TrainSummary>
     } else {
         None
     };
-    Ok(TrainSummary { run, frames, interrupted: false, eval })
+    Ok(TrainSummary { run, frames, interrupted: false, eval, profile: None })
+}
+
+/// After a profiled loop: the same update alone as many times, and the evaluation's speed
+/// (over `run.eval_episodes`), into the profile's report.
+fn finish_profile(
+    config: &RunConfig,
+    agent: &mut Agent,
+    pool: &ActionPool,
+    p: &LoopProfile,
+) -> Result<String> {
+    agent.learner_mut().set_profiling(false);
+    let start = Instant::now();
+    for _ in 0..p.updates() {
+        agent.update_now().context("timing the update alone")?;
+    }
+    let learner_ms = start.elapsed().as_secs_f64() * 1e3 / p.updates().max(1) as f64;
+    let eval_fps = if config.run.eval_episodes > 0 {
+        let start = Instant::now();
+        let report = evaluate(config, agent, pool, config.run.eval_episodes)?;
+        Some(report.eval_frames as f64 / start.elapsed().as_secs_f64())
+    } else {
+        None
+    };
+    Ok(p.report(learner_ms, eval_fps))
 }
 
 fn progress_bar(show: bool, budget: u64, start: u64) -> ProgressBar {
