@@ -23,7 +23,7 @@ use std::path::PathBuf;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use rl_env::{check_action, Env, EnvSpec, Obs, ObsSpec, Step, StepInfo, VecEnv};
+use rl_env::{check_action, Env, EnvSpec, Obs, ObsSpec, RgbImage, Step, StepInfo, VecEnv};
 use serde::{Deserialize, Serialize};
 
 use crate::ale::{action_name, Ale};
@@ -491,6 +491,15 @@ impl Env for AtariEnv {
                 game_over: adv.game_over || truncated,
             },
         }
+    }
+
+    /// The emulator's last frame in colour at full size (`(210, 160)` for most games), before
+    /// the preprocessing: what a person playing would see.
+    fn render_rgb(&self) -> Option<RgbImage> {
+        let (width, height) = (self.ale.screen_width(), self.ale.screen_height());
+        let mut pixels = vec![0; width * height * 3];
+        self.ale.screen_rgb(&mut pixels);
+        Some(RgbImage { width, height, pixels })
     }
 }
 

@@ -380,3 +380,19 @@ fn taller_screens_are_preprocessed_too() {
         assert!(obs.last().unwrap().iter().any(|&p| p > 0), "{game} rendered a black frame");
     }
 }
+
+#[test]
+fn the_colour_picture_is_the_emulators_last_screen() {
+    let mut env = AtariEnv::new(config("breakout")).unwrap();
+    env.reset(Some(0));
+    env.step(1);
+    let image = env.render_rgb().expect("an Atari game has a colour screen");
+    assert_eq!((image.width, image.height), (160, 210));
+    let mut screen = vec![0u8; 210 * 160 * 3];
+    env.ale().screen_rgb(&mut screen);
+    assert!(image.pixels == screen, "render_rgb is not ALE's current RGB screen");
+    assert!(
+        image.pixels.chunks_exact(3).any(|p| p[0] != p[1] || p[1] != p[2]),
+        "Breakout's bricks are coloured, yet the picture is gray"
+    );
+}

@@ -20,7 +20,7 @@
 
 use std::sync::Arc;
 
-use rl_env::{check_action, Env, EnvSpec, Obs, ObsSpec, Step, StepInfo};
+use rl_env::{check_action, Env, EnvSpec, Obs, ObsSpec, RgbImage, Step, StepInfo};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -305,6 +305,11 @@ impl<E: Env> Env for MacroEnv<E> {
             truncated: outcome.truncated,
             info: outcome.info,
         }
+    }
+
+    /// The wrapped env's picture: after a macro, its last primitive's.
+    fn render_rgb(&self) -> Option<RgbImage> {
+        self.env.render_rgb()
     }
 }
 

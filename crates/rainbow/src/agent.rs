@@ -11,6 +11,10 @@
 //!       after a terminated or truncated transition: start_episode(e, reset_obs)
 //! ```
 //!
+//! Evaluation: `set_eval(true)` and the same loop (nothing is stored), or `act_eval(obs, rng)`,
+//! which acts as evaluation mode does on a batch of any size and leaves the agent in
+//! training exactly as it was.
+//!
 //! Counters: agent steps (one per observed transition, primitive or macro, summed over
 //! copies), frames (what the env reports each transition cost: budgets are counted in
 //! frames, MASP design section 2), episodes and updates. The schedule is Dopamine's: no
@@ -40,7 +44,8 @@
 //! # Ok::<(), rainbow::Error>(())
 //! ```
 
-use candle_core::DType;
+use candle_core::{DType, Tensor};
+use rand::Rng;
 use rl_env::{Env, Obs, ObsSpec, VecEnv};
 use serde::{Deserialize, Serialize};
 
@@ -281,18 +286,44 @@ impl Agent {
     /// order (`VecEnv::obs()`); `n` is the number of env copies in training, any number in
     /// evaluation.
     pub fn act(&mut self, obs: Obs<'_>) -> Result<&[usize]> {
+        let tensor = self.obs_batch(obs, (!self.eval).then_some(self.num_envs), "Agent::act")?;
+        if !self.eval && self.config.network.noisy {
+            // A fresh noise sample per decision, as Dopamine's Rainbow acts.
+            self.learner.resample_online_noise()?;
+        }
+        let greedy = self.learner.greedy_actions(&tensor)?;
+        self.actions.resize(greedy.len(), 0);
+        self.explorer.choose(&greedy, self.counters.agent_steps, self.eval, &mut self.actions);
+        Ok(&self.actions)
+    }
+
+    /// Evaluation actions for a batch `(n, ...)` of observations, any `n` (an evaluation's
+    /// own env copies): the online network with its noise off, `eval_epsilon`-greedy with
+    /// the draws from `rng`. Nothing of training changes (the mode, the noise sample, the
+    /// RNG streams, the counters, the replay), so an evaluation can run mid-training.
+    pub fn act_eval(&mut self, obs: Obs<'_>, rng: &mut impl Rng) -> Result<Vec<usize>> {
+        let tensor = self.obs_batch(obs, None, "Agent::act_eval")?;
+        self.learner.online_mut().set_noise_enabled(false);
+        let greedy = self.learner.greedy_actions(&tensor);
+        self.learner.online_mut().set_noise_enabled(!self.eval);
+        Ok(self.explorer.choose_eval(&greedy?, rng))
+    }
+
+    /// `obs` as a `(n, ...)` tensor on the learner's device, checked against the agent's
+    /// observations: `n` must be `copies` if given, else any number from 1.
+    fn obs_batch(&self, obs: Obs<'_>, copies: Option<usize>, what: &str) -> Result<Tensor> {
         let len = self.obs_spec.len();
         let n = obs.len() / len.max(1);
         let kind_ok = matches!(
             (&self.obs_spec, obs),
             (ObsSpec::Pixels { .. }, Obs::Pixels(_)) | (ObsSpec::Vector { .. }, Obs::Vector(_))
         );
-        if !kind_ok || obs.len() != n * len || n == 0 || (!self.eval && n != self.num_envs) {
+        if !kind_ok || obs.len() != n * len || n == 0 || copies.is_some_and(|c| n != c) {
             return Err(Error::ObsMismatch {
-                what: "Agent::act".into(),
+                what: what.into(),
                 expected: format!(
                     "{} observations of {:?}",
-                    if self.eval { "1 or more".to_string() } else { self.num_envs.to_string() },
+                    copies.map_or("1 or more".to_string(), |c| c.to_string()),
                     self.obs_spec
                 ),
                 found: format!("{} elements", obs.len()),
@@ -304,15 +335,7 @@ impl Agent {
                 ObsSpec::Vector { len } => vec![len],
             })
             .collect();
-        if !self.eval && self.config.network.noisy {
-            // A fresh noise sample per decision, as Dopamine's Rainbow acts.
-            self.learner.resample_online_noise()?;
-        }
-        let tensor = obs_tensor(obs, &shape, self.learner.dtype(), self.learner.device())?;
-        let greedy = self.learner.greedy_actions(&tensor)?;
-        self.actions.resize(n, 0);
-        self.explorer.choose(&greedy, self.counters.agent_steps, self.eval, &mut self.actions);
-        Ok(&self.actions)
+        obs_tensor(obs, &shape, self.learner.dtype(), self.learner.device())
     }
 
     /// Starts an episode of env copy `env` with its first observation.
@@ -474,6 +497,37 @@ mod tests {
         for _ in 0..5 {
             assert_eq!(agent.act(Obs::Vector(&[0.1, 0.2, 0.3])).unwrap(), a.as_slice());
         }
+    }
+
+    #[test]
+    fn act_eval_takes_any_batch_and_leaves_training_as_it_was() {
+        use rand::SeedableRng;
+        let mut config = AgentConfig::toy();
+        config.exploration.eval_epsilon = 0.0;
+        let mut agent = Agent::new(config, &ObsSpec::Vector { len: 3 }, 2, 1).unwrap();
+        let one = [0.1, 0.2, 0.3];
+        agent.act(Obs::Vector(&one)).unwrap(); // a noise sample to keep
+        let q = |agent: &Agent| {
+            let t = Tensor::from_slice(&one, (1, 3), agent.learner().device()).unwrap();
+            agent.learner().q_values_of(&t).unwrap().to_vec2::<f32>().unwrap()
+        };
+        let (q_before, explore_rng) = (q(&agent), agent.explorer().rng().clone());
+
+        let batch: Vec<f32> = (0..12).map(|i| i as f32 / 12.0).collect();
+        let eval_rng = || rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        let actions = agent.act_eval(Obs::Vector(&batch), &mut eval_rng()).unwrap();
+        assert_eq!(actions.len(), 4, "one action per observation, whatever num_envs is");
+        assert_eq!(actions, agent.act_eval(Obs::Vector(&batch), &mut eval_rng()).unwrap());
+        assert!(!agent.is_eval());
+        assert_eq!(q(&agent), q_before, "the noise is on again, with the same sample");
+        assert_eq!(agent.explorer().rng(), &explore_rng, "training's exploration draws are untouched");
+        // At eval epsilon 0 these are evaluation mode's greedy actions.
+        agent.set_eval(true);
+        assert_eq!(agent.act(Obs::Vector(&batch)).unwrap(), actions.as_slice());
+        assert!(matches!(
+            agent.act_eval(Obs::Vector(&[0.0; 4]), &mut eval_rng()),
+            Err(Error::ObsMismatch { .. })
+        ));
     }
 
     #[test]

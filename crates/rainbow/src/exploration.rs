@@ -194,18 +194,28 @@ impl Explorer {
                 *a = self.repeats[env].action;
                 continue;
             }
-            *a = if epsilon > 0.0 && self.rng.random::<f64>() < epsilon {
-                let action = self.rng.random_range(0..self.num_actions);
-                if extended {
-                    // zeta samples are integers >= 1 held in a float.
-                    let n = (self.zeta.sample(&mut self.rng) as u64).clamp(1, self.config.ez_max_duration);
-                    self.repeats[env] = Repeat { action, remaining: n - 1 };
+            *a = match random_action(&mut self.rng, epsilon, self.num_actions) {
+                Some(action) => {
+                    if extended {
+                        // zeta samples are integers >= 1 held in a float.
+                        let n =
+                            (self.zeta.sample(&mut self.rng) as u64).clamp(1, self.config.ez_max_duration);
+                        self.repeats[env] = Repeat { action, remaining: n - 1 };
+                    }
+                    action
                 }
-                action
-            } else {
-                g
+                None => g,
             };
         }
+    }
+
+    /// The evaluation actions for `greedy` (any number of copies): `eval_epsilon`-greedy with
+    /// the draws from `rng`, so that an evaluation leaves training's RNG where it was.
+    pub fn choose_eval(&self, greedy: &[usize], rng: &mut impl Rng) -> Vec<usize> {
+        greedy
+            .iter()
+            .map(|&g| random_action(rng, self.config.eval_epsilon, self.num_actions).unwrap_or(g))
+            .collect()
     }
 
     /// Env copy `env`'s episode ended: its repeat stops.
@@ -234,6 +244,12 @@ impl Explorer {
         self.repeats = repeats;
         Ok(())
     }
+}
+
+/// With probability `epsilon` a uniformly random action of `0..num_actions`, else `None`
+/// (no draw at all when `epsilon` is 0).
+fn random_action(rng: &mut impl Rng, epsilon: f64, num_actions: usize) -> Option<usize> {
+    (epsilon > 0.0 && rng.random::<f64>() < epsilon).then(|| rng.random_range(0..num_actions))
 }
 
 #[cfg(test)]
@@ -330,6 +346,17 @@ mod tests {
         e.repeats[0] = Repeat { action: 4, remaining: 5 };
         e.end_episode(0);
         assert_eq!(e.repeats()[0], Repeat::default());
+    }
+
+    #[test]
+    fn evaluation_is_eval_epsilon_greedy_and_repeats_with_the_callers_seed() {
+        let config = ExplorationConfig { eval_epsilon: 0.5, ..ExplorationConfig::default() };
+        let e = Explorer::new(&config, 5, 1, ChaCha8Rng::seed_from_u64(1)).unwrap();
+        let actions = e.choose_eval(&[2; 20_000], &mut ChaCha8Rng::seed_from_u64(2));
+        // Greedy half the time, plus a fifth of the random half.
+        let greedy = actions.iter().filter(|&&a| a == 2).count() as f64 / 20_000.0;
+        assert!((greedy - 0.6).abs() < 0.015, "{greedy}");
+        assert_eq!(actions, e.choose_eval(&[2; 20_000], &mut ChaCha8Rng::seed_from_u64(2)));
     }
 
     #[test]

@@ -22,6 +22,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::env::{check_action, Env, Step, StepInfo};
 use crate::error::{Error, Result};
+use crate::rgb::{self, RgbImage};
 use crate::spec::{EnvSpec, Obs, ObsSpec};
 
 /// The knobs of a [`Corridor`].
@@ -214,6 +215,16 @@ impl Env for Corridor {
             info: StepInfo::single_frame(reward, self.episode_score, self.done),
         }
     }
+
+    /// A row of `length` cells: the agent, the goal at the end, floor between.
+    fn render_rgb(&self) -> Option<RgbImage> {
+        let goal = self.config.length - 1;
+        Some(RgbImage::from_cells(self.config.length, 1, rgb::CELL_PIXELS, |x, _| match x {
+            _ if x == self.position => rgb::AGENT,
+            _ if x == goal => rgb::GOAL,
+            _ => rgb::FLOOR,
+        }))
+    }
 }
 
 #[cfg(test)]
@@ -360,6 +371,20 @@ mod tests {
         assert_eq!(bad(CorridorConfig { slip_prob: f32::NAN, ..Default::default() }), "slip_prob");
         assert_eq!(bad(CorridorConfig { step_penalty: f32::INFINITY, ..Default::default() }), "step_penalty");
         assert!(Corridor::try_new(CorridorConfig { max_steps: 49, ..Default::default() }).is_ok());
+    }
+
+    #[test]
+    fn the_picture_follows_the_agent() {
+        let mut env = small(4, 10);
+        let cell_colour = |env: &Corridor, cell: usize| {
+            env.render_rgb().unwrap().pixel(cell * rgb::CELL_PIXELS + 1, rgb::CELL_PIXELS / 2)
+        };
+        env.reset(Some(0));
+        assert_eq!([0, 1, 3].map(|c| cell_colour(&env, c)), [rgb::AGENT, rgb::FLOOR, rgb::GOAL]);
+        env.step(Corridor::RIGHT);
+        assert_eq!([0, 1].map(|c| cell_colour(&env, c)), [rgb::FLOOR, rgb::AGENT]);
+        let image = env.render_rgb().unwrap();
+        assert_eq!((image.width, image.height), (4 * rgb::CELL_PIXELS, rgb::CELL_PIXELS));
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //! assert!(step.reward >= 0.0);
 //! ```
 
+use crate::rgb::RgbImage;
 use crate::spec::{EnvSpec, Obs};
 
 /// Bookkeeping that comes with every step, beyond what a learner trains on.
@@ -66,10 +67,18 @@ impl Step<'_> {
 ///   from the current random state.
 /// * `step` must not be called after a step that returned `done()` without a `reset` between.
 /// * An action outside `0..spec().num_actions()` is a programming error and panics.
+/// * `render_rgb` is `None` always or never: an environment with a colour screen shows it
+///   after every `reset` and `step`. Wrappers forward it.
 pub trait Env: Send {
     fn spec(&self) -> &EnvSpec;
     fn reset(&mut self, seed: Option<u64>) -> Obs<'_>;
     fn step(&mut self, action: usize) -> Step<'_>;
+
+    /// The current state as a person would see it, for videos; `None` (the default) for an
+    /// environment that has no picture of itself.
+    fn render_rgb(&self) -> Option<RgbImage> {
+        None
+    }
 }
 
 impl<E: Env + ?Sized> Env for Box<E> {
@@ -81,6 +90,9 @@ impl<E: Env + ?Sized> Env for Box<E> {
     }
     fn step(&mut self, action: usize) -> Step<'_> {
         (**self).step(action)
+    }
+    fn render_rgb(&self) -> Option<RgbImage> {
+        (**self).render_rgb()
     }
 }
 

@@ -22,6 +22,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::env::{check_action, Env, Step, StepInfo};
 use crate::error::{Error, Result};
+use crate::rgb::{self, RgbImage};
 use crate::spec::{EnvSpec, Obs, ObsSpec};
 
 /// The knobs of a [`KeyDoor`].
@@ -345,19 +346,24 @@ impl KeyDoor {
     /// The current state as a map: `@` the agent, `K` the key while on the floor, `D` the door.
     pub fn render(&self) -> String {
         let mut out = String::with_capacity((self.layout.width + 1) * self.layout.height);
-        for (cell, kind) in self.layout.cells.iter().enumerate() {
-            out.push(match kind {
-                _ if cell == self.agent => '@',
-                _ if cell == self.key && !self.has_key => 'K',
-                Cell::Wall => '#',
-                Cell::Door => 'D',
-                Cell::Floor => '.',
-            });
+        for cell in 0..self.cells() {
+            out.push(self.glyph(cell));
             if cell % self.layout.width == self.layout.width - 1 {
                 out.push('\n');
             }
         }
         out
+    }
+
+    /// What [`KeyDoor::render`] shows of `cell`, which the colour picture draws too.
+    fn glyph(&self, cell: usize) -> char {
+        match self.layout.cells[cell] {
+            _ if cell == self.agent => '@',
+            _ if cell == self.key && !self.has_key => 'K',
+            Cell::Wall => '#',
+            Cell::Door => 'D',
+            Cell::Floor => '.',
+        }
     }
 
     fn xy(&self, cell: usize) -> (usize, usize) {
@@ -456,6 +462,18 @@ impl Env for KeyDoor {
             truncated,
             info: StepInfo::single_frame(reward, self.episode_score, self.done),
         }
+    }
+
+    /// The map of [`KeyDoor::render`], one square cell per character.
+    fn render_rgb(&self) -> Option<RgbImage> {
+        let (width, height) = (self.layout.width, self.layout.height);
+        Some(RgbImage::from_cells(width, height, rgb::CELL_PIXELS, |x, y| match self.glyph(y * width + x) {
+            '@' => rgb::AGENT,
+            'K' => rgb::KEY,
+            '#' => rgb::WALL,
+            'D' => rgb::GOAL,
+            _ => rgb::FLOOR,
+        }))
     }
 }
 
@@ -642,6 +660,30 @@ mod tests {
             ..Default::default()
         })
         .is_ok());
+    }
+
+    #[test]
+    fn the_picture_draws_the_text_map() {
+        let mut env = env();
+        env.reset(Some(0));
+        for action in &OPTIMAL[..12] {
+            env.step(*action); // to the key and picking it up: the key leaves the picture
+        }
+        let image = env.render_rgb().unwrap();
+        let (width, height) = env.size();
+        assert_eq!((image.width, image.height), (width * rgb::CELL_PIXELS, height * rgb::CELL_PIXELS));
+        let text: Vec<char> = env.render().chars().filter(|&c| c != '\n').collect();
+        for (cell, glyph) in text.into_iter().enumerate() {
+            let (x, y) = ((cell % width) * rgb::CELL_PIXELS, (cell / width) * rgb::CELL_PIXELS);
+            let expected = match glyph {
+                '@' => rgb::AGENT,
+                '#' => rgb::WALL,
+                'D' => rgb::GOAL,
+                '.' => rgb::FLOOR,
+                other => panic!("the key was picked up, yet the map shows {other:?}"),
+            };
+            assert_eq!(image.pixel(x + 3, y + 5), expected, "cell {cell} ({glyph})");
+        }
     }
 
     #[test]

@@ -8,11 +8,13 @@
 //!   [`Corridor`] (a long sparse-reward chain) and [`KeyDoor`] (a grid maze with a key
 //!   and a door).
 //! * Generic wrappers: [`TimeLimit`], [`ClipReward`].
+//! * [`RgbImage`]: what [`Env::render_rgb`] shows of an environment, for videos.
 
 mod corridor;
 mod env;
 mod error;
 mod key_door;
+mod rgb;
 mod spec;
 mod vec_env;
 mod wrappers;
@@ -21,6 +23,7 @@ pub use corridor::{Corridor, CorridorConfig};
 pub use env::{check_action, Env, Step, StepInfo};
 pub use error::{Error, Result};
 pub use key_door::{KeyDoor, KeyDoorConfig};
+pub use rgb::RgbImage;
 pub use spec::{EnvSpec, Obs, ObsSpec};
 pub use vec_env::{VecEnv, VecStep};
 pub use wrappers::{ClipReward, TimeLimit};

@@ -14,6 +14,7 @@
 //! ```
 
 use crate::env::{Env, Step};
+use crate::rgb::RgbImage;
 use crate::spec::{EnvSpec, Obs};
 
 /// Truncates an episode after `max_steps` calls to `step` since the last reset.
@@ -79,6 +80,10 @@ impl<E: Env> Env for TimeLimit<E> {
         step.truncated |= limit_reached && !step.terminated;
         step
     }
+
+    fn render_rgb(&self) -> Option<RgbImage> {
+        self.inner.render_rgb()
+    }
 }
 
 /// Clips the reward the learner sees to `[-1, 1]`, as the DQN family does on Atari; the
@@ -119,6 +124,10 @@ impl<E: Env> Env for ClipReward<E> {
         let mut step = self.inner.step(action);
         step.reward = step.reward.clamp(-1.0, 1.0);
         step
+    }
+
+    fn render_rgb(&self) -> Option<RgbImage> {
+        self.inner.render_rgb()
     }
 }
 

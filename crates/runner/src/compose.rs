@@ -75,8 +75,13 @@ pub fn action_pool(config: &RunConfig, env: &dyn Env) -> Result<ActionPool> {
 
 /// `n` executors over fresh base envs (training or evaluation settings).
 pub fn run_env(config: &RunConfig, pool: &ActionPool, eval: bool, n: usize) -> Result<RunEnv> {
+    executors(config, pool, base_envs(config, eval, n)?)
+}
+
+/// An executor over each of `envs`: base envs, or wrappers of them (evaluation's videos).
+pub fn executors(config: &RunConfig, pool: &ActionPool, envs: Vec<Box<dyn Env>>) -> Result<RunEnv> {
     let executor = ExecutorConfig { gamma: config.agent.n_step.gamma, life_loss_terminal: false };
-    Ok(MacroVecEnv::new(base_envs(config, eval, n)?, pool.clone(), executor)?)
+    Ok(MacroVecEnv::new(envs, pool.clone(), executor)?)
 }
 
 /// What the runner reads from the regulariser while the agent owns it.

@@ -334,6 +334,9 @@ pub struct RunSection {
     pub device: String,
     /// Final evaluation, # episodes under the protocol's eval settings. Default 10.
     pub eval_episodes: usize,
+    /// Env copies an evaluation plays its episodes on, one batched forward pass per step
+    /// (at most one copy per episode). Default 16.
+    pub eval_envs: usize,
     /// A checkpoint every this many # frames (and at the end). Default 1M.
     pub checkpoint_interval: u64,
     /// At each checkpoint before the end, # episodes of the evaluation policy whose mean
@@ -365,6 +368,7 @@ impl Default for RunSection {
             seed: 0,
             device: "cpu".into(),
             eval_episodes: 10,
+            eval_envs: 16,
             checkpoint_interval: 1_000_000,
             checkpoint_eval_episodes: 10,
             save_replay: true,
@@ -574,6 +578,9 @@ impl RunConfig {
         }
         if r.num_envs == 0 {
             bail!("[run] num_envs = 0: use at least 1 env copy");
+        }
+        if r.eval_envs == 0 {
+            bail!("[run] eval_envs = 0: evaluate on at least 1 env copy, e.g. 16");
         }
         if r.checkpoint_interval == 0 || r.log_interval == 0 {
             bail!("[run] checkpoint_interval and log_interval are # frames and must be at least 1");

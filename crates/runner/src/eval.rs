@@ -1,16 +1,21 @@
 //! Evaluation: raw game scores of the agent's policy over whole games, under the protocol's
-//! evaluation settings (no reward clipping, no life-loss terminal), noise off.
+//! evaluation settings (no reward clipping, no life-loss terminal), noise off; played on
+//! `run.eval_envs` env copies at once, and optionally filmed ([`evaluate_filmed`]).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use macro_actions::ActionPool;
 use rainbow::Agent;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use rl_env::Env;
 use serde::{Deserialize, Serialize};
 
 use crate::compose;
 use crate::config::{EnvConfig, RunConfig};
 use crate::run_dir;
+use crate::video::Recording;
 
 /// Env seeds of evaluation start here (plus the run seed), apart from training's.
 const EVAL_SEED_OFFSET: u64 = 1_000_003;
@@ -26,7 +31,7 @@ pub struct EvalReport {
     /// Environment frames the agent had trained on.
     pub frames_trained: u64,
     pub episodes: usize,
-    /// Raw game score of each episode.
+    /// Raw game score of each episode: env copy 0's games, then copy 1's, ...
     pub scores: Vec<f64>,
     pub mean: f64,
     /// Standard deviation over episodes (population).
@@ -37,46 +42,131 @@ pub struct EvalReport {
     pub eval_frames: u64,
 }
 
+/// Where [`evaluate_filmed`] writes its videos, and how many.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Videos {
+    pub dir: PathBuf,
+    /// The first `count` games, in the order of the report's scores.
+    pub count: usize,
+}
+
 /// Plays `episodes` whole games with `agent` in evaluation mode and reports raw scores.
-/// The agent is put back in training mode afterwards.
+///
+/// The games are spread over `min(episodes, run.eval_envs)` env copies seeded from the run
+/// seed, with one batched forward pass per step ([`Agent::act_eval`], its epsilon draws from
+/// a generator of the evaluation's own), so the scores depend only on the agent, the seed
+/// and the number of copies. Copy `i` plays a fixed quota of games, so short games do not
+/// crowd out long ones; `scores` lists copy 0's games, then copy 1's, and so on.
+///
+/// The agent is left exactly as it was: still in training mode if it was, with its noise
+/// sample, RNG streams, counters and replay untouched, so training can call this at a
+/// checkpoint and carry on as if it had not.
 pub fn evaluate(
     config: &RunConfig,
     agent: &mut Agent,
     pool: &ActionPool,
     episodes: usize,
 ) -> Result<EvalReport> {
+    Ok(play(config, agent, pool, episodes, None)?.0)
+}
+
+/// [`evaluate`], writing the first `videos.count` games as animated GIFs of the env's colour
+/// screen, one frame per primitive step (module [`crate::video`]); returns their paths too.
+pub fn evaluate_filmed(
+    config: &RunConfig,
+    agent: &mut Agent,
+    pool: &ActionPool,
+    episodes: usize,
+    videos: &Videos,
+) -> Result<(EvalReport, Vec<PathBuf>)> {
+    check_video_count(videos.count, episodes)?;
+    std::fs::create_dir_all(&videos.dir).with_context(|| format!("creating {}", videos.dir.display()))?;
+    play(config, agent, pool, episodes, Some(videos))
+}
+
+fn check_video_count(videos: usize, episodes: usize) -> Result<()> {
+    anyhow::ensure!(
+        videos <= episodes,
+        "{videos} videos asked of an evaluation of {episodes} episodes: ask for at most {episodes}, \
+         or for more episodes"
+    );
+    Ok(())
+}
+
+/// Copy `i`'s quota of games when `episodes` are spread over `n` copies: as even as can be,
+/// the first copies taking one more.
+fn quotas(episodes: usize, n: usize) -> Vec<usize> {
+    (0..n).map(|i| episodes / n + usize::from(i < episodes % n)).collect()
+}
+
+/// The evaluation of [`evaluate`], filming `videos` if given.
+fn play(
+    config: &RunConfig,
+    agent: &mut Agent,
+    pool: &ActionPool,
+    episodes: usize,
+    videos: Option<&Videos>,
+) -> Result<(EvalReport, Vec<PathBuf>)> {
     anyhow::ensure!(episodes > 0, "evaluate at least 1 episode");
-    let n = episodes.min(config.run.num_envs.max(1));
-    let mut venv = compose::run_env(config, pool, true, n)?;
-    venv.reset(Some(config.run.seed + EVAL_SEED_OFFSET));
-    // Copy i plays quota[i] games, so short games do not crowd out long ones.
-    let quota: Vec<usize> = (0..n).map(|i| episodes / n + usize::from(i < episodes % n)).collect();
-    let mut played = vec![0usize; n];
-    let mut scores = Vec::with_capacity(episodes);
+    let quota = quotas(episodes, episodes.min(config.run.eval_envs.max(1)));
+    let (envs, mut recordings) = eval_envs(config, &quota, videos)?;
+    let mut venv = compose::executors(config, pool, envs)?;
+    let seed = config.run.seed + EVAL_SEED_OFFSET;
+    venv.reset(Some(seed));
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut scores: Vec<Vec<f64>> = quota.iter().map(|&q| Vec::with_capacity(q)).collect();
     let mut eval_frames = 0u64;
-    agent.set_eval(true);
-    let result = (|| -> Result<()> {
-        while played.iter().zip(&quota).any(|(p, q)| p < q) {
-            let actions = agent.act(venv.obs()).context("acting in evaluation")?.to_vec();
-            venv.step(&actions);
-            for (i, o) in venv.outcomes().iter().enumerate() {
-                if played[i] >= quota[i] {
-                    continue;
-                }
+    while scores.iter().zip(&quota).any(|(s, &q)| s.len() < q) {
+        let actions = agent.act_eval(venv.obs(), &mut rng).context("acting in evaluation")?;
+        venv.step(&actions);
+        for ((o, copy), &q) in venv.outcomes().iter().zip(&mut scores).zip(&quota) {
+            if copy.len() < q {
                 eval_frames += u64::from(o.info.frames);
                 if o.done() {
-                    scores.push(o.info.episode_score);
-                    played[i] += 1;
+                    copy.push(o.info.episode_score);
                 }
             }
         }
-        Ok(())
-    })();
-    agent.set_eval(false);
-    result?;
+        for recording in &mut recordings {
+            recording.drain()?;
+        }
+    }
+    let scores: Vec<f64> = scores.concat();
+    let written = recordings.iter().flat_map(|r| r.written().iter().cloned()).collect();
+    Ok((report(config, agent, scores, eval_frames), written))
+}
+
+/// The evaluation's base envs, one per copy of `quota`; the copies whose games are among the
+/// first `videos.count` (numbered copy by copy, as the scores are) are filmed.
+fn eval_envs(
+    config: &RunConfig,
+    quota: &[usize],
+    videos: Option<&Videos>,
+) -> Result<(Vec<Box<dyn Env>>, Vec<Recording>)> {
+    let mut recordings = Vec::new();
+    let mut first_game = 0;
+    let mut envs = Vec::with_capacity(quota.len());
+    for (env, &games) in compose::base_envs(config, true, quota.len())?.into_iter().zip(quota) {
+        let want = videos.map_or(0, |v| v.count.saturating_sub(first_game).min(games));
+        envs.push(match videos {
+            Some(v) if want > 0 => {
+                let (env, recording) =
+                    Recording::start(env, &config.env.game_name(), &v.dir, first_game, want)?;
+                recordings.push(recording);
+                env
+            }
+            _ => env,
+        });
+        first_game += games;
+    }
+    Ok((envs, recordings))
+}
+
+/// The report of an evaluation's `scores`.
+fn report(config: &RunConfig, agent: &Agent, scores: Vec<f64>, eval_frames: u64) -> EvalReport {
     let mean = scores.iter().sum::<f64>() / scores.len() as f64;
     let std = (scores.iter().map(|s| (s - mean).powi(2)).sum::<f64>() / scores.len() as f64).sqrt();
-    Ok(EvalReport {
+    EvalReport {
         game: config.env.game_name(),
         protocol: match &config.env {
             EnvConfig::Atari { protocol, .. } => Some(protocol.name().into()),
@@ -92,7 +182,7 @@ pub fn evaluate(
         mean,
         std,
         eval_frames,
-    })
+    }
 }
 
 /// The agent of `run`'s last checkpoint and the action pool of `config` (the run's), checked
@@ -114,11 +204,33 @@ pub(crate) fn load_agent(run: &Path, config: &RunConfig) -> Result<(Agent, Actio
 }
 
 /// Evaluates the last checkpoint of the run folder `run` for `episodes` games (default: the
-/// config's `run.eval_episodes`) and writes `eval.json` there.
-pub fn evaluate_run(run: &Path, episodes: Option<usize>) -> Result<EvalReport> {
+/// config's `run.eval_episodes`) and writes `eval.json` there; with `videos > 0`, the first
+/// `videos` games also as `videos/episode_000.gif`, ... (returned), replacing any earlier ones.
+pub fn evaluate_run(
+    run: &Path,
+    episodes: Option<usize>,
+    videos: usize,
+) -> Result<(EvalReport, Vec<PathBuf>)> {
     let config = RunConfig::read_resolved(&run.join(run_dir::CONFIG))?;
     let (mut agent, pool) = load_agent(run, &config)?;
-    let report = evaluate(&config, &mut agent, &pool, episodes.unwrap_or(config.run.eval_episodes).max(1))?;
+    let episodes = episodes.unwrap_or(config.run.eval_episodes).max(1);
+    let (report, written) = if videos > 0 {
+        let videos = Videos { dir: run.join(run_dir::VIDEOS), count: videos };
+        check_video_count(videos.count, episodes)?; // before the earlier videos go
+        clear_videos(&videos.dir)?;
+        evaluate_filmed(&config, &mut agent, &pool, episodes, &videos)?
+    } else {
+        (evaluate(&config, &mut agent, &pool, episodes)?, Vec::new())
+    };
     run_dir::write_json(&run.join(run_dir::EVAL), &report)?;
-    Ok(report)
+    Ok((report, written))
+}
+
+/// Removes `dir`, the videos of an earlier evaluation, which would pass for this one's.
+fn clear_videos(dir: &Path) -> Result<()> {
+    if dir.exists() {
+        std::fs::remove_dir_all(dir)
+            .with_context(|| format!("removing the earlier videos in {}", dir.display()))?;
+    }
+    Ok(())
 }

@@ -6,7 +6,8 @@
 //! * [`compose`]: config -> vector env of macro executors over the base env, action pool,
 //!   Rainbow agent with MASP as its regulariser.
 //! * [`train()`]: the training loop over a frame budget, metrics, checkpoints, resume,
-//!   Ctrl-C, the final evaluation; [`evaluate()`]: raw game scores of a checkpoint.
+//!   Ctrl-C, the final evaluation; [`evaluate()`]: raw game scores of a checkpoint, on
+//!   `run.eval_envs` env copies at once; [`evaluate_filmed`] (module `video`): GIFs of them.
 //! * [`run_dir`]: the run folder's layout and name `{game}__{agent}__{seed}__{time}`.
 //! * [`experiment`]: experiment presets (`configs/experiments/`) expanded into runs;
 //!   [`sweep`] runs them with a local pool of processes, [`slurm`] writes a Slurm job array.
@@ -39,10 +40,11 @@ mod stats;
 pub mod sweep;
 mod tensorboard;
 mod train;
+mod video;
 
 pub use analyze::{analyze, Analysis, AnalyzeOptions, AnalyzedPair};
 pub use config::{AgentPreset, EnvConfig, MacroSource, RunConfig};
-pub use eval::{evaluate, evaluate_run, EvalReport};
+pub use eval::{evaluate, evaluate_filmed, evaluate_run, EvalReport, Videos};
 pub use mine::{mine_macros, Mined};
 pub use plot::{plot_runs, FONT_ENV};
 pub use record::{record, Policy, RecordSummary};

@@ -57,6 +57,10 @@ enum Command {
         /// Episodes to play (default: the config's run.eval_episodes).
         #[arg(long)]
         episodes: Option<usize>,
+        /// Also write the first N episodes as animated GIFs of the colour screen, one frame
+        /// per primitive step, into RUN/videos/ (episode_000.gif, ...).
+        #[arg(long, value_name = "N", default_value_t = 0)]
+        video: usize,
     },
     /// Analyse a run's learned similarity S: heatmap, Spearman vs edit distance, top pairs.
     Analyze {
@@ -165,7 +169,7 @@ fn try_main() -> Result<()> {
                 TrainOptions { out, run_dir, resume, progress: true, stop: Arc::default(), profile };
             train_cmd(&configs, &sets, options, dry_run)
         }
-        Command::Eval { run, episodes } => eval_cmd(run, episodes),
+        Command::Eval { run, episodes, video } => eval_cmd(run, episodes, video),
         Command::Analyze { input, top_k, out } => analyze_cmd(input, top_k, out),
         Command::Plot { runs, out, metric } => plot_cmd(&runs, &out, &metric),
         Command::Report { runs, out } => report_cmd(&runs, out.as_deref()),
@@ -209,9 +213,9 @@ fn train_cmd(configs: &[PathBuf], sets: &[String], options: TrainOptions, dry_ru
 }
 
 /// `masp eval RUN_DIR`: plays N episodes with the checkpoint, prints raw game scores and
-/// writes `eval.json` into the run folder.
-fn eval_cmd(run: PathBuf, episodes: Option<usize>) -> Result<()> {
-    let report = evaluate_run(&run, episodes)?;
+/// writes `eval.json` (and with `--video`, GIFs) into the run folder.
+fn eval_cmd(run: PathBuf, episodes: Option<usize>, video: usize) -> Result<()> {
+    let (report, videos) = evaluate_run(&run, episodes, video)?;
     let scores: Vec<String> = report.scores.iter().map(|s| format!("{s}")).collect();
     println!(
         "{} ({}), {} frames trained: mean {:.2} ± {:.2} over {} episodes; scores: {}",
@@ -223,6 +227,9 @@ fn eval_cmd(run: PathBuf, episodes: Option<usize>) -> Result<()> {
         report.episodes,
         scores.join(", ")
     );
+    for path in videos {
+        println!("video: {}", path.display());
+    }
     Ok(())
 }
 

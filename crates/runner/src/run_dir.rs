@@ -26,6 +26,8 @@ pub const CONFIG: &str = "config.toml";
 pub const METRICS: &str = "metrics.csv";
 pub const CHECKPOINT: &str = "checkpoint";
 pub const EVAL: &str = "eval.json";
+/// `masp eval --video`'s GIFs of evaluation games.
+pub const VIDEOS: &str = "videos";
 /// TensorBoard's log folder of a run.
 pub const TENSORBOARD: &str = "tb";
 /// The runner's own state in a checkpoint folder.

@@ -1,0 +1,159 @@
+//! Evaluation on its own env copies (`run.eval_envs`): repeatable for a seed and a copy
+//! count, the asked-for number of episodes, the training agent left as it was; and
+//! `masp eval --video`'s GIFs, decoded and checked against the games' scores and frames.
+
+mod common;
+
+use std::fs::File;
+use std::path::Path;
+
+use common::{fresh_dir, masp, toy};
+use masp_runner::{compose, evaluate, evaluate_filmed, EvalReport, RunConfig, Videos};
+use rainbow::Agent;
+use rl_env::{Corridor, CorridorConfig, Env};
+
+const LENGTH: usize = 5;
+const MAX_STEPS: usize = 40;
+
+/// The toy preset (16 random macros) on a corridor of 5 cells, with uniformly random
+/// evaluation actions: games that reach the goal at different lengths and games truncated
+/// at 40 steps, so the scores show which draws were made.
+fn config(sets: &[&str]) -> RunConfig {
+    let mut all = vec![
+        format!("env.length={LENGTH}"),
+        format!("env.max_steps={MAX_STEPS}"),
+        "agent.exploration.eval_epsilon=1.0".to_string(),
+    ];
+    all.extend(sets.iter().map(|s| s.to_string()));
+    RunConfig::load(&[toy().into()], &all).unwrap()
+}
+
+/// An untrained agent of `config` with its pool, as training builds them (one env copy).
+fn agent(config: &RunConfig) -> (Agent, macro_actions::ActionPool) {
+    let base = compose::base_envs(config, true, 1).unwrap();
+    let pool = compose::action_pool(config, base[0].as_ref()).unwrap();
+    let agent = Agent::new(config.agent.clone(), &base[0].spec().observation, pool.len(), 1).unwrap();
+    (agent, pool)
+}
+
+fn fingerprint(report: &EvalReport) -> (Vec<f64>, u64) {
+    (report.scores.clone(), report.eval_frames)
+}
+
+#[test]
+fn scores_repeat_for_a_seed_and_copy_count_and_the_training_agent_is_left_as_it_was() {
+    let three = config(&["run.eval_envs=3"]);
+    let (mut agent, pool) = agent(&three);
+    let (explore_rng, counters) = (agent.explorer().rng().clone(), agent.counters());
+
+    let first = evaluate(&three, &mut agent, &pool, 7).unwrap();
+    assert_eq!((first.episodes, first.scores.len()), (7, 7), "7 episodes over 3 copies: 3 + 2 + 2");
+    assert!(first.scores.iter().any(|&s| s == 1.0), "no game reached the goal: {:?}", first.scores);
+    assert!(first.eval_frames < 7 * MAX_STEPS as u64, "every game ran to the time limit");
+    assert_eq!(fingerprint(&evaluate(&three, &mut agent, &pool, 7).unwrap()), fingerprint(&first));
+
+    assert!(!agent.is_eval(), "evaluation put the agent in evaluation mode");
+    assert_eq!(agent.explorer().rng(), &explore_rng, "evaluation drew from training's exploration RNG");
+    assert_eq!(agent.counters(), counters);
+
+    // Another seed plays other games; so does another number of copies.
+    let other_seed = config(&["run.eval_envs=3", "run.seed=1"]);
+    assert_ne!(fingerprint(&evaluate(&other_seed, &mut agent, &pool, 7).unwrap()), fingerprint(&first));
+    let one = config(&["run.eval_envs=1"]);
+    let sequential = evaluate(&one, &mut agent, &pool, 7).unwrap();
+    assert_eq!(sequential.episodes, 7);
+    assert_ne!(fingerprint(&sequential), fingerprint(&first));
+    // More copies than episodes: one game on each of 2 copies.
+    assert_eq!(evaluate(&config(&["run.eval_envs=16"]), &mut agent, &pool, 2).unwrap().episodes, 2);
+}
+
+#[test]
+fn eval_envs_zero_is_refused_by_name() {
+    let err = RunConfig::load(&[toy().into()], &["run.eval_envs=0".into()]).unwrap_err();
+    assert!(format!("{err:#}").contains("[run] eval_envs = 0"), "{err:#}");
+}
+
+/// The RGB frames of a GIF file.
+fn decode_gif(path: &Path) -> Vec<Vec<u8>> {
+    let mut options = gif::DecodeOptions::new();
+    options.set_color_output(gif::ColorOutput::RGBA);
+    let mut decoder = options.read_info(File::open(path).unwrap()).unwrap();
+    let mut frames = Vec::new();
+    while let Some(frame) = decoder.read_next_frame().unwrap() {
+        frames.push(frame.buffer.chunks_exact(4).flat_map(|p| &p[..3]).copied().collect());
+    }
+    frames
+}
+
+/// The corridor's picture with the agent on the goal.
+fn goal_screen() -> Vec<u8> {
+    let mut corridor =
+        Corridor::new(CorridorConfig { length: LENGTH, max_steps: MAX_STEPS, ..Default::default() });
+    corridor.reset(Some(0));
+    for _ in 1..LENGTH {
+        corridor.step(Corridor::RIGHT);
+    }
+    corridor.render_rgb().unwrap().pixels
+}
+
+#[test]
+fn videos_hold_one_frame_per_primitive_step_of_the_scored_games() {
+    let dir = fresh_dir("eval", "videos");
+    let config = config(&["run.eval_envs=2"]);
+    let (mut agent, pool) = agent(&config);
+    let videos = Videos { dir: dir.clone(), count: 5 };
+    let (report, written) = evaluate_filmed(&config, &mut agent, &pool, 5, &videos).unwrap();
+    let expected: Vec<_> = (0..5).map(|k| dir.join(format!("episode_{k:03}.gif"))).collect();
+    assert_eq!(written, expected);
+    assert!(report.scores.contains(&1.0) && report.scores.contains(&0.0), "{:?}", report.scores);
+
+    // Filming changes nothing of the games.
+    let unfilmed = evaluate(&config, &mut agent, &pool, 5).unwrap();
+    assert_eq!(fingerprint(&report), fingerprint(&unfilmed));
+
+    // Video k is the game of scores[k]: it ends on the goal when that game scored, and runs
+    // to the time limit (its reset screen plus 40 steps) when it did not.
+    let goal = goal_screen();
+    let mut steps = 0;
+    for (k, path) in written.iter().enumerate() {
+        let frames = decode_gif(path);
+        let reached = frames.last() == Some(&goal);
+        assert_eq!(reached, report.scores[k] == 1.0, "video {k}: score {}", report.scores[k]);
+        if !reached {
+            assert_eq!(frames.len(), 1 + MAX_STEPS, "video {k}");
+        }
+        steps += frames.len() as u64 - 1;
+    }
+    // A frame per primitive step, macros' included: a corridor step is one frame.
+    assert_eq!(steps, report.eval_frames);
+}
+
+#[test]
+fn masp_eval_writes_videos_and_refuses_more_videos_than_episodes() {
+    let out = fresh_dir("eval", "cli");
+    let toy = toy();
+    let (ok, stdout, stderr) = masp(&[
+        "train",
+        "--config",
+        &toy,
+        "--out",
+        out.to_str().unwrap(),
+        "--set",
+        "run.frames=200",
+        "--set",
+        "run.eval_episodes=1",
+    ]);
+    assert!(ok, "{stderr}");
+    let run = stdout.lines().last().unwrap().trim().to_string();
+    let (ok, stdout, stderr) = masp(&["eval", &run, "--episodes", "3", "--video", "2"]);
+    assert!(ok, "{stderr}");
+    let videos = Path::new(&run).join("videos");
+    assert!(stdout.contains(&format!("video: {}", videos.join("episode_001.gif").display())), "{stdout}");
+    assert_eq!(std::fs::read_dir(&videos).unwrap().count(), 2);
+    for name in ["episode_000.gif", "episode_001.gif"] {
+        assert!(decode_gif(&videos.join(name)).len() >= 2, "{name} shows no step");
+    }
+
+    let (ok, _, stderr) = masp(&["eval", &run, "--episodes", "3", "--video", "4"]);
+    assert!(!ok && stderr.contains("4 videos asked of an evaluation of 3 episodes"), "{stderr}");
+}
