@@ -48,15 +48,43 @@ pub enum Which {
         #[arg(long)]
         masp: bool,
     },
+    /// The real `masp train` loop on an Atari game, profiled once learning starts: the share
+    /// of acting, env steps, replay insertion and sampling, the update and MASP's meta step,
+    /// then the same update alone in the same process, and evaluation frames/s. Closes with
+    /// `loop_ms_per_update=`, `learner_ms_per_update=` and `ratio=` (goal: <= 1.10).
+    Train {
+        #[arg(long, default_value = "frostbite")]
+        game: String,
+        /// An agent file `configs/agents/NAME.toml`, e.g. der, rainbow.
+        #[arg(long, default_value = "der")]
+        preset: String,
+        /// A protocol file `configs/protocols/NAME.toml`.
+        #[arg(long, default_value = "atari100k")]
+        protocol: String,
+        /// Profiled updates (and as many of the update alone).
+        #[arg(long, default_value_t = 200)]
+        updates: u64,
+        /// Random macros added to the primitives (configs/agents/rainbow-macros.toml's
+        /// lengths); 0 for primitives only.
+        #[arg(long, default_value_t = 0)]
+        macros: usize,
+        /// MASP on top (configs/agents/masp.toml).
+        #[arg(long)]
+        masp: bool,
+    },
 }
 
 pub fn run(which: Which) -> Result<()> {
+    if let Which::Train { game, preset, protocol, updates, macros, masp } = which {
+        return train(&game, &preset, &protocol, updates, macros, masp);
+    }
     crate::setup::run()?;
     match which {
         Which::Env { game, envs, steps, sticky } => env(&game, envs, steps, sticky),
         Which::Learner { actions, batch, updates, threads, masp } => {
             learner(actions, batch, updates, threads, masp)
         }
+        Which::Train { .. } => unreachable!("handled above"),
     }
 }
 
@@ -98,6 +126,42 @@ fn learner(actions: usize, batch: usize, updates: usize, threads: usize, masp: b
     }
     // Time per update: the ratio is candle / torch, and <= 1.0 is the goal.
     report("candle_update_ms_median", &ours, "torch_update_ms_median", &reference)
+}
+
+/// `masp train --profile` on a throwaway run folder under `target/bench-train/`.
+fn train(game: &str, preset: &str, protocol: &str, updates: u64, macros: usize, masp: bool) -> Result<()> {
+    let root = repo_root();
+    let file = |kind: &str, name: &str| -> Result<String> {
+        let path = root.join("configs").join(kind).join(format!("{name}.toml"));
+        anyhow::ensure!(path.is_file(), "{} does not exist: name a file of configs/{kind}/", path.display());
+        Ok(path.display().to_string())
+    };
+    let mut configs = vec![file("protocols", protocol)?, file("agents", preset)?];
+    if macros > 0 {
+        configs.push(file("agents", "rainbow-macros")?);
+    }
+    if masp {
+        configs.push(file("agents", "masp")?);
+    }
+    let out = root.join("target/bench-train");
+    if out.exists() {
+        std::fs::remove_dir_all(&out).with_context(|| format!("clearing {}", out.display()))?;
+    }
+    let mut args: Vec<String> = configs.into_iter().flat_map(|c| ["--config".to_string(), c]).collect();
+    let sets = [
+        format!("env.game={game:?}"),
+        "run.frames=1000000000".into(),
+        "run.eval_episodes=8".into(),
+        "run.checkpoint_interval=1000000000".into(),
+        "run.checkpoint_eval_episodes=0".into(),
+        "run.save_replay=false".into(),
+    ];
+    let macro_count = (macros > 0).then(|| format!("macros.source.count={macros}"));
+    for set in sets.into_iter().chain(macro_count) {
+        args.extend(["--set".to_string(), set]);
+    }
+    args.extend(["--out".to_string(), out.display().to_string(), "--profile".into(), updates.to_string()]);
+    cmd::release_masp("train", &args)
 }
 
 /// The MASP example's figures: the plain update, and per meta interval the update with MASP
