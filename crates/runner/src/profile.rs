@@ -2,13 +2,15 @@
 //!
 //! From the first update on, each iteration of the loop is split into its stages (acting,
 //! the environment step, replay insertion, the update with its sampling and MASP's meta
-//! step, and the rest: logging and checkpoints) for `N` updates; then the same update is
-//! timed alone `N` times on the same agent, so that the report's last three lines compare
-//! the loop with the learner it wraps:
+//! step, and the rest: logging and checkpoints) for `N` updates; after each iteration one
+//! more update of the same agent is timed alone, so that both figures come from the same
+//! minutes of a machine whose speed drifts (back-to-back blocks of each differed by up to
+//! 15 % on a 2-core VM). The report's last three lines compare the loop with the learner it
+//! wraps:
 //!
 //! ```text
 //! loop_ms_per_update=…      wall time of the loop over the profiled iterations / updates
-//! learner_ms_per_update=…   Agent::update_now alone, the mean over N
+//! learner_ms_per_update=…   Agent::update_now alone, interleaved, the mean over N
 //! ratio=…                   loop / learner: 1 means the loop around the learner costs nothing
 //! ```
 
@@ -45,6 +47,9 @@ pub struct LoopProfile {
     /// Of [`Stage::Update`]: the replay draw and MASP's meta step (the learner's timings).
     sample: Duration,
     meta_step: Duration,
+    /// The interleaved updates timed alone, and how many.
+    alone: Duration,
+    alone_count: u64,
     lap: Instant,
 }
 
@@ -57,6 +62,8 @@ impl LoopProfile {
             stages: [Duration::ZERO; 5],
             sample: Duration::ZERO,
             meta_step: Duration::ZERO,
+            alone: Duration::ZERO,
+            alone_count: 0,
             lap: Instant::now(),
         }
     }
@@ -87,6 +94,23 @@ impl LoopProfile {
         }
     }
 
+    /// Whether the profile has begun (an update has run): then each iteration is followed by
+    /// one update timed alone.
+    pub fn is_active(&self) -> bool {
+        self.first_update.is_some()
+    }
+
+    /// One update of the agent, timed alone.
+    pub fn add_alone(&mut self, time: Duration) {
+        self.alone += time;
+        self.alone_count += 1;
+    }
+
+    /// The update alone, in ms: the mean of the interleaved ones.
+    pub fn learner_ms_per_update(&self) -> f64 {
+        ms(self.alone) / self.alone_count.max(1) as f64
+    }
+
     /// Whether `updates` (the agent's count after an iteration) completes the profile.
     pub fn finished(&mut self, updates: u64) -> bool {
         if let Some(first) = self.first_update {
@@ -95,18 +119,14 @@ impl LoopProfile {
         self.updates >= self.updates_wanted
     }
 
-    pub fn updates(&self) -> u64 {
-        self.updates
-    }
-
     /// The loop's wall time per update over the profiled iterations, in ms.
     pub fn loop_ms_per_update(&self) -> f64 {
         ms(self.stages.iter().sum::<Duration>()) / self.updates.max(1) as f64
     }
 
-    /// The report: each stage's time per update and share, then (with `learner_ms`, the
-    /// update alone) the three closing lines.
-    pub fn report(&self, learner_ms: f64, eval_frames_per_s: Option<f64>) -> String {
+    /// The report: each stage's time per update and share, then the three closing lines.
+    pub fn report(&self, eval_frames_per_s: Option<f64>) -> String {
+        let learner_ms = self.learner_ms_per_update();
         let per = |d: Duration| ms(d) / self.updates.max(1) as f64;
         let total = self.loop_ms_per_update();
         let mut out =
@@ -166,9 +186,11 @@ mod tests {
             p.record_update(&UpdateTimings { sample: Duration::from_millis(1), ..Default::default() });
             assert_eq!(p.finished(updates + 1), updates == 2);
         }
-        assert_eq!(p.updates(), 2);
+        assert_eq!(p.updates, 2);
         assert_eq!(p.sample, Duration::from_millis(2));
-        let report = p.report(p.loop_ms_per_update() / 2.0, Some(1000.0));
+        p.add_alone(Duration::from_secs_f64(p.loop_ms_per_update() / 1e3));
+        p.add_alone(Duration::ZERO);
+        let report = p.report(Some(1000.0));
         let last: Vec<&str> = report.lines().rev().take(3).collect();
         assert!(last[2].starts_with("loop_ms_per_update="), "{report}");
         assert!(last[1].starts_with("learner_ms_per_update="), "{report}");

@@ -340,6 +340,11 @@ pub fn train(config: &RunConfig, options: &TrainOptions) -> Result<TrainSummary>
             last_checkpoint_frames = frames;
         }
         lap(&mut profile, Stage::Other);
+        if let Some(p) = profile.as_mut().filter(|p| p.is_active()) {
+            let start = Instant::now();
+            agent.update_now().context("timing the update alone")?;
+            p.add_alone(start.elapsed());
+        }
         if reached_target || profile.as_mut().is_some_and(|p| p.finished(agent.counters().updates)) {
             break;
         }
@@ -400,20 +405,14 @@ pub fn train(config: &RunConfig, options: &TrainOptions) -> Result<TrainSummary>
     Ok(TrainSummary { run, frames, interrupted: false, eval, profile: None })
 }
 
-/// After a profiled loop: the same update alone as many times, and the evaluation's speed
-/// (over `run.eval_episodes`), into the profile's report.
+/// After a profiled loop: the evaluation's speed (over `run.eval_episodes`) into the
+/// profile's report.
 fn finish_profile(
     config: &RunConfig,
     agent: &mut Agent,
     pool: &ActionPool,
     p: &LoopProfile,
 ) -> Result<String> {
-    agent.learner_mut().set_profiling(false);
-    let start = Instant::now();
-    for _ in 0..p.updates() {
-        agent.update_now().context("timing the update alone")?;
-    }
-    let learner_ms = start.elapsed().as_secs_f64() * 1e3 / p.updates().max(1) as f64;
     let eval_fps = if config.run.eval_episodes > 0 {
         let start = Instant::now();
         let report = evaluate(config, agent, pool, config.run.eval_episodes)?;
@@ -421,7 +420,7 @@ fn finish_profile(
     } else {
         None
     };
-    Ok(p.report(learner_ms, eval_fps))
+    Ok(p.report(eval_fps))
 }
 
 fn progress_bar(show: bool, budget: u64, start: u64) -> ProgressBar {
