@@ -525,6 +525,14 @@ impl RunConfig {
                 replay.beta(budget)
             ));
         }
+        if self.macros.source != MacroSource::None && replay.beta_steps >= budget {
+            warnings.push(format!(
+                "agent.replay.beta_steps = {} counts decisions, and with macros this run makes fewer than its \
+                 {budget} primitive steps: PER's beta ends below 1 (known deviation: the schedules count \
+                 agent steps, not frames)",
+                replay.beta_steps
+            ));
+        }
         let e = &self.agent.exploration;
         if e.kind != ExplorationKind::Noisy && e.epsilon_decay_steps > budget {
             warnings.push(format!(

@@ -51,3 +51,4 @@ pub use record::{record, Policy, RecordSummary};
 pub use report::{report_markdown, BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, FINAL_ROWS};
 pub use tensorboard::EventWriter;
 pub use train::{resume_config, train, TrainOptions, TrainSummary};
+pub use video::read_gif;

@@ -149,8 +149,7 @@ pub fn rewind(run: &Path, frames: u64) -> Result<()> {
     let path = run.join(run_dir::METRICS);
     if path.exists() {
         let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-        std::fs::write(&path, rows_up_to(&text, frames))
-            .with_context(|| format!("rewriting {}", path.display()))?;
+        run_dir::replace_file(&path, rows_up_to(&text, frames).as_bytes())?;
     }
     crate::tensorboard::rewind(&run.join(run_dir::TENSORBOARD), frames)
 }

@@ -188,13 +188,14 @@ mod tests {
         }
         assert_eq!(p.updates, 2);
         assert_eq!(p.sample, Duration::from_millis(2));
-        p.add_alone(Duration::from_secs_f64(p.loop_ms_per_update() / 1e3));
-        p.add_alone(Duration::ZERO);
+        p.add_alone(Duration::from_millis(3));
+        p.add_alone(Duration::from_millis(1));
+        assert_eq!(p.learner_ms_per_update(), 2.0);
         let report = p.report(Some(1000.0));
         let last: Vec<&str> = report.lines().rev().take(3).collect();
         assert!(last[2].starts_with("loop_ms_per_update="), "{report}");
         assert!(last[1].starts_with("learner_ms_per_update="), "{report}");
-        assert_eq!(last[0], "ratio=2.000");
+        assert_eq!(last[0], format!("ratio={:.3}", p.loop_ms_per_update() / 2.0));
         assert!(report.contains("eval_frames_per_s=1000"));
     }
 }

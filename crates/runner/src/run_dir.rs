@@ -118,8 +118,16 @@ pub fn read_state(checkpoint: &Path) -> Result<RunState> {
 
 pub fn write_json(path: &Path, value: &impl Serialize) -> Result<()> {
     let text = serde_json::to_string_pretty(value).context("serialising JSON")?;
-    let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, text + "\n").with_context(|| format!("writing {}", tmp.display()))?;
+    replace_file(path, (text + "\n").as_bytes())
+}
+
+/// Writes `bytes` to `path` through a temporary file renamed over it, so that a kill at any
+/// moment leaves either the old file or the new one, never a truncated one.
+pub fn replace_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
     std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
 }
 

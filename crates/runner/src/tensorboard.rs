@@ -121,7 +121,7 @@ pub fn rewind(dir: &Path, step: u64) -> Result<()> {
         let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
         let kept = records_up_to(&bytes, step);
         if kept.len() < bytes.len() {
-            std::fs::write(&path, kept).with_context(|| format!("rewriting {}", path.display()))?;
+            crate::run_dir::replace_file(&path, &kept)?;
         }
     }
     Ok(())

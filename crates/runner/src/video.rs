@@ -229,6 +229,22 @@ impl GifWriter {
     }
 }
 
+/// The frames of a GIF video as RGB bytes (row-major, 3 a pixel), to check or re-encode
+/// what an evaluation filmed.
+pub fn read_gif(path: &Path) -> Result<Vec<Vec<u8>>> {
+    let mut options = gif::DecodeOptions::new();
+    options.set_color_output(gif::ColorOutput::RGBA);
+    let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut decoder = options.read_info(file).with_context(|| format!("reading {}", path.display()))?;
+    let mut frames = Vec::new();
+    while let Some(frame) =
+        decoder.read_next_frame().with_context(|| format!("decoding {}", path.display()))?
+    {
+        frames.push(frame.buffer.chunks_exact(4).flat_map(|p| &p[..3]).copied().collect());
+    }
+    Ok(frames)
+}
+
 #[cfg(test)]
 mod tests {
     use rl_env::{Corridor, CorridorConfig, StepInfo};
@@ -259,18 +275,6 @@ mod tests {
         assert!(err.to_string().contains("the blind environment has no colour screen"), "{err}");
     }
 
-    /// The RGB frames of a GIF file.
-    fn decode_gif(path: &Path) -> Vec<Vec<u8>> {
-        let mut options = gif::DecodeOptions::new();
-        options.set_color_output(gif::ColorOutput::RGBA);
-        let mut decoder = options.read_info(File::open(path).unwrap()).unwrap();
-        let mut frames = Vec::new();
-        while let Some(frame) = decoder.read_next_frame().unwrap() {
-            frames.push(frame.buffer.chunks_exact(4).flat_map(|p| &p[..3]).copied().collect());
-        }
-        frames
-    }
-
     #[test]
     fn a_game_of_t_steps_is_its_t_plus_one_screens_and_later_games_are_not_filmed() {
         let dir = std::env::temp_dir().join(format!("masp-video-unit-{}", std::process::id()));
@@ -294,7 +298,10 @@ mod tests {
         env.reset(None);
         recording.drain().unwrap();
         assert_eq!(recording.written(), [dir.join("episode_005.gif")]);
-        assert!(decode_gif(&dir.join("episode_005.gif")) == expected, "the GIF is not the game's screens");
+        assert!(
+            read_gif(&dir.join("episode_005.gif")).unwrap() == expected,
+            "the GIF is not the game's screens"
+        );
         assert!(!dir.join("episode_006.gif").exists(), "only one game was wanted");
         std::fs::remove_dir_all(&dir).unwrap();
     }

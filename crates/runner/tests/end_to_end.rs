@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 mod common;
-use common::{fresh_dir, masp, toy};
+use common::{fresh_dir, masp, toy, train_toy};
 
 /// Trains and returns the run folder (the last line of stdout).
 fn train(args: &[&str]) -> PathBuf {
@@ -226,25 +226,11 @@ fn resume_restores_the_replay_and_masps_optimiser_state() {
 /// SGD lookahead, and through the generic path only when the config asks for it.
 #[test]
 fn masp_train_takes_the_meta_step_path_the_config_asks_for() {
-    let toy = toy();
     for (lookahead, learner_steps) in [("sgd", true), ("adam_preconditioned", false)] {
         let out = fresh_dir("end_to_end", &format!("meta_path_{lookahead}"));
         let set = format!("masp.lookahead=\"{lookahead}\"");
-        let (ok, _, stderr) = masp(&[
-            "train",
-            "--config",
-            &toy,
-            "--out",
-            out.to_str().unwrap(),
-            "--set",
-            &set,
-            "--set",
-            "run.frames=1000",
-            "--set",
-            "run.target_score=1000.0",
-            "--set",
-            "run.eval_episodes=0",
-        ]);
+        let sets = [set.as_str(), "run.frames=1000", "run.target_score=1000.0", "run.eval_episodes=0"];
+        let (ok, _, stderr) = train_toy(&out, &sets);
         assert!(ok, "{stderr}");
         let line = stderr.lines().find(|l| l.starts_with("MASP meta steps this session:")).expect(&stderr);
         let counts: Vec<u64> = line.split_whitespace().filter_map(|w| w.parse().ok()).collect();
@@ -349,25 +335,18 @@ fn run_dir_trains_in_exactly_that_folder_and_refuses_one_with_a_checkpoint() {
 #[test]
 fn a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint() {
     let out = fresh_dir("end_to_end", "nan");
-    let toy = toy();
     // A learning rate of 1e30 sends every parameter to about 1e30 at the first Adam step, so
     // the next update's forward pass overflows and its loss is NaN: a real divergence, with
     // nothing injected. Updates start at agent step 300, after the checkpoint at frame 200.
-    let (ok, _, stderr) = masp(&[
-        "train",
-        "--config",
-        &toy,
-        "--out",
-        out.to_str().unwrap(),
-        "--set",
-        "agent.learner.lr=1e30",
-        "--set",
-        "agent.learner.learning_starts=300",
-        "--set",
-        "run.checkpoint_interval=200",
-        "--set",
-        "run.target_score=2.0",
-    ]);
+    let (ok, _, stderr) = train_toy(
+        &out,
+        &[
+            "agent.learner.lr=1e30",
+            "agent.learner.learning_starts=300",
+            "run.checkpoint_interval=200",
+            "run.target_score=2.0",
+        ],
+    );
     assert!(!ok, "the run should fail");
     let failed_at: u64 = stderr
         .split("training stopped at update ")

@@ -4,11 +4,10 @@
 
 mod common;
 
-use std::fs::File;
 use std::path::Path;
 
-use common::{fresh_dir, masp, toy};
-use masp_runner::{compose, evaluate, evaluate_filmed, EvalReport, RunConfig, Videos};
+use common::{fresh_dir, masp, toy, train_toy};
+use masp_runner::{compose, evaluate, evaluate_filmed, read_gif, EvalReport, RunConfig, Videos};
 use rainbow::Agent;
 use rl_env::{Corridor, CorridorConfig, Env};
 
@@ -73,18 +72,6 @@ fn eval_envs_zero_is_refused_by_name() {
     assert!(format!("{err:#}").contains("[run] eval_envs = 0"), "{err:#}");
 }
 
-/// The RGB frames of a GIF file.
-fn decode_gif(path: &Path) -> Vec<Vec<u8>> {
-    let mut options = gif::DecodeOptions::new();
-    options.set_color_output(gif::ColorOutput::RGBA);
-    let mut decoder = options.read_info(File::open(path).unwrap()).unwrap();
-    let mut frames = Vec::new();
-    while let Some(frame) = decoder.read_next_frame().unwrap() {
-        frames.push(frame.buffer.chunks_exact(4).flat_map(|p| &p[..3]).copied().collect());
-    }
-    frames
-}
-
 /// The corridor's picture with the agent on the goal.
 fn goal_screen() -> Vec<u8> {
     let mut corridor =
@@ -116,7 +103,7 @@ fn videos_hold_one_frame_per_primitive_step_of_the_scored_games() {
     let goal = goal_screen();
     let mut steps = 0;
     for (k, path) in written.iter().enumerate() {
-        let frames = decode_gif(path);
+        let frames = read_gif(path).unwrap();
         let reached = frames.last() == Some(&goal);
         assert_eq!(reached, report.scores[k] == 1.0, "video {k}: score {}", report.scores[k]);
         if !reached {
@@ -131,18 +118,7 @@ fn videos_hold_one_frame_per_primitive_step_of_the_scored_games() {
 #[test]
 fn masp_eval_writes_videos_and_refuses_more_videos_than_episodes() {
     let out = fresh_dir("eval", "cli");
-    let toy = toy();
-    let (ok, stdout, stderr) = masp(&[
-        "train",
-        "--config",
-        &toy,
-        "--out",
-        out.to_str().unwrap(),
-        "--set",
-        "run.frames=200",
-        "--set",
-        "run.eval_episodes=1",
-    ]);
+    let (ok, stdout, stderr) = train_toy(&out, &["run.frames=200", "run.eval_episodes=1"]);
     assert!(ok, "{stderr}");
     let run = stdout.lines().last().unwrap().trim().to_string();
     let (ok, stdout, stderr) = masp(&["eval", &run, "--episodes", "3", "--video", "2"]);
@@ -151,7 +127,7 @@ fn masp_eval_writes_videos_and_refuses_more_videos_than_episodes() {
     assert!(stdout.contains(&format!("video: {}", videos.join("episode_001.gif").display())), "{stdout}");
     assert_eq!(std::fs::read_dir(&videos).unwrap().count(), 2);
     for name in ["episode_000.gif", "episode_001.gif"] {
-        assert!(decode_gif(&videos.join(name)).len() >= 2, "{name} shows no step");
+        assert!(read_gif(&videos.join(name)).unwrap().len() >= 2, "{name} shows no step");
     }
 
     let (ok, _, stderr) = masp(&["eval", &run, "--episodes", "3", "--video", "4"]);

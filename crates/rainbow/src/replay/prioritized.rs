@@ -534,7 +534,26 @@ impl PrioritizedReplay {
         p.live = r.u64()? as usize;
         let filled = self.storage.filled();
         p.sum.read_snapshot(&mut r, &filled)?;
-        p.min.read_snapshot(&mut r, &filled)
+        p.min.read_snapshot(&mut r, &filled)?;
+        // The count of sampleable slots is implied by the leaves: a file that disagrees is
+        // corrupt, and a wrong count would underflow at the next removal.
+        let leaves = filled.iter().flat_map(|range| range.clone()).map(|slot| p.sum.get(slot));
+        let (mut live, mut valid) = (0usize, true);
+        for leaf in leaves {
+            valid &= leaf.is_finite() && leaf >= 0.0;
+            live += usize::from(leaf > 0.0);
+        }
+        if !valid || live != p.live {
+            return Err(Error::ShapeMismatch {
+                what: "replay snapshot".into(),
+                expected: format!("{} sampleable slots with finite priorities", p.live),
+                found: format!(
+                    "{live} positive leaves{}",
+                    if valid { "" } else { ", some not finite or negative" }
+                ),
+            });
+        }
+        Ok(())
     }
 }
 
@@ -871,5 +890,8 @@ mod tests {
         let mut back = new();
         back.load_snapshot(&mut tenth.as_slice()).unwrap();
         assert_eq!(snapshot(&back), tenth);
+        // So does a used, wrapped one: nothing of what it held survives the load.
+        r.load_snapshot(&mut tenth.as_slice()).unwrap();
+        assert_eq!((snapshot(&r), r.len()), (tenth.clone(), back.len()));
     }
 }

@@ -247,6 +247,8 @@ impl Storage {
         ] {
             r.expect(what, x as u64)?;
         }
+        // Slots past the filled ones must read as empty whatever this storage held before.
+        self.kinds.fill(Slot::Empty);
         let mut filled = Vec::with_capacity(self.num_envs);
         for (env, stream) in self.streams.iter_mut().enumerate() {
             stream.cursor = r.u64()? as usize;
@@ -289,6 +291,15 @@ impl Storage {
             r.u32s("actions", &mut self.actions[range.clone()])?;
             r.f32s("rewards", &mut self.rewards[range.clone()])?;
             r.f32s("discounts", &mut self.discounts[range])?;
+        }
+        for (env, stream) in self.streams.iter().enumerate() {
+            if let Some(current) = stream.current.filter(|&c| self.kinds.get(c) != Some(&Slot::State)) {
+                return Err(crate::error::Error::ShapeMismatch {
+                    what: "replay snapshot".into(),
+                    expected: format!("copy {env}'s waiting state at a stored state slot"),
+                    found: format!("slot {current}"),
+                });
+            }
         }
         Ok(())
     }

@@ -107,6 +107,7 @@ impl<O: Op> SegmentTree<O> {
         what: &str,
         ranges: &[Range<usize>],
     ) -> crate::error::Result<()> {
+        self.nodes.fill(O::IDENTITY);
         for range in ranges {
             if range.end > self.len {
                 return Err(crate::error::Error::ShapeMismatch {

@@ -38,3 +38,14 @@ pub fn masp(args: &[&str]) -> (bool, String, String) {
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// Runs `masp train` on the toy preset into `out` with each of `sets` as a `--set`;
+/// (success, stdout, stderr).
+pub fn train_toy(out: &std::path::Path, sets: &[&str]) -> (bool, String, String) {
+    let toy = toy();
+    let mut args = vec!["train", "--config", &toy, "--out", out.to_str().unwrap()];
+    for set in sets {
+        args.extend(["--set", set]);
+    }
+    masp(&args)
+}
