@@ -647,4 +647,43 @@ mod tests {
         assert_eq!(c.agent.learner.learning_starts, AgentConfig::toy().learner.learning_starts);
         assert_eq!(c.agent_preset, AgentPreset::Toy);
     }
+
+    #[test]
+    fn schedules_follow_the_budget_and_a_longer_one_is_warned() {
+        // PER's beta ends with the run: 10M frames at frame skip 4 are 2.5M agent steps.
+        let c = RunConfig::load(&[], &["run.frames=10000000".into()]).unwrap();
+        assert_eq!((c.budget_agent_steps(), c.agent.replay.beta_steps), (2_500_000, 2_500_000));
+        let c =
+            RunConfig::load(&[], &["run.frames=10000000".into(), "agent.replay.beta_steps=50000000".into()])
+                .unwrap();
+        assert_eq!(c.agent.replay.beta_steps, 50_000_000, "a config's own value stays");
+        let warnings = c.schedule_warnings();
+        // beta at 2.5M of 50M steps: 0.4 + 0.6 * 0.05 = 0.43.
+        assert!(
+            warnings.iter().any(|w| w.contains("beta_steps = 50000000") && w.contains("ends at 0.43")),
+            "{warnings:?}"
+        );
+        // Atari 100k with ez-greedy: 100k agent steps of a 250k decay end at 1 - 0.99 * 0.4 = 0.604.
+        let sets = [
+            "env.protocol=\"atari100k\"".into(),
+            "run.frames=400000".into(),
+            "macros.source={kind=\"none\"}".into(),
+            "agent.network.noisy=false".into(),
+            "agent.exploration.kind=\"ez_greedy\"".into(),
+        ];
+        let c = RunConfig::load(&[], &sets).unwrap();
+        let warnings = c.schedule_warnings();
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(
+            warnings[0].contains("epsilon_decay_steps = 250000") && warnings[0].contains("ends at 0.60"),
+            "{warnings:?}"
+        );
+        // With macros, beta counts decisions, fewer than the budget's primitive steps.
+        let c = RunConfig::load(&[], &["run.frames=400000".into()]).unwrap();
+        assert!(
+            c.schedule_warnings().iter().any(|w| w.contains("with macros")),
+            "{:?}",
+            c.schedule_warnings()
+        );
+    }
 }
