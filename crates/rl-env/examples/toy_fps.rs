@@ -8,7 +8,10 @@ use std::time::Instant;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use rl_env::{ClipReward, Corridor, CorridorConfig, Env, KeyDoor, KeyDoorConfig, Obs, TimeLimit, VecEnv};
+use rl_env::{
+    ClipReward, Corridor, CorridorConfig, Env, GroupedBandit, GroupedBanditConfig, KeyDoor, KeyDoorConfig,
+    Obs, TimeLimit, VecEnv,
+};
 
 /// Drawn up front so that the timing measures the environment, not the generator.
 fn random_actions(num_actions: usize, n: usize) -> Vec<usize> {
@@ -77,6 +80,17 @@ fn main() {
     single(
         "KeyDoor (random start and key)",
         KeyDoor::new(KeyDoorConfig { random_start: true, random_key: true, ..Default::default() }),
+        steps,
+    );
+    single("GroupedBandit (default)", GroupedBandit::new(GroupedBanditConfig::default()), steps);
+    single(
+        "GroupedBandit (A 1024, noiseless)",
+        GroupedBandit::new(GroupedBanditConfig {
+            actions: 1024,
+            groups: 16,
+            noise: 0.0,
+            ..Default::default()
+        }),
         steps,
     );
     single(

@@ -6,13 +6,15 @@
 //! * [`VecEnv`]: N copies stepped in parallel on rayon into one contiguous buffer.
 //! * Small pure-Rust environments in which macro-actions matter, for tests and demos:
 //!   [`Corridor`] (a long sparse-reward chain) and [`KeyDoor`] (a grid maze with a key
-//!   and a door).
+//!   and a door); and [`GroupedBandit`] (a contextual bandit whose actions fall into hidden
+//!   groups of identical effect), in which a learned similarity of actions matters.
 //! * Generic wrappers: [`TimeLimit`], [`ClipReward`].
 //! * [`RgbImage`]: what [`Env::render_rgb`] shows of an environment, for videos.
 
 mod corridor;
 mod env;
 mod error;
+mod grouped_bandit;
 mod key_door;
 mod rgb;
 mod spec;
@@ -22,6 +24,7 @@ mod wrappers;
 pub use corridor::{Corridor, CorridorConfig};
 pub use env::{check_action, Env, Step, StepInfo};
 pub use error::{Error, Result};
+pub use grouped_bandit::{GroupedBandit, GroupedBanditConfig};
 pub use key_door::{KeyDoor, KeyDoorConfig};
 pub use rgb::RgbImage;
 pub use spec::{EnvSpec, Obs, ObsSpec};

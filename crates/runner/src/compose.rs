@@ -17,7 +17,7 @@ use macro_actions::{
 };
 use masp::MaspRegularizer;
 use rainbow::Agent;
-use rl_env::{Corridor, Env, KeyDoor};
+use rl_env::{Corridor, Env, GroupedBandit, KeyDoor};
 
 use crate::config::{EnvConfig, MacroSource, RunConfig};
 
@@ -35,6 +35,7 @@ pub fn base_envs(config: &RunConfig, eval: bool, n: usize) -> Result<Vec<Box<dyn
                 }
                 EnvConfig::Corridor(c) => Box::new(Corridor::try_new(c.into()).context("[env]")?),
                 EnvConfig::KeyDoor(k) => Box::new(KeyDoor::try_new(k.into()).context("[env]")?),
+                EnvConfig::GroupedBandit(b) => Box::new(GroupedBandit::try_new(b.into()).context("[env]")?),
             })
         })
         .collect()

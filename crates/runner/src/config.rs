@@ -1,7 +1,7 @@
 //! `RunConfig`: everything that defines a run, as one TOML document with five sections.
 //!
 //! ```toml
-//! [env]      # kind = "atari" (game, protocol) | "corridor" | "key_door" (their knobs)
+//! [env]      # kind = "atari" (game, protocol) | "corridor" | "key_door" | "grouped_bandit" (their knobs)
 //! [macros]   # source = { kind = "none" | "random" | "file" }, corruption
 //! [agent]    # preset = "rainbow" | "der" | "toy", then any AgentConfig override
 //! [masp]     # enabled, then any MaspConfig field
@@ -24,7 +24,7 @@ use anyhow::{bail, Context, Result};
 use macro_actions::RandomConfig;
 use masp::MaspConfig;
 use rainbow::{AgentConfig, ExplorationKind};
-use rl_env::{CorridorConfig, KeyDoorConfig};
+use rl_env::{CorridorConfig, GroupedBanditConfig, KeyDoorConfig};
 use serde::{Deserialize, Serialize};
 
 use crate::overrides::{self, Source};
@@ -72,6 +72,8 @@ pub enum EnvConfig {
     Corridor(CorridorSection),
     /// rl-env's key-and-door grid (toy).
     KeyDoor(KeyDoorSection),
+    /// rl-env's contextual bandit with hidden groups of identical actions (toy).
+    GroupedBandit(GroupedBanditSection),
 }
 
 fn default_game() -> String {
@@ -94,7 +96,7 @@ impl EnvConfig {
     pub fn frames_per_step(&self) -> u64 {
         match self {
             EnvConfig::Atari { game, protocol } => u64::from(protocol.train_config(game).frame_skip),
-            EnvConfig::Corridor(_) | EnvConfig::KeyDoor(_) => 1,
+            EnvConfig::Corridor(_) | EnvConfig::KeyDoor(_) | EnvConfig::GroupedBandit(_) => 1,
         }
     }
 
@@ -104,6 +106,7 @@ impl EnvConfig {
             EnvConfig::Atari { game, .. } => game.clone(),
             EnvConfig::Corridor(_) => "corridor".into(),
             EnvConfig::KeyDoor(_) => "key_door".into(),
+            EnvConfig::GroupedBandit(_) => "grouped_bandit".into(),
         }
     }
 }
@@ -189,6 +192,51 @@ impl From<&KeyDoorSection> for KeyDoorConfig {
     }
 }
 
+/// [`GroupedBanditConfig`]'s fields, with its defaults (# agent steps = # frames here).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GroupedBanditSection {
+    /// Actions `A`.
+    pub actions: usize,
+    /// Hidden groups `G` of identical actions, `1..=actions`.
+    pub groups: usize,
+    /// Contexts, shown one-hot.
+    pub contexts: usize,
+    /// Standard deviation of the reward noise.
+    pub noise: f32,
+    /// # steps per episode, a fresh context each.
+    pub episode_length: usize,
+    /// Seed of the groups and the mean rewards, apart from `run.seed`.
+    pub structure_seed: u64,
+}
+
+impl Default for GroupedBanditSection {
+    fn default() -> Self {
+        let c = GroupedBanditConfig::default();
+        Self {
+            actions: c.actions,
+            groups: c.groups,
+            contexts: c.contexts,
+            noise: c.noise,
+            episode_length: c.episode_length,
+            structure_seed: c.structure_seed,
+        }
+    }
+}
+
+impl From<&GroupedBanditSection> for GroupedBanditConfig {
+    fn from(s: &GroupedBanditSection) -> Self {
+        GroupedBanditConfig {
+            actions: s.actions,
+            groups: s.groups,
+            contexts: s.contexts,
+            noise: s.noise,
+            episode_length: s.episode_length,
+            structure_seed: s.structure_seed,
+        }
+    }
+}
+
 /// The macro-actions added to the primitives.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -254,7 +302,7 @@ fn invalid_key(err: &anyhow::Error) -> Option<String> {
         "NetworkConfig" => Some("agent.network"),
         "ExplorationConfig" => Some("agent.exploration"),
         "MaspConfig" => Some("masp"),
-        "CorridorConfig" | "KeyDoorConfig" => Some("env"),
+        "CorridorConfig" | "KeyDoorConfig" | "GroupedBanditConfig" => Some("env"),
         _ => None,
     };
     for cause in err.chain() {
@@ -566,6 +614,7 @@ impl RunConfig {
             }
             EnvConfig::Corridor(c) => CorridorConfig::from(c).validate().context("[env]")?,
             EnvConfig::KeyDoor(k) => KeyDoorConfig::from(k).validate().context("[env]")?,
+            EnvConfig::GroupedBandit(b) => GroupedBanditConfig::from(b).validate().context("[env]")?,
         }
         if let MacroSource::Random { count, min_len, max_len, primitives: _, seed: _ } = &self.macros.source {
             let random =

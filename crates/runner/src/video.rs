@@ -127,7 +127,7 @@ impl Recording {
         anyhow::ensure!(
             env.render_rgb().is_some(),
             "the {what} environment has no colour screen to film: videos need an env whose \
-             Env::render_rgb shows one (Atari games, corridor and key_door do); leave out --video"
+             Env::render_rgb shows one (Atari games and every rl-env toy do); leave out --video"
         );
         let reel = Reel::default();
         let tap = ScreenTap { env, reel: reel.clone(), playing: false };

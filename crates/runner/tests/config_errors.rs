@@ -126,3 +126,22 @@ fn every_preset_resolves_and_the_resolved_config_reads_back() {
     let (ok, _, stderr) = masp(&["train", "--dry-run", "--config", root.join("toy.toml").to_str().unwrap()]);
     assert!(ok, "{stderr}");
 }
+
+#[test]
+fn the_grouped_bandit_preset_resolves_and_its_env_checks_name_the_key() {
+    let preset = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../configs/grouped-bandit.toml");
+    let preset = preset.to_str().unwrap();
+    let (ok, stdout, stderr) = masp(&["train", "--dry-run", "--config", preset]);
+    assert!(ok, "{stderr}");
+    let config = masp_runner::RunConfig::from_toml_str("resolved", &stdout).unwrap();
+    assert_eq!((config.env.game_name(), config.env.frames_per_step()), ("grouped_bandit".to_string(), 1));
+    let masp_runner::EnvConfig::GroupedBandit(bandit) = &config.env else { panic!("{:?}", config.env) };
+    assert_eq!((bandit.actions, bandit.groups, bandit.contexts), (16, 4, 8));
+    // rl-env's own check, with the key it came from.
+    let err = error_of(&["--config", preset, "--set", "env.groups=17"]);
+    assert_contains(&err, &["--set env.groups=17", "`env.groups`", "between 1 and actions = 16"]);
+    let err = error_of(&["--config", preset, "--set", "env.noise=-1.0"]);
+    assert_contains(&err, &["`env.noise`", "standard deviation >= 0"]);
+    let err = error_of(&["--config", preset, "--set", "env.group=2"]);
+    assert_contains(&err, &["unknown key `env.group`", "did you mean `env.groups`?"]);
+}
