@@ -122,7 +122,10 @@ mod similarity;
 mod state;
 mod transfer;
 
-pub use analysis::{heatmap_png, spearman, top_pairs, ActionGroup, HeatmapLayout, SimilarPair};
+pub use analysis::{
+    group_separation, heatmap_png, spearman, top_pairs, ActionGroup, GroupSeparation, HeatmapLayout,
+    SimilarPair,
+};
 pub use config::{Form, Lookahead, MaspConfig, MetaOptimizer, SimilarityInit};
 pub use error::{Error, Result};
 pub use meta::{

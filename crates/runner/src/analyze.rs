@@ -26,9 +26,13 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device};
 use macro_actions::{edit_distance, ActionPool, MacroSpec, NAME_SEPARATOR};
-use masp::{heatmap_png, spearman, top_pairs, ActionGroup, SavedSimilarity, Similarity, SimilarityStats};
+use masp::{
+    group_separation, heatmap_png, spearman, top_pairs, ActionGroup, GroupSeparation, SavedSimilarity,
+    Similarity, SimilarityStats,
+};
 
 use crate::compose::SIMILARITY_FILE;
+use crate::config::{EnvConfig, RunConfig};
 use crate::run_dir;
 
 /// The files `analyze` writes into its output folder.
@@ -77,6 +81,9 @@ pub struct Analysis {
     /// one); negative when similar sequences get similar rows. `None` when undefined (e.g.
     /// `S` uniform). The paper reports about -0.41.
     pub spearman_edit_distance: Option<f64>,
+    /// For an env whose actions fall into groups of identical effect (`grouped_bandit`):
+    /// how well `S` separates same-group pairs from the rest (primitives only).
+    pub group_separation: Option<GroupSeparation>,
     /// Most similar first.
     pub top_pairs: Vec<AnalyzedPair>,
     pub heatmap: PathBuf,
@@ -134,6 +141,10 @@ pub fn analyze(input: &Path, options: &AnalyzeOptions) -> Result<Analysis> {
         num_primitives: pool.num_primitives(),
         stats,
         spearman_edit_distance: spearman(&s, &distance)?,
+        group_separation: match env_groups(&source, pool.num_primitives(), a)? {
+            Some(groups) => group_separation(&s, &groups)?,
+            None => None,
+        },
         top_pairs,
         heatmap,
         heatmap_max,
@@ -190,6 +201,37 @@ fn locate_similarity(input: &Path) -> Result<(PathBuf, Option<u64>)> {
     }
 }
 
+/// The group of each action of `S` when the run's env has hidden groups (its primitives';
+/// a macro has none), read from the run's `config.toml` beside the checkpoint; `None` for
+/// other envs or a file outside a run.
+fn env_groups(
+    source: &Path,
+    num_primitives: usize,
+    num_actions: usize,
+) -> Result<Option<Vec<Option<usize>>>> {
+    let Some(run) = source.parent().and_then(Path::parent) else { return Ok(None) };
+    let path = run.join(run_dir::CONFIG);
+    // Only the kind first: resolving an Atari run's config would look for its ROM.
+    let kind = std::fs::read_to_string(&path)
+        .ok()
+        .and_then(|text| text.parse::<toml::Table>().ok())
+        .and_then(|t| Some(t.get("env")?.get("kind")?.as_str()?.to_string()));
+    if kind.as_deref() != Some("grouped_bandit") {
+        return Ok(None);
+    }
+    let EnvConfig::GroupedBandit(section) = RunConfig::read_resolved(&path)?.env else { return Ok(None) };
+    let env = rl_env::GroupedBandit::try_new((&section).into()).context("[env]")?;
+    anyhow::ensure!(
+        env.groups().len() == num_primitives,
+        "{}: the env has {} actions, S {num_primitives} primitives",
+        path.display(),
+        env.groups().len()
+    );
+    let mut groups: Vec<Option<usize>> = env.groups().iter().copied().map(Some).collect();
+    groups.resize(num_actions, None);
+    Ok(Some(groups))
+}
+
 /// `analysis/` beside the saved `S`, or in its run folder when it is a checkpoint's (a
 /// checkpoint folder is replaced at every save, which would delete the analysis).
 fn default_out(source: &Path) -> PathBuf {
@@ -243,7 +285,22 @@ impl Analysis {
             "| mean row entropy of P(S), nats (0 at S = I, {uniform_entropy:.3} = ln A when uniform) | {:.4} |",
             st.mean_row_entropy
         );
-        let _ = writeln!(md, "| Spearman(S, edit distance), all pairs (paper: about -0.41) | {spearman} |\n");
+        let _ = writeln!(md, "| Spearman(S, edit distance), all pairs (paper: about -0.41) | {spearman} |");
+        if let Some(g) = &self.group_separation {
+            let _ = writeln!(
+                md,
+                "| mean S within the env's groups ({} pairs) | {:.6} |",
+                g.within_pairs, g.within_mean
+            );
+            let _ =
+                writeln!(md, "| mean S between groups ({} pairs) | {:.6} |", g.between_pairs, g.between_mean);
+            let _ = writeln!(
+                md,
+                "| AUC of S, within- vs between-group pairs (0.5 chance, 1 perfect) | {:.4} |",
+                g.auc
+            );
+        }
+        md.push('\n');
         let _ = writeln!(
             md,
             "Heatmap: `{}`, rows and columns: the {} primitives in pool order, then the macros sorted by \
@@ -283,6 +340,10 @@ impl Analysis {
             "min_self_weight": st.min_self_weight,
             "mean_row_entropy": st.mean_row_entropy,
             "spearman_edit_distance": self.spearman_edit_distance,
+            "group_separation": self.group_separation.map(|g| serde_json::json!({
+                "within_mean": g.within_mean, "between_mean": g.between_mean, "auc": g.auc,
+                "within_pairs": g.within_pairs, "between_pairs": g.between_pairs,
+            })),
             "top_pairs": self.top_pairs.iter().map(|p| serde_json::json!({
                 "a": p.name_a, "b": p.name_b, "similarity": p.similarity, "edit_distance": p.edit_distance,
             })).collect::<Vec<_>>(),

@@ -213,3 +213,39 @@ fn runs_without_s_say_why() {
     let (ok, _, stderr) = masp(&["analyze", out.join("missing").to_str().unwrap()]);
     assert!(!ok && stderr.contains("does not exist"), "{stderr}");
 }
+
+/// On the grouped bandit, the report says how well `S` separates the env's hidden groups,
+/// with the same numbers as the masp crate's `group_separation` on the env's own groups.
+#[test]
+fn a_grouped_bandit_run_reports_how_s_separates_the_groups() {
+    let out = fresh_dir("analyze", "grouped_bandit");
+    let preset = root().join("configs/grouped-bandit.toml");
+    let args = ["train", "--config", preset.to_str().unwrap(), "--out", out.to_str().unwrap()];
+    let sets = ["run.frames=1500", "run.eval_episodes=0", "run.log_interval=500"];
+    let mut all = args.to_vec();
+    for s in &sets {
+        all.extend(["--set", s]);
+    }
+    let (ok, stdout, stderr) = masp(&all);
+    assert!(ok, "{stderr}");
+    let run = PathBuf::from(stdout.lines().last().unwrap().trim());
+    let analysis = analyze(&run, &AnalyzeOptions { top_k: 3, out: None }).unwrap();
+    let g = analysis.group_separation.expect("the grouped bandit's groups are known");
+    // 16 actions in 4 groups of 4: 4 * C(4, 2) = 24 within-group pairs of C(16, 2) = 120.
+    assert_eq!((g.within_pairs, g.between_pairs), (24, 96));
+    let config = masp_runner::RunConfig::read_resolved(&run.join("config.toml")).unwrap();
+    let masp_runner::EnvConfig::GroupedBandit(section) = config.env else { panic!("{:?}", config.env) };
+    let env = rl_env::GroupedBandit::try_new((&section).into()).unwrap();
+    let groups: Vec<Option<usize>> = env.groups().iter().copied().map(Some).collect();
+    let saved = SavedSimilarity::load(&run.join("checkpoint/similarity.json"), &Device::Cpu).unwrap();
+    let s = saved.to_similarity(DType::F32).unwrap();
+    assert_eq!(masp::group_separation(&s, &groups).unwrap(), Some(g));
+    let report = std::fs::read_to_string(&analysis.report).unwrap();
+    assert!(
+        report.contains(&format!("| {:.4} |", g.auc)) && report.contains("within the env's groups"),
+        "{report}"
+    );
+    // Other envs have no groups to report.
+    let toy = toy_run(&fresh_dir("analyze", "no_groups"), &[]);
+    assert_eq!(analyze(&toy, &AnalyzeOptions { top_k: 3, out: None }).unwrap().group_separation, None);
+}
