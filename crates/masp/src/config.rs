@@ -110,7 +110,8 @@ pub enum MetaOptimizer {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct MaspConfig {
-    /// Penalty weight `eta`, >= 0 (0 keeps `S` learning but leaves the agent unpenalised).
+    /// Penalty weight `eta`, >= 0 (0 turns the penalty off, and with it the meta-gradient,
+    /// which is proportional to `eta`: `S` then stays at its initialisation).
     /// Default 1.0. The paper gives no value; MASP.md asks for a sweep, and the ratio of
     /// the penalty to the TD loss ([`crate::MetaReport::penalty_td_ratio`]) is the number
     /// to watch.

@@ -241,7 +241,7 @@ impl MaspRegularizer {
         let t1 = clock.now()?;
         let q = match gradient.q {
             Some(q) => q.clone(),
-            None => access.q_values(&batch)?, // eta = 0: S is learned for analysis only
+            None => access.q_values(&batch)?, // eta = 0: no penalty pass to reuse (and a zero step on S)
         };
         let losses = (gradient.td_loss.into(), gradient.penalty.unwrap_or(0.0).into());
         let config = self.masp.config();
@@ -338,7 +338,7 @@ impl Regularizer for MaspRegularizer {
         Ok(())
     }
 
-    /// No penalty to compute when `eta = 0` (S may still be learned, for analysis).
+    /// No penalty to compute when `eta = 0` (the meta-gradient is then zero too: `S` stays put).
     fn uses_penalty(&self) -> bool {
         self.masp.config().eta > 0.0
     }
