@@ -75,7 +75,8 @@ impl Games {
 
     /// The mean raw score of the last [`RECENT_GAMES`] games (fewer at the start).
     pub fn recent_mean(&self) -> Option<f64> {
-        mean(&self.recent.iter().copied().collect::<Vec<_>>())
+        // Asked every loop iteration: summed in place rather than gathered into a Vec.
+        (!self.recent.is_empty()).then(|| self.recent.iter().sum::<f64>() / self.recent.len() as f64)
     }
 
     /// Whether the last [`RECENT_GAMES`] games all count towards [`Games::recent_mean`].
