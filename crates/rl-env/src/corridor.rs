@@ -27,6 +27,11 @@ use crate::spec::{EnvSpec, Obs, ObsSpec};
 
 /// The knobs of a [`Corridor`].
 #[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(default, deny_unknown_fields)
+)]
 pub struct CorridorConfig {
     /// Number of cells, at least 2; the goal is the last one. Default 50.
     pub length: usize,

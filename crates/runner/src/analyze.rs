@@ -249,7 +249,7 @@ fn env_reference(source: &Path, pool: &ActionPool) -> Result<Option<EnvReference
     };
     match RunConfig::read_resolved(&path)?.env {
         EnvConfig::GroupedBandit(section) => {
-            let env = rl_env::GroupedBandit::try_new((&section).into()).context("[env]")?;
+            let env = rl_env::GroupedBandit::try_new(section).context("[env]")?;
             if env.groups().len() != pool.num_primitives() {
                 return Err(mismatch(env.groups().len()));
             }
@@ -258,7 +258,7 @@ fn env_reference(source: &Path, pool: &ActionPool) -> Result<Option<EnvReference
             Ok(Some(EnvReference::Groups(groups)))
         }
         EnvConfig::Corridor(section) => {
-            let env = Corridor::try_new((&section).into()).context("[env]")?;
+            let env = Corridor::try_new(section).context("[env]")?;
             if pool.primitive_names() != Corridor::ACTION_NAMES {
                 return Err(mismatch(Corridor::ACTION_NAMES.len()));
             }

@@ -33,9 +33,9 @@ pub fn base_envs(config: &RunConfig, eval: bool, n: usize) -> Result<Vec<Box<dyn
                     let atari = if eval { protocol.eval_config(game) } else { protocol.train_config(game) };
                     Box::new(AtariEnv::new(atari).with_context(|| format!("[env] game = {game:?}"))?)
                 }
-                EnvConfig::Corridor(c) => Box::new(Corridor::try_new(c.into()).context("[env]")?),
-                EnvConfig::KeyDoor(k) => Box::new(KeyDoor::try_new(k.into()).context("[env]")?),
-                EnvConfig::GroupedBandit(b) => Box::new(GroupedBandit::try_new(b.into()).context("[env]")?),
+                EnvConfig::Corridor(c) => Box::new(Corridor::try_new(c.clone()).context("[env]")?),
+                EnvConfig::KeyDoor(k) => Box::new(KeyDoor::try_new(k.clone()).context("[env]")?),
+                EnvConfig::GroupedBandit(b) => Box::new(GroupedBandit::try_new(b.clone()).context("[env]")?),
             })
         })
         .collect()

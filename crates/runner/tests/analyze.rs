@@ -272,7 +272,7 @@ fn a_grouped_bandit_run_reports_how_s_separates_the_groups() {
     assert_eq!((g.within_pairs, g.between_pairs), (24, 96));
     let config = masp_runner::RunConfig::read_resolved(&run.join("config.toml")).unwrap();
     let masp_runner::EnvConfig::GroupedBandit(section) = config.env else { panic!("{:?}", config.env) };
-    let env = rl_env::GroupedBandit::try_new((&section).into()).unwrap();
+    let env = rl_env::GroupedBandit::try_new(section).unwrap();
     let groups: Vec<Option<usize>> = env.groups().iter().copied().map(Some).collect();
     let saved = SavedSimilarity::load(&run.join("checkpoint/similarity.json"), &Device::Cpu).unwrap();
     let s = saved.to_similarity(DType::F32).unwrap();
