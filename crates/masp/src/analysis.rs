@@ -312,7 +312,7 @@ fn heatmap_layout(
         return Err(format!("no group lists action {missing}: every action must be drawn once"));
     }
     let (lo, hi) = style.range;
-    if !(lo < hi) {
+    if lo.partial_cmp(&hi) != Some(std::cmp::Ordering::Less) {
         return Err(format!("the colour range {lo}..{hi} is empty: its top must exceed its bottom"));
     }
     let labels = match style.text {
