@@ -274,7 +274,7 @@ fn a_grouped_bandit_run_reports_how_s_separates_the_groups() {
     let masp_runner::EnvConfig::GroupedBandit(section) = config.env else { panic!("{:?}", config.env) };
     let env = rl_env::GroupedBandit::try_new(section).unwrap();
     let groups: Vec<Option<usize>> = env.groups().iter().copied().map(Some).collect();
-    let saved = SavedSimilarity::load(&run.join("checkpoint/similarity.json"), &Device::Cpu).unwrap();
+    let saved = SavedSimilarity::load(run.join("checkpoint/similarity.json"), &Device::Cpu).unwrap();
     let s = saved.to_similarity(DType::F32).unwrap();
     assert_eq!(masp::group_separation(&s, &groups).unwrap(), Some(g));
     let report = std::fs::read_to_string(&analysis.report).unwrap();
