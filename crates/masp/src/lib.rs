@@ -108,10 +108,11 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+#![forbid(unsafe_code)]
+
 mod analysis;
 mod config;
 mod error;
-mod inplace;
 mod meta;
 mod optimizer;
 mod penalty;

@@ -91,9 +91,9 @@ use candle_core::{Tensor, Var};
 
 use crate::config::{Lookahead, MaspConfig};
 use crate::error::{Error, Result};
-use crate::inplace::{sum_squares, write_axpy, write_copy};
 use crate::penalty::{directional, PenaltyOperator};
 use crate::similarity::{scalar, Similarity};
+use cpu_kernels::{sum_squares, write_axpy, write_copy};
 
 /// What MASP needs from a Q-network: its parameters, its TD loss and its Q-values on a
 /// batch, and (for the preconditioned lookahead) Adam's preconditioner.

@@ -74,12 +74,12 @@
 //! # Ok::<(), rainbow::Error>(())
 //! ```
 
+#![forbid(unsafe_code)]
+
 mod agent;
 pub mod bench;
 mod checkpoint;
 mod config;
-mod conv;
-mod cpu_kernels;
 mod device;
 mod device_batch;
 mod distributional;
