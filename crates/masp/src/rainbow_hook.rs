@@ -1,7 +1,7 @@
 //! [`MaspRegularizer`]: MASP plugged into the `rainbow` crate's learner through its
 //! [`rainbow::Regularizer`] hook (cargo feature `rainbow`, on by default).
 //!
-//! One learner update with MASP (MASP.md sections 3 and 4):
+//! One learner update with MASP (docs/method.md, sections 2 and 3):
 //!
 //! ```text
 //! penalty(Q)                   Q = sum_z z p_z (batch, actions), from the update's own
@@ -21,7 +21,7 @@
 //! parameters, batch, noise and `S`), so the meta step does not recompute it: it costs one
 //! forward and backward pass at `theta'` on `B'`, two forward passes for the JVP, and the
 //! surrogate. With the SGD lookahead (the default) the learner does the network's part
-//! itself (rainbow's `lookahead.rs`): the head's gradients stay as their batch factors, the
+//! itself (rainbow's `learner/lookahead.rs`): the head's gradients stay as their batch factors, the
 //! update's own effective weights serve every pass, and no parameter is written: none of
 //! the generic path's network-sized copies, nor its weight gradients at `theta'` (the
 //! figures are in docs/benchmarks.md). For that it records each head layer's input and
@@ -78,9 +78,9 @@ use rainbow::{DeviceBatch, Learner, LookaheadJvp, MetaAccess, Regularizer, Stage
 
 use crate::config::{Lookahead, MaspConfig};
 use crate::error::{Error, Result};
-use crate::meta::{Jvp, LookaheadGradient, MetaModel, MetaReport};
-use crate::regularizer::Masp;
-use crate::similarity::SimilarityStats;
+use crate::learned_similarity::SimilarityStats;
+use crate::masp::Masp;
+use crate::meta_gradient::{Jvp, LookaheadGradient, MetaModel, MetaReport};
 use crate::transfer::Alignment;
 
 /// [`Masp`] as a [`rainbow::Regularizer`]; see the module docs.
@@ -410,7 +410,7 @@ impl MetaModel for AccessModel<'_, '_> {
 }
 
 /// Splits the meta step that ran from `start` to `end` into stages by its forward passes,
-/// in [`crate::meta_gradient_from_lookahead`]'s order: the TD loss on `B'`, then the JVP's
+/// in `Masp::meta_step_from_lookahead`'s order: the TD loss on `B'`, then the JVP's
 /// Q-values. An unexpected order (no JVP when `g = 0`) leaves the unattributed time in
 /// `surrogate_and_step`.
 fn stage_timings(start: Instant, calls: &[Call], end: Instant) -> MetaTimings {
