@@ -17,45 +17,33 @@ pub trait Float: Copy + Send + Sync + 'static {
     fn to_f64(self) -> f64;
 }
 
-impl Float for f32 {
-    fn slice(storage: &CpuStorage) -> Option<&[Self]> {
-        match storage {
-            CpuStorage::F32(v) => Some(v),
-            _ => None,
-        }
-    }
+/// `Float` for a type and the `CpuStorage` variant that holds it.
+macro_rules! float {
+    ($t:ty, $variant:ident) => {
+        impl Float for $t {
+            fn slice(storage: &CpuStorage) -> Option<&[Self]> {
+                match storage {
+                    CpuStorage::$variant(v) => Some(v),
+                    _ => None,
+                }
+            }
 
-    fn slice_mut(storage: &mut CpuStorage) -> Option<&mut [Self]> {
-        match storage {
-            CpuStorage::F32(v) => Some(v),
-            _ => None,
-        }
-    }
+            fn slice_mut(storage: &mut CpuStorage) -> Option<&mut [Self]> {
+                match storage {
+                    CpuStorage::$variant(v) => Some(v),
+                    _ => None,
+                }
+            }
 
-    fn to_f64(self) -> f64 {
-        self as f64
-    }
+            fn to_f64(self) -> f64 {
+                self as f64
+            }
+        }
+    };
 }
 
-impl Float for f64 {
-    fn slice(storage: &CpuStorage) -> Option<&[Self]> {
-        match storage {
-            CpuStorage::F64(v) => Some(v),
-            _ => None,
-        }
-    }
-
-    fn slice_mut(storage: &mut CpuStorage) -> Option<&mut [Self]> {
-        match storage {
-            CpuStorage::F64(v) => Some(v),
-            _ => None,
-        }
-    }
-
-    fn to_f64(self) -> f64 {
-        self
-    }
-}
+float!(f32, F32);
+float!(f64, F64);
 
 /// The `T` slice behind a custom op's contiguous CPU operand; `op` names the op in the
 /// error.

@@ -43,9 +43,9 @@
 use std::sync::OnceLock;
 
 use candle_core::backprop::GradStore;
-use candle_core::{DType, Device, Result, Tensor, Var};
+use candle_core::{DType, Result, Tensor, Var};
 
-use super::{Learner, StageClock};
+use super::{side_by_side, Learner, StageClock};
 use crate::device_batch::DeviceBatch;
 use crate::head::HeadLayers;
 use crate::network::NetLayers;
@@ -178,20 +178,6 @@ impl Moved<'_> {
     }
 }
 
-/// `a` and `b`, side by side on the CPU (each fills the other's single-threaded
-/// stretches), one after the other elsewhere.
-pub(super) fn side_by_side<A: Send, B: Send>(
-    device: &Device,
-    a: impl FnOnce() -> A + Send,
-    b: impl FnOnce() -> B + Send,
-) -> (A, B) {
-    if device.is_cpu() {
-        rayon::join(a, b)
-    } else {
-        (a(), b())
-    }
-}
-
 /// `t + c g` per tensor.
 fn moved(theta: &[Tensor], grads: &[Tensor], c: f64) -> Result<Vec<Tensor>> {
     theta.iter().zip(grads).map(|(t, g)| t + g.affine(c, 0.0)?).collect()
@@ -270,6 +256,7 @@ impl Learner {
 
 #[cfg(test)]
 mod tests {
+    use candle_core::Device;
     use rand::{Rng, SeedableRng};
     use rand_chacha::ChaCha8Rng;
     use rl_env::{Obs, ObsSpec};

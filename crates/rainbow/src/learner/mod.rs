@@ -67,7 +67,7 @@ mod lookahead;
 mod meta_access;
 mod profile;
 
-use lookahead::{side_by_side, Taps, UpdateGradients};
+use lookahead::{Taps, UpdateGradients};
 use meta_access::InProgress;
 pub use profile::{StageClock, UpdateTimings};
 
@@ -204,9 +204,9 @@ pub struct UpdateStats {
 type OnlinePass<'a> = dyn Fn(&Tensor) -> candle_core::Result<Tensor> + Sync + 'a;
 
 /// RNG stream ids under the learner's seed.
-pub(crate) const STREAM_INIT: u64 = 0;
-pub(crate) const STREAM_NOISE: u64 = 1;
-pub(crate) const STREAM_SAMPLE: u64 = 2;
+const STREAM_INIT: u64 = 0;
+const STREAM_NOISE: u64 = 1;
+const STREAM_SAMPLE: u64 = 2;
 
 /// A seeded ChaCha stream: one seed, independent streams per purpose.
 pub(crate) fn rng_stream(seed: u64, stream: u64) -> ChaCha8Rng {
@@ -518,12 +518,11 @@ impl Learner {
             false => None,
         };
         clock.lap(&mut t.clip)?;
-        let host =
-            HostStats::read(&per_sample, &loss, &grad_norm, &next_q, penalty.as_ref(), self.updates + 1)?;
+        let update = self.updates + 1;
+        let host = HostStats::read(&per_sample, &loss, &grad_norm, &next_q, penalty.as_ref(), update)?;
         clock.lap(&mut t.readback)?;
 
         // The regulariser's step, at the parameters the gradient was taken at.
-        let update = self.updates + 1;
         self.last_batch = Some(batch.clone());
         let gradient = UpdateGradient {
             update,
@@ -605,6 +604,20 @@ impl Learner {
             clock.lap(&mut t.forward_online)?;
             Ok((b, f))
         }
+    }
+}
+
+/// `a` and `b`, side by side on the CPU (each fills the other's single-threaded
+/// stretches), one after the other elsewhere.
+fn side_by_side<A: Send, B: Send>(
+    device: &Device,
+    a: impl FnOnce() -> A + Send,
+    b: impl FnOnce() -> B + Send,
+) -> (A, B) {
+    if device.is_cpu() {
+        rayon::join(a, b)
+    } else {
+        (a(), b())
     }
 }
 
