@@ -3,6 +3,8 @@
 //!
 //! `main` only parses and dispatches; each subcommand lives in its own module.
 
+#![forbid(unsafe_code)]
+
 mod bench;
 mod build_cuda;
 mod cmd;

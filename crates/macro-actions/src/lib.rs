@@ -48,6 +48,8 @@
 //! # Ok::<(), macro_actions::Error>(())
 //! ```
 
+#![forbid(unsafe_code)]
+
 mod error;
 mod executor;
 mod macro_action;

@@ -1,4 +1,4 @@
-//! What a learned `S` says (MASP.md section 5): its rank correlation with a distance between
+//! What a learned `S` says (docs/method.md, section 7): its rank correlation with a distance between
 //! actions (the paper reports about -0.41 against macro edit distance), the most similar
 //! pairs by name, and a heatmap with the actions grouped.
 //!
@@ -31,7 +31,7 @@ use plotters::prelude::{
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use crate::error::{Error, Result};
-use crate::similarity::Similarity;
+use crate::learned_similarity::Similarity;
 
 /// Spearman's rank correlation between `S` and `distance`, `(A, A)` row-major, over the
 /// `A (A - 1) / 2` pairs above the diagonal; ties take their average rank. `None` when it

@@ -1,8 +1,8 @@
 //! MASP's knobs ([`MaspConfig`]) and the choices behind them: the penalty's [`Form`], the
 //! [`SimilarityInit`], the [`Lookahead`] and the [`MetaOptimizer`].
 //!
-//! Where the paper and its public discussion are silent, MASP.md fixes a choice and makes
-//! it an option; each field's doc says which, and where its default comes from. Configs are
+//! Where the paper and its public discussion are silent, the project fixes a choice
+//! (docs/method.md, section 5) and makes it an option; each field's doc says which, and where its default comes from. Configs are
 //! read from TOML or JSON with unknown fields refused, so a typo cannot silently fall back
 //! to a default.
 //!
@@ -13,7 +13,7 @@
 //! )?;
 //! config.validate()?;
 //! assert_eq!((config.form, config.init), (Form::Pairwise, SimilarityInit::Uniform(0.01)));
-//! assert_eq!(config.meta_optimizer, MetaOptimizer::Adam); // the default, as MASP.md recommends
+//! assert_eq!(config.meta_optimizer, MetaOptimizer::Adam); // the default, as docs/method.md recommends (section 5)
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
-/// Which penalty ties the Q-values together (MASP.md section 3).
+/// Which penalty ties the Q-values together (docs/method.md, section 2).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Form {
@@ -38,7 +38,7 @@ pub enum Form {
     Pairwise,
 }
 
-/// How `S` starts (MASP.md section 3). Off-diagonal only: the diagonal is always 1.
+/// How `S` starts (docs/method.md, section 2). Off-diagonal only: the diagonal is always 1.
 ///
 /// In TOML, `init = "identity"`, `init = { uniform = 0.01 }`, `init = { self_weight = 0.5 }`
 /// or `init = { prior = { measure = "edit_distance", self_weight = 0.5 } }`.
@@ -46,19 +46,19 @@ pub enum Form {
 #[serde(rename_all = "snake_case")]
 pub enum SimilarityInit {
     /// `S = I`. With the row-normalised form this switches MASP off for good: `S = I` is a
-    /// fixed point of its meta-gradient (MASP.md section 4). Never the default.
+    /// fixed point of its meta-gradient (docs/method.md, section 3). Never the default.
     Identity,
     /// Every off-diagonal entry is `s`, in `[0, 1]`. Each row's self-weight in `P(S)` is then
     /// `1 / (1 + s (A - 1))`: mind that it shrinks as the pool grows.
     Uniform(f64),
     /// A uniform off-diagonal `s` chosen from the pool size so that every row's self-weight
     /// in `P(S)` is `w`, in `(0, 1]`: `s = (1/w - 1) / (A - 1)`, clipped to 1. `w = 0.5`
-    /// gives MASP.md's `s = 1 / (A - 1)`.
+    /// gives docs/method.md's `s = 1 / (A - 1)`.
     SelfWeight(f64),
     /// A structural prior that the caller computes and passes in (the macro-actions crate
     /// computes edit distance, shared prefix and overlap similarities). `measure` names it
     /// for the record. Its off-diagonal part is scaled by one factor so that a row with the
-    /// average off-diagonal sum has self-weight `self_weight` (default 0.5; MASP.md's
+    /// average off-diagonal sum has self-weight `self_weight` (default 0.5; docs/method.md's
     /// pitfall: a raw prior over hundreds of macros makes `P` nearly uniform), then
     /// projected onto `[0, 1]`.
     Prior {
@@ -78,11 +78,11 @@ impl Default for SimilarityInit {
     }
 }
 
-/// The lookahead step `theta' = theta - alpha * step` (MASP.md section 4).
+/// The lookahead step `theta' = theta - alpha * step` (docs/method.md, section 3).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Lookahead {
-    /// `step = grad`, a plain SGD step. MASP.md's default.
+    /// `step = grad`, a plain SGD step. docs/method.md's default (section 5).
     #[default]
     Sgd,
     /// `step = D . grad` with `D = 1 / (sqrt(v_hat) + eps)` from the agent's Adam state
@@ -100,25 +100,25 @@ pub enum MetaOptimizer {
     Plain,
     /// Adam (betas 0.9, 0.999, eps 1e-8, no weight decay: candle's AdamW step, with its
     /// state saved in checkpoints) with learning rate `beta`, then the projection.
-    /// Scale-free, so MASP.md recommends it.
+    /// Scale-free, so docs/method.md recommends it (section 3).
     #[default]
     Adam,
 }
 
-/// Everything MASP needs to know. `Default` holds MASP.md's choices; fields the paper does
-/// not fix say so.
+/// Everything MASP needs to know. `Default` holds docs/method.md's choices (section 5);
+/// fields the paper does not fix say so.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct MaspConfig {
     /// Penalty weight `eta`, >= 0 (0 turns the penalty off, and with it the meta-gradient,
     /// which is proportional to `eta`: `S` then stays at its initialisation).
-    /// Default 1.0. The paper gives no value; MASP.md asks for a sweep, and the ratio of
-    /// the penalty to the TD loss ([`crate::MetaReport::penalty_td_ratio`]) is the number
+    /// Default 1.0. The paper gives no value; docs/method.md (section 5) asks for a sweep,
+    /// and the ratio of the penalty to the TD loss ([`crate::MetaReport::penalty_td_ratio`]) is the number
     /// to watch.
     pub eta: f64,
     /// Row-normalised (the paper's, default) or pairwise.
     pub form: Form,
-    /// Initial `S`. Default `self_weight = 0.5`, i.e. uniform `s = 1/(A-1)` (MASP.md's
+    /// Initial `S`. Default `self_weight = 0.5`, i.e. uniform `s = 1/(A-1)` (docs/method.md's
     /// advice: off the identity, with a substantial self-weight).
     pub init: SimilarityInit,
     /// Start from a saved `S` (see [`crate::SavedSimilarity`]), aligned on action
@@ -136,19 +136,19 @@ pub struct MaspConfig {
     /// own next step. The meta-gradient is linear in `alpha` to first order; under the Adam
     /// meta-optimiser only its second-order effect (how far theta' looks) remains.
     pub alpha: f64,
-    /// Plain SGD (default, MASP.md) or Adam-preconditioned lookahead.
+    /// Plain SGD (default, docs/method.md section 5) or Adam-preconditioned lookahead.
     pub lookahead: Lookahead,
     /// Meta learning rate `beta`, > 0. Default 1e-4: under Adam each meta step moves an
     /// entry by about `beta`, so keep it well below the initial off-diagonal level
     /// (`1/(A-1)`, 1e-3 at A = 1042). Not given by the paper; sweep it.
     pub beta: f64,
-    /// Adam (default, MASP.md) or plain steps on `S`.
+    /// Adam (default, docs/method.md section 5) or plain steps on `S`.
     pub meta_optimizer: MetaOptimizer,
     /// Length of the parameter step of the central-difference JVP, > 0: `u` is computed
     /// at `theta +- eps g / |g|` (so `eps` does not depend on the scale of `g`). Default
     /// 1e-2, DARTS's choice (Liu et al. 2019) for f32; use about 1e-6 in f64.
     pub eps: f64,
-    /// Draw the meta batch `B'` fresh from replay (default true, MASP.md); `false` reuses
+    /// Draw the meta batch `B'` fresh from replay (default true, docs/method.md section 5); `false` reuses
     /// the update's batch `B`.
     pub fresh_batch: bool,
 }

@@ -1,6 +1,6 @@
 //! MASP, the Macro-Action Similarity Penalty (Hosu, Rebedea, Pascanu; NeurIPS 2025): a
 //! meta-learned similarity matrix `S` over an agent's actions that ties the Q-values of
-//! similar actions together. The method and its derivation are in MASP.md sections 3 to 5.
+//! similar actions together. The method and its derivation are in docs/method.md.
 //!
 //! * [`Similarity`]: `S`, `(A, A)`, symmetric with entries in `[0, 1]` and a unit diagonal,
 //!   in the Q-network's dtype and on its device; initialisations and [`SimilarityStats`].
@@ -9,18 +9,19 @@
 //!   derivative along a change of `Q`, as a function of `S` (the meta-gradient's
 //!   surrogate).
 //! * [`meta_gradient`]: `dL_meta/dS` in closed form (no second-order autodiff) for any
-//!   Q-network behind the [`MetaModel`] trait; [`meta_gradient_from_lookahead`] for a
-//!   caller that already has the lookahead's gradient (its own update's),
-//!   [`meta_gradient_along`] for one that already has the direction `g`, and
-//!   [`meta_gradient_from_jvp`] for one that computes `u = J g` itself ([`Jvp`]).
+//!   Q-network behind the [`MetaModel`] trait.
 //! * [`Masp`]: what an agent holds; the penalty for each update, a projected meta step on
-//!   `S` every `meta_interval` updates, a [`MetaReport`] to log.
+//!   `S` every `meta_interval` updates ([`Masp::meta_step`]), a [`MetaReport`] to log.
+//!
+//! A meta step has two public ways in: [`Masp::meta_step`] for any candle Q-network, and
+//! `MaspRegularizer` for the `rainbow` crate's learner, which hands over what its update
+//! already computed (docs/method.md, section 4, walks both in call order).
 //! * Transfer: [`Similarity::save`] with the actions' identities, [`SavedSimilarity`]
 //!   aligned onto another pool by identity ([`Alignment`]).
 //! * Checkpoints: [`Masp::save_state`] and [`Masp::load_state`], `S` with its optimiser's
 //!   state and the counters, so that a resumed agent's MASP goes on as if never stopped.
 //! * Analysis: [`spearman`] against a distance, [`top_pairs`], [`heatmap_png`].
-//! * [`MaspConfig`]: every knob, with MASP.md's defaults; [`Error`] names what to fix.
+//! * [`MaspConfig`]: every knob, with docs/method.md's defaults (section 5); [`Error`] names what to fix.
 //! * `MaspRegularizer` (cargo feature `rainbow`, on by default): [`Masp`] as the `rainbow`
 //!   crate's `Regularizer`.
 //!
@@ -40,8 +41,8 @@
 //! (`B` again with `fresh_batch = false`), and the update's own gradient as the
 //! lookahead's, which it therefore does not recompute. With the SGD lookahead (the default)
 //! the learner does the network's part itself (`rainbow::MetaAccess::lookahead_jvp`, which
-//! never writes a parameter) and [`Masp::meta_step_from_jvp`] steps `S`; with the
-//! Adam-preconditioned one it is [`Masp::meta_step_from_lookahead`] through the learner. `last_report()` and `similarity_stats()` are there for logging,
+//! never writes a parameter) and `S` steps from that; with the Adam-preconditioned one the
+//! generic path runs through the learner. `last_report()` and `similarity_stats()` are there for logging,
 //! and `masp()` gives `S` for saving. The example is in the `MaspRegularizer` docs.
 //!
 //! # Using MASP with your own Q-network
@@ -108,17 +109,18 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+#![forbid(unsafe_code)]
+
 mod analysis;
 mod config;
 mod error;
-mod inplace;
-mod meta;
+mod learned_similarity;
+mod masp;
+mod meta_gradient;
 mod optimizer;
 mod penalty;
 #[cfg(feature = "rainbow")]
 mod rainbow_hook;
-mod regularizer;
-mod similarity;
 mod state;
 mod transfer;
 
@@ -128,14 +130,11 @@ pub use analysis::{
 };
 pub use config::{Form, Lookahead, MaspConfig, MetaOptimizer, SimilarityInit};
 pub use error::{Error, Result};
-pub use meta::{
-    meta_gradient, meta_gradient_along, meta_gradient_from_jvp, meta_gradient_from_lookahead, AlongGradient,
-    Jvp, LookaheadGradient, MetaGradient, MetaModel, MetaReport,
-};
+pub use learned_similarity::{Similarity, SimilarityStats};
+pub use masp::Masp;
+pub use meta_gradient::{meta_gradient, MetaGradient, MetaModel, MetaReport};
 pub use penalty::{directional, penalty, PenaltyOperator};
 #[cfg(feature = "rainbow")]
 pub use rainbow_hook::{MaspRegularizer, MetaPaths, MetaTimings};
-pub use regularizer::Masp;
-pub use similarity::{Similarity, SimilarityStats};
 pub use state::{MASP_STATE_FILE, MASP_STATE_FORMAT, MASP_STATE_FORMAT_VERSION, STATE_SIMILARITY_FILE};
 pub use transfer::{Alignment, SavedSimilarity, SIMILARITY_FORMAT, SIMILARITY_FORMAT_VERSION};

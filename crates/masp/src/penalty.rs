@@ -1,5 +1,5 @@
 //! The MASP penalty on a batch's expected Q-values `Q`, `(n, A)`, given `S`, `(A, A)`;
-//! returns a scalar (MASP.md section 3):
+//! returns a scalar (docs/method.md, section 2):
 //!
 //! * row-normalised: `L = eta/n sum_s ||M Q_s||^2` with `M = I - P(S)` and `P(S)` the
 //!   row-normalised `S`; `dL/dQ_s = (2 eta/n) M^T M Q_s`;
@@ -230,7 +230,7 @@ mod tests {
         (num / den).sqrt()
     }
 
-    /// Brute-force f64 references, straight from MASP.md section 3, with a non-symmetric
+    /// Brute-force f64 references, straight from docs/method.md, section 2, with a non-symmetric
     /// S so the general formulas (not just the symmetric special case) are checked.
     fn brute(q: &[Vec<f64>], s: &[Vec<f64>], eta: f64) -> (f64, Vec<Vec<f64>>, f64, Vec<Vec<f64>>) {
         let (n, a) = (q.len(), s.len());

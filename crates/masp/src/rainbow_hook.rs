@@ -1,7 +1,7 @@
 //! [`MaspRegularizer`]: MASP plugged into the `rainbow` crate's learner through its
 //! [`rainbow::Regularizer`] hook (cargo feature `rainbow`, on by default).
 //!
-//! One learner update with MASP (MASP.md sections 3 and 4):
+//! One learner update with MASP (docs/method.md, sections 2 and 3):
 //!
 //! ```text
 //! penalty(Q)                   Q = sum_z z p_z (batch, actions), from the update's own
@@ -21,7 +21,7 @@
 //! parameters, batch, noise and `S`), so the meta step does not recompute it: it costs one
 //! forward and backward pass at `theta'` on `B'`, two forward passes for the JVP, and the
 //! surrogate. With the SGD lookahead (the default) the learner does the network's part
-//! itself (rainbow's `lookahead.rs`): the head's gradients stay as their batch factors, the
+//! itself (rainbow's `learner/lookahead.rs`): the head's gradients stay as their batch factors, the
 //! update's own effective weights serve every pass, and no parameter is written: none of
 //! the generic path's network-sized copies, nor its weight gradients at `theta'` (the
 //! figures are in docs/benchmarks.md). For that it records each head layer's input and
@@ -73,14 +73,14 @@
 use std::cell::OnceCell;
 use std::time::{Duration, Instant};
 
-use candle_core::{Device, Tensor, Var};
-use rainbow::{DeviceBatch, Learner, LookaheadJvp, MetaAccess, Regularizer, UpdateGradient};
+use candle_core::{Tensor, Var};
+use rainbow::{DeviceBatch, Learner, LookaheadJvp, MetaAccess, Regularizer, StageClock, UpdateGradient};
 
 use crate::config::{Lookahead, MaspConfig};
 use crate::error::{Error, Result};
-use crate::meta::{Jvp, LookaheadGradient, MetaModel, MetaReport};
-use crate::regularizer::Masp;
-use crate::similarity::SimilarityStats;
+use crate::learned_similarity::SimilarityStats;
+use crate::masp::Masp;
+use crate::meta_gradient::{Jvp, LookaheadGradient, MetaModel, MetaReport};
 use crate::transfer::Alignment;
 
 /// [`Masp`] as a [`rainbow::Regularizer`]; see the module docs.
@@ -234,7 +234,7 @@ impl MaspRegularizer {
     /// [`MetaModel`] with the Adam-preconditioned one.
     fn meta_step(&mut self, access: &mut dyn MetaAccess, gradient: &UpdateGradient) -> Result<MetaReport> {
         let device = self.masp.similarity().device().clone();
-        let clock = Clock { device: &device, on: self.profile };
+        let clock = StageClock::start(&device, self.profile)?;
         let t0 = clock.now()?;
         let batch = access.last_batch().clone(); // tensors are shared: a cheap clone
         let fresh = if self.masp.config().fresh_batch { access.sample_batch()? } else { batch.clone() };
@@ -278,7 +278,7 @@ impl MaspRegularizer {
         jvp: &LookaheadJvp,
         q: &Tensor,
         (td_loss, penalty): (f64, f64),
-        (clock, t1): (Clock, Instant),
+        (clock, t1): (StageClock, Instant),
     ) -> Result<(MetaReport, MetaTimings)> {
         let (u, meta_loss, direction_norm) = (&jvp.u, jvp.meta_loss, jvp.direction_norm);
         let report =
@@ -305,7 +305,7 @@ impl MaspRegularizer {
         q: &Tensor,
         (td_loss, penalty): (f64, f64),
         (batch, fresh): (&DeviceBatch, &DeviceBatch),
-        (clock, t1): (Clock, Instant),
+        (clock, t1): (StageClock, Instant),
     ) -> Result<(MetaReport, MetaTimings)> {
         let mut model = AccessModel { access, clock, calls: Vec::new() };
         let grads: Vec<Option<Tensor>> = gradient.grads.iter().cloned().map(Some).collect();
@@ -355,7 +355,7 @@ impl Regularizer for MaspRegularizer {
 /// each forward pass ran (for [`MetaTimings`]).
 struct AccessModel<'a, 'c> {
     access: &'a mut dyn MetaAccess,
-    clock: Clock<'c>,
+    clock: StageClock<'c>,
     calls: Vec<Call>,
 }
 
@@ -372,12 +372,12 @@ impl AccessModel<'_, '_> {
         td_loss: bool,
         f: impl FnOnce(&mut dyn MetaAccess) -> candle_core::Result<T>,
     ) -> candle_core::Result<T> {
-        if !self.clock.on {
+        if !self.clock.is_on() {
             return f(&mut *self.access);
         }
-        let start = self.clock.now_candle()?;
+        let start = self.clock.now()?;
         let out = f(&mut *self.access)?;
-        let end = self.clock.now_candle()?;
+        let end = self.clock.now()?;
         self.calls.push(Call { td_loss, start, end });
         Ok(out)
     }
@@ -409,28 +409,8 @@ impl MetaModel for AccessModel<'_, '_> {
     }
 }
 
-/// `Instant::now()` after a device synchronisation, when profiling.
-#[derive(Clone, Copy)]
-struct Clock<'a> {
-    device: &'a Device,
-    on: bool,
-}
-
-impl Clock<'_> {
-    fn now_candle(&self) -> candle_core::Result<Instant> {
-        if self.on {
-            self.device.synchronize()?;
-        }
-        Ok(Instant::now())
-    }
-
-    fn now(&self) -> Result<Instant> {
-        Ok(self.now_candle()?)
-    }
-}
-
 /// Splits the meta step that ran from `start` to `end` into stages by its forward passes,
-/// in [`crate::meta_gradient_from_lookahead`]'s order: the TD loss on `B'`, then the JVP's
+/// in `Masp::meta_step_from_lookahead`'s order: the TD loss on `B'`, then the JVP's
 /// Q-values. An unexpected order (no JVP when `g = 0`) leaves the unattributed time in
 /// `surrogate_and_step`.
 fn stage_timings(start: Instant, calls: &[Call], end: Instant) -> MetaTimings {

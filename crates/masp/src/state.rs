@@ -24,8 +24,8 @@ use candle_core::{DType, Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::learned_similarity::Similarity;
 use crate::optimizer::AdamState;
-use crate::similarity::Similarity;
 use crate::transfer::SavedSimilarity;
 
 /// The header's file name in a state folder.

@@ -1,5 +1,5 @@
 //! Saving `S` with its actions' identities, and loading it into another pool by aligning on
-//! them (MASP.md section 5).
+//! them (docs/method.md, section 7).
 //!
 //! A saved `S` is two files side by side: a JSON header (`similarity.json`) that lists the
 //! action identities in row order (plain strings such as `UP+UP+FIRE`: the macro-actions
@@ -39,7 +39,7 @@ use candle_core::{DType, Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::similarity::Similarity;
+use crate::learned_similarity::Similarity;
 
 /// The header's `format` field.
 pub const SIMILARITY_FORMAT: &str = "masp-similarity";

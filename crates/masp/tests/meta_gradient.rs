@@ -1,128 +1,22 @@
 //! The closed-form meta-gradient against finite differences of `L_meta(S)` itself, in f64,
-//! on a small MLP Q-network (MASP.md section 4: "the project's own test must show the same
-//! agreement, against finite differences of L_meta itself, in f64").
+//! on a small MLP Q-network (docs/method.md, section 6: no second-order autodiff, the closed
+//! form checked against finite differences of `L_meta` itself, in f64).
 //!
-//! The reference `L_meta(S)` below is written from MASP.md's definition, independently of
-//! the crate: the penalty by brute force (the pairwise form over all `(a, b)` pairs), the
+//! The reference `L_meta(S)` below is written from docs/method.md's definition (section 3),
+//! independently of the crate (the network and the brute-force penalty are in
+//! `common/mlp.rs`): the penalty by brute force (the pairwise form over all `(a, b)` pairs), the
 //! lookahead `theta' = theta - alpha D grad(L_TD + L_MASP)` by candle's ordinary backward,
 //! then `L_TD(theta'; B')`. Each entry of `S` is perturbed on its own (the full-matrix
 //! gradient that `meta_gradient` returns), and each off-diagonal pair together (the
 //! symmetric parameter that the step on `S` moves, whose derivative is `G_ab + G_ba`).
 
-use candle_core::{DType, Device, Tensor, Var};
+use candle_core::{DType, Tensor};
 use masp::{meta_gradient, Form, Lookahead, Masp, MaspConfig, MetaModel, MetaOptimizer, Similarity};
 
-const CPU: Device = Device::Cpu;
-const A: usize = 6;
-const INPUTS: usize = 3;
-const HIDDEN: usize = 8;
+#[path = "common/mlp.rs"]
+mod mlp;
 
-/// A fixed LCG, so every number in these tests is reproducible.
-struct Lcg(u64);
-impl Lcg {
-    fn next(&mut self, lo: f64, hi: f64) -> f64 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        lo + (hi - lo) * ((self.0 >> 11) as f64 / (1u64 << 53) as f64)
-    }
-    fn tensor(&mut self, shape: &[usize], lo: f64, hi: f64) -> Tensor {
-        let n = shape.iter().product();
-        let v: Vec<f64> = (0..n).map(|_| self.next(lo, hi)).collect();
-        Tensor::from_vec(v, shape, &CPU).unwrap()
-    }
-}
-
-/// `Q(x) = tanh(x W1^T + b1) W2^T + b2`, `(n, A)`, in f64.
-struct Mlp {
-    w1: Var,
-    b1: Var,
-    w2: Var,
-    b2: Var,
-    /// Adam's `1 / (sqrt(v_hat) + eps)` stand-in, per variable, when the test wants one.
-    preconditioner: Option<Vec<Tensor>>,
-}
-
-/// States, the actions taken (one-hot), and TD targets `r + gamma max_a Q_frozen(s', a)`
-/// computed once from a frozen copy, so the loss is a squared TD error of the online Q.
-struct Batch {
-    x: Tensor,
-    taken: Tensor,
-    target: Tensor,
-}
-
-impl Mlp {
-    fn new(rng: &mut Lcg) -> Self {
-        Self {
-            w1: Var::from_tensor(&rng.tensor(&[HIDDEN, INPUTS], -1.0, 1.0)).unwrap(),
-            b1: Var::from_tensor(&rng.tensor(&[HIDDEN], -0.5, 0.5)).unwrap(),
-            w2: Var::from_tensor(&rng.tensor(&[A, HIDDEN], -1.0, 1.0)).unwrap(),
-            b2: Var::from_tensor(&rng.tensor(&[A], -0.5, 0.5)).unwrap(),
-            preconditioner: None,
-        }
-    }
-
-    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        let h = x.matmul(&self.w1.t()?)?.broadcast_add(&self.b1)?.tanh()?;
-        h.matmul(&self.w2.t()?)?.broadcast_add(&self.b2)
-    }
-
-    fn batch(&self, rng: &mut Lcg, n: usize) -> Batch {
-        let x = rng.tensor(&[n, INPUTS], -1.0, 1.0);
-        let next = rng.tensor(&[n, INPUTS], -1.0, 1.0);
-        let actions: Vec<u32> = (0..n).map(|_| rng.next(0.0, A as f64) as u32).collect();
-        let taken = candle_nn::encoding::one_hot(Tensor::new(actions, &CPU).unwrap(), A, 1f64, 0f64).unwrap();
-        let reward = rng.tensor(&[n], -1.0, 1.0);
-        let bootstrap = self.forward(&next).unwrap().max(1).unwrap().detach();
-        let target = (reward + (bootstrap * 0.9).unwrap()).unwrap();
-        Batch { x, taken, target }
-    }
-
-    fn params(&self) -> Vec<Vec<u64>> {
-        self.vars()
-            .iter()
-            .map(|v| v.flatten_all().unwrap().to_vec1::<f64>().unwrap().iter().map(|x| x.to_bits()).collect())
-            .collect()
-    }
-}
-
-impl MetaModel for Mlp {
-    type Batch = Batch;
-
-    fn vars(&self) -> Vec<Var> {
-        vec![self.w1.clone(), self.b1.clone(), self.w2.clone(), self.b2.clone()]
-    }
-
-    fn td_loss(&mut self, b: &Batch) -> candle_core::Result<Tensor> {
-        let q_taken = (self.forward(&b.x)? * &b.taken)?.sum(1)?;
-        (q_taken - &b.target)?.sqr()?.mean_all()
-    }
-
-    fn q_values(&mut self, b: &Batch) -> candle_core::Result<Tensor> {
-        self.forward(&b.x)
-    }
-
-    fn preconditioner(&self) -> Option<Vec<Tensor>> {
-        self.preconditioner.clone()
-    }
-}
-
-/// `L_MASP` by brute force from MASP.md section 3, for any square `s`.
-fn brute_penalty(q: &Tensor, s: &Tensor, form: Form, eta: f64) -> Tensor {
-    let n = q.dims()[0] as f64;
-    let sum = match form {
-        Form::RowNormalised => {
-            let p = s.broadcast_div(&s.sum_keepdim(1).unwrap()).unwrap();
-            // (M Q_s)_a = Q_sa - sum_b P_ab Q_sb
-            let mq = (q - q.matmul(&p.t().unwrap()).unwrap()).unwrap();
-            mq.sqr().unwrap().sum_all().unwrap()
-        }
-        Form::Pairwise => {
-            // (n, A, A): Q_sa - Q_sb, weighted by S_ab.
-            let diff = q.unsqueeze(2).unwrap().broadcast_sub(&q.unsqueeze(1).unwrap()).unwrap();
-            diff.sqr().unwrap().broadcast_mul(s).unwrap().sum_all().unwrap()
-        }
-    };
-    (sum * (eta / n)).unwrap()
-}
+use mlp::*;
 
 /// `L_meta(S) = L_TD(theta'; B')` with `theta' = theta - alpha D grad[L_TD(B) + L_MASP(S; B)]`,
 /// restoring theta afterwards.
@@ -184,26 +78,6 @@ fn fd_pairs(model: &mut Mlp, s: &[Vec<f64>], config: &MaspConfig, b: &Batch, b2:
         }
     }
     out
-}
-
-fn rel_err(got: &[f64], want: &[f64]) -> f64 {
-    let num: f64 = got.iter().zip(want).map(|(g, w)| (g - w) * (g - w)).sum();
-    let den: f64 = want.iter().map(|w| w * w).sum();
-    (num / den).sqrt()
-}
-
-/// A valid S well off the identity: symmetric, off-diagonal in [0.05, 0.6], unit diagonal.
-fn random_s(rng: &mut Lcg) -> Vec<Vec<f64>> {
-    let upper: Vec<f64> = (0..A * A).map(|_| rng.next(0.05, 0.6)).collect();
-    (0..A)
-        .map(|i| (0..A).map(|j| if i == j { 1.0 } else { upper[i.min(j) * A + i.max(j)] }).collect())
-        .collect()
-}
-
-fn config(form: Form, lookahead: Lookahead) -> MaspConfig {
-    // alpha large enough that theta' is far from theta (so g at theta' differs from g at
-    // theta and the test sees the whole chain), eps small for f64 central differences.
-    MaspConfig { eta: 0.7, form, alpha: 0.3, lookahead, eps: 1e-6, ..Default::default() }
 }
 
 /// Compares the closed form with finite differences at `s`; returns the two relative
@@ -368,44 +242,4 @@ fn preconditioned_lookahead_needs_a_preconditioner() {
     let err =
         meta_gradient(&mut model, &q32, &config(Form::RowNormalised, Lookahead::Sgd), &b, &b).unwrap_err();
     assert!(matches!(err, masp::Error::DType { .. }), "{err}");
-}
-
-#[test]
-fn along_a_given_direction_agrees_with_the_full_meta_gradient() {
-    let mut rng = Lcg(11);
-    let mut model = Mlp::new(&mut rng);
-    model.preconditioner = Some(model.vars().iter().map(|v| rng.tensor(v.dims(), 0.5, 2.0)).collect());
-    let (b, b2) = (model.batch(&mut rng, 10), model.batch(&mut rng, 12));
-    let cfg = config(Form::RowNormalised, Lookahead::AdamPreconditioned);
-    let s = Similarity::from_tensor(&Tensor::new(random_s(&mut rng), &CPU).unwrap()).unwrap();
-    let full = meta_gradient(&mut model, &s, &cfg, &b, &b2).unwrap();
-
-    // The direction D g, by hand: lookahead, backward at theta', restore.
-    let vars = model.vars();
-    let theta: Vec<Tensor> = vars.iter().map(|v| v.as_tensor().copy().unwrap().detach()).collect();
-    let d = model.preconditioner.clone().unwrap();
-    let q = model.q_values(&b).unwrap();
-    let loss = (model.td_loss(&b).unwrap() + brute_penalty(&q, &s.tensor(), cfg.form, cfg.eta)).unwrap();
-    let grads = loss.backward().unwrap();
-    for (i, v) in vars.iter().enumerate() {
-        let step = (grads.get(v).unwrap() * &d[i]).unwrap();
-        v.set(&(&theta[i] - (step * cfg.alpha).unwrap()).unwrap()).unwrap();
-    }
-    let grads = model.td_loss(&b2).unwrap().backward().unwrap();
-    let direction: Vec<Option<Tensor>> =
-        vars.iter().enumerate().map(|(i, v)| Some((grads.get(v).unwrap() * &d[i]).unwrap())).collect();
-    for (v, t) in vars.iter().zip(&theta) {
-        v.set(t).unwrap();
-    }
-
-    let before = model.params();
-    let along = masp::meta_gradient_along(&mut model, &s, &cfg, &b, &q, &direction).unwrap();
-    assert_eq!(model.params(), before);
-    let err = rel_err(
-        &along.grad.flatten_all().unwrap().to_vec1::<f64>().unwrap(),
-        &full.grad.flatten_all().unwrap().to_vec1::<f64>().unwrap(),
-    );
-    assert!(err < 1e-8, "{err:e}");
-    assert!((along.direction_norm - full.report.direction_norm).abs() < 1e-12 * full.report.direction_norm);
-    assert!(masp::meta_gradient_along(&mut model, &s, &cfg, &b, &q, &direction[..2]).is_err());
 }

@@ -6,9 +6,9 @@
 //!   with the penalty alone;
 //! * the meta step the hook takes (from the update's own gradient, by the learner's
 //!   `lookahead_jvp`) equals the full meta step through the variables;
-//! * the pool-permutation test of issue 5 (MASP.md section 5: "reordering the pool, with S
-//!   and the network's action outputs permuted the same way, must leave training unchanged
-//!   up to float summation order"): 200 updates with a meta step after each, on CPU, give
+//! * the pool-permutation test of issue 5 (docs/method.md, section 6: reordering the pool,
+//!   with `S` and the network's outputs permuted the same way, leaves training unchanged up
+//!   to float summation order): 200 updates with a meta step after each, on CPU, give
 //!   the same Q-values, losses and `S` after un-permuting, to 1e-5 relative.
 #![cfg(feature = "rainbow")]
 

@@ -74,12 +74,12 @@
 //! # Ok::<(), rainbow::Error>(())
 //! ```
 
+#![forbid(unsafe_code)]
+
 mod agent;
 pub mod bench;
 mod checkpoint;
 mod config;
-mod conv;
-mod cpu_kernels;
 mod device;
 mod device_batch;
 mod distributional;
@@ -87,7 +87,6 @@ mod error;
 mod exploration;
 mod head;
 mod learner;
-mod lookahead;
 mod network;
 mod noisy_linear;
 mod nstep;
@@ -106,7 +105,7 @@ pub use distributional::{cross_entropy, Support};
 pub use error::{Error, Result};
 pub use exploration::{ExplorationConfig, ExplorationKind, Explorer, Repeat};
 pub use head::Head;
-pub use learner::{Learner, LearnerConfig, UpdateStats, UpdateTimings};
+pub use learner::{Learner, LearnerConfig, StageClock, UpdateStats, UpdateTimings};
 pub use network::{NetworkConfig, RainbowNet};
 pub use noisy_linear::NoisyLinear;
 pub use nstep::{n_step_return, NStepReturn};

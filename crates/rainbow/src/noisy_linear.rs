@@ -12,10 +12,9 @@
 //! The noise is drawn on the host from the caller's seeded RNG (candle's CPU generator
 //! cannot be seeded), only when [`NoisyLinear::resample_noise`] is called; a forward pass
 //! costs one `mu + sigma * eps` over the weight on top of a plain linear layer. On the CPU
-//! in f32 that is one pass from the factors when the layer is built ([`NoisyLinear::build`],
-//! `eps_w` never materialised), and the layer is one custom op whose backward writes each
-//! gradient once ([`NoisyMatmul`]); elsewhere `eps_w` is built once per sample on the device
-//! and the layer is candle's ops. With the noise switched off (evaluation) the layer is
+//! in f32 the layer is built as one custom op whose backward writes each gradient once
+//! (`cpu_kernels::NoisyMatmul`, `eps_w` never materialised); elsewhere `eps_w` is built
+//! once per sample on the device and the layer is candle's ops ([`NoisyLinear::linear`]). With the noise switched off (evaluation) the layer is
 //! `x mu_w^T + mu_b`. A layer built without noise (`sigma0 = None`) has no sigma
 //! parameters at all: that is the plain linear layer of the epsilon-greedy ablation.
 //!
@@ -31,16 +30,13 @@
 //! # Ok::<(), candle_core::Error>(())
 //! ```
 
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
-use candle_core::{CpuStorage, CustomOp1, CustomOp3, DType, Device, Layout, Result, Shape, Tensor, Var};
-
+use candle_core::{DType, Device, Result, Tensor, Var};
 use candle_nn::Module;
+use cpu_kernels::{FrozenNoisyMatmul, NoisyMatmul};
 use rand::Rng;
 use rand_distr::{Distribution, StandardNormal};
-use rayon::prelude::*;
-
-use crate::cpu_kernels::{contiguous_f32, f32_data, matmul_into, with_f32, Mat};
 
 /// The learnable noise scale and the current noise sample of a noisy layer.
 #[derive(Debug)]
@@ -246,18 +242,8 @@ impl NoisyLinear {
             [mu_w, mu_b].iter().all(|t| t.device().is_cpu() && t.dtype() == DType::F32 && t.is_contiguous());
         match &self.noise {
             Some(n) if self.noise_on && fused => {
-                let factors = Factors {
-                    f_in: n.f_in.iter().map(|&x| x as f32).collect(),
-                    f_out: n.f_out.iter().map(|&x| x as f32).collect(),
-                };
                 let sigma_w = n.weight_sigma.as_tensor();
-                let mut w = vec![0f32; mu_w.elem_count()];
-                // The roundings of candle's ops: eps = f_out * f_in, then sigma * eps, then mu
-                // + that (no FMA contraction in Rust).
-                with_f32(mu_w, |mu| {
-                    with_f32(sigma_w, |sigma| factors.rows(&mut w, mu, sigma, |m, s, eps| m + s * eps))
-                })??;
-                let op = NoisyMatmul(Arc::new(NoisyMatmulData { w, factors, in_dim: self.in_dim }));
+                let op = NoisyMatmul::new(mu_w, sigma_w, &n.f_in, &n.f_out)?;
                 let bias = (mu_b + n.bias_sigma.as_tensor().mul(&n.eps_b)?)?;
                 Ok(BuiltLinear::Fused { op, mu: mu_w.clone(), sigma: sigma_w.clone(), bias })
             }
@@ -287,10 +273,8 @@ impl BuiltLinear {
     pub(crate) fn forward(&self, x: &Tensor) -> Result<Tensor> {
         match self {
             Self::Candle(linear) => linear.forward(x),
-            Self::Fused { op, mu, sigma, bias } => {
-                x.contiguous()?.apply_op3(mu, sigma, op.clone())?.broadcast_add(bias)
-            }
-            Self::Frozen { op, bias } => x.contiguous()?.apply_op1(op.clone())?.broadcast_add(bias),
+            Self::Fused { op, mu, sigma, bias } => op.apply(x, mu, sigma)?.broadcast_add(bias),
+            Self::Frozen { op, bias } => op.apply(x)?.broadcast_add(bias),
         }
     }
 
@@ -302,153 +286,9 @@ impl BuiltLinear {
             Self::Candle(l) => {
                 Self::Candle(candle_nn::Linear::new(l.weight().detach(), l.bias().map(Tensor::detach)))
             }
-            Self::Fused { op, bias, .. } => {
-                Self::Frozen { op: FrozenNoisyMatmul(op.0.clone()), bias: bias.detach() }
-            }
+            Self::Fused { op, bias, .. } => Self::Frozen { op: op.frozen(), bias: bias.detach() },
             Self::Frozen { .. } => self.clone(),
         }
-    }
-}
-
-/// The factorised noise of one sample on the CPU: `eps_w[i, j] = f_out[i] * f_in[j]`.
-#[derive(Debug)]
-struct Factors {
-    f_in: Vec<f32>,
-    f_out: Vec<f32>,
-}
-
-/// Rows per rayon task: about 32k elements.
-fn rows_per_task(in_dim: usize) -> usize {
-    (1 << 15) / in_dim.max(1) + 1
-}
-
-impl Factors {
-    /// `out[i, j] = op(a[i, j], b[i, j], f_out[i] * f_in[j])` over row-major `(out, in)` slices.
-    fn rows(&self, dst: &mut [f32], a: &[f32], b: &[f32], op: impl Fn(f32, f32, f32) -> f32 + Sync) {
-        let n = self.f_in.len();
-        let chunk = rows_per_task(n) * n;
-        dst.par_chunks_mut(chunk).zip(a.par_chunks(chunk)).zip(b.par_chunks(chunk)).enumerate().for_each(
-            |(k, ((d, a), b))| {
-                let first_row = k * rows_per_task(n);
-                for (r, ((d, a), b)) in d.chunks_mut(n).zip(a.chunks(n)).zip(b.chunks(n)).enumerate() {
-                    let fo = self.f_out[first_row + r];
-                    for (((d, &a), &b), &fi) in d.iter_mut().zip(a).zip(b).zip(&self.f_in) {
-                        *d = op(a, b, fo * fi);
-                    }
-                }
-            },
-        );
-    }
-}
-
-/// `x (batch, in) . w^T` for the noisy weight `w = mu_w + sigma_w * eps_w (out, in)`, formed
-/// once when the layer is built, as one CPU custom op over `(x, mu_w, sigma_w)`. Its
-/// backward writes each gradient once, in its own layout:
-///
-/// ```text
-/// dx      (batch, in) = dy . w
-/// d mu_w  (out, in)   = dy^T . x        (one product, no transposed copy)
-/// d sigma (out, in)   = d mu_w * eps_w  (one pass from the factors)
-/// ```
-///
-/// candle's ops (`mu + sigma * eps_w`, then `x . w.t()`) instead give the weight, its
-/// transpose and `eps_w` a node each in the backward pass, each a zero tensor plus an add
-/// over the whole weight (27M entries for the advantage layer at 1042 actions), and the
-/// transposed one strided.
-#[derive(Clone, Debug)]
-pub(crate) struct NoisyMatmul(Arc<NoisyMatmulData>);
-
-#[derive(Debug)]
-struct NoisyMatmulData {
-    /// `w`, `(out, in)`, row-major.
-    w: Vec<f32>,
-    factors: Factors,
-    in_dim: usize,
-}
-
-impl CustomOp3 for NoisyMatmul {
-    fn name(&self) -> &'static str {
-        "noisy-matmul"
-    }
-
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        _s2: &CpuStorage,
-        _l2: &Layout,
-        _s3: &CpuStorage,
-        _l3: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        self.0.forward(s1, l1, self.name())
-    }
-
-    fn bwd(
-        &self,
-        x: &Tensor,
-        mu: &Tensor,
-        sigma: &Tensor,
-        _res: &Tensor,
-        grad: &Tensor,
-    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let d = &*self.0;
-        let (_, in_dim) = x.dims2()?;
-        let out_dim = d.factors.f_out.len();
-        let (xs, dy) = (f32_data(x)?, f32_data(grad)?);
-        let dx = d.input_grad(x, &dy)?;
-        let mut dw = vec![0f32; out_dim * in_dim];
-        matmul_into(&mut dw, Mat::rows(&dy, out_dim).t(), Mat::rows(&xs, in_dim));
-        let mut dsigma = vec![0f32; dw.len()];
-        d.factors.rows(&mut dsigma, &dw, &dw, |g, _, eps| g * eps);
-        Ok((
-            Some(dx),
-            Some(Tensor::from_vec(dw, mu.shape(), mu.device())?),
-            Some(Tensor::from_vec(dsigma, sigma.shape(), sigma.device())?),
-        ))
-    }
-}
-
-impl NoisyMatmulData {
-    /// `x (batch, in) . w^T` on the CPU; `op` names the op in errors.
-    fn forward(&self, s: &CpuStorage, l: &Layout, op: &str) -> Result<(CpuStorage, Shape)> {
-        let out_dim = self.factors.f_out.len();
-        let (batch, in_dim) = match l.dims() {
-            &[batch, in_dim] if in_dim == self.in_dim => (batch, in_dim),
-            dims => candle_core::bail!("{op}: input of shape {dims:?}, expected (batch, {})", self.in_dim),
-        };
-        let x = contiguous_f32(s, l, op)?;
-        let mut y = vec![0f32; batch * out_dim];
-        matmul_into(&mut y, Mat::rows(x, in_dim), Mat::rows(&self.w, in_dim).t());
-        Ok((CpuStorage::F32(y), Shape::from((batch, out_dim))))
-    }
-
-    /// `dx (batch, in) = dy . w` for the output gradient `dy`, row-major `(batch, out)`.
-    fn input_grad(&self, x: &Tensor, dy: &[f32]) -> Result<Tensor> {
-        let mut dx = vec![0f32; x.elem_count()];
-        matmul_into(&mut dx, Mat::rows(dy, self.factors.f_out.len()), Mat::rows(&self.w, self.in_dim));
-        Tensor::from_vec(dx, x.shape(), x.device())
-    }
-}
-
-/// [`NoisyMatmul`]'s product over `x` alone, sharing its weights: the layer of a detached
-/// network whose input may still need a gradient (MASP's lookahead runs the update's
-/// layers on looked-ahead features). Its backward is `dx = dy . w` only: the weight
-/// gradients, two products and 27M entries each for the advantage layer at 1042 actions,
-/// would go nowhere.
-#[derive(Clone, Debug)]
-pub(crate) struct FrozenNoisyMatmul(Arc<NoisyMatmulData>);
-
-impl CustomOp1 for FrozenNoisyMatmul {
-    fn name(&self) -> &'static str {
-        "frozen-noisy-matmul"
-    }
-
-    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
-        self.0.forward(s, l, self.name())
-    }
-
-    fn bwd(&self, x: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
-        Ok(Some(self.0.input_grad(x, &f32_data(grad)?)?))
     }
 }
 

@@ -13,12 +13,10 @@
 //! bit-identical parameters.
 //!
 //! Speed: on the CPU, with f32 contiguous tensors, the step is three fused in-place passes
-//! (candle `InplaceOp2`/`InplaceOp3`, multi-threaded with rayon, no allocation): `m`, then
-//! `v`, then `theta` from the new moments. Each pass does exactly the f32 operations of the
-//! candle-ops version in the same order, so both paths give bit-identical results (tested);
-//! every other device or dtype (CUDA, f64) takes the candle-ops path.
-//! [`global_grad_norm`] is the same idea for gradient-norm clipping: one reduction pass per
-//! gradient, and the clipping factor is applied inside Adam's passes
+//! (`cpu_kernels::AdamMoment` for `m` and `v`, then `cpu_kernels::AdamTheta`), which give
+//! the bits of the candle-ops step (tested); every other device or dtype (CUDA, f64) takes
+//! the candle-ops path. [`global_grad_norm`] is one reduction pass per gradient
+//! (`cpu_kernels::sum_squares`), and the clipping factor is applied inside Adam's passes
 //! ([`Adam::step_scaled`]) rather than by rescaling every gradient first.
 //!
 //! ```
@@ -35,6 +33,7 @@
 //! ```
 
 use candle_core::{DType, Result, Tensor, Var};
+use cpu_kernels::{AdamMoment, AdamTheta};
 
 /// Adam over a fixed list of variables; see the module docs.
 #[derive(Debug)]
@@ -155,15 +154,11 @@ impl Adam {
             None => 1.0,
         };
         // The constants as candle's affine casts them: f64 -> f32.
-        let m_op = fused::Moment {
-            beta: beta1 as f32,
-            one_minus_beta: (1.0 - beta1) as f32,
-            g_scale,
-            square: false,
-        };
+        let m_op =
+            AdamMoment { beta: beta1 as f32, one_minus_beta: (1.0 - beta1) as f32, g_scale, square: false };
         let v_op =
-            fused::Moment { beta: beta2 as f32, one_minus_beta: (1.0 - beta2) as f32, g_scale, square: true };
-        let theta_op = fused::Theta {
+            AdamMoment { beta: beta2 as f32, one_minus_beta: (1.0 - beta2) as f32, g_scale, square: true };
+        let theta_op = AdamTheta {
             scale_m: scale_m as f32,
             scale_v: scale_v as f32,
             eps: self.eps as f32,
@@ -224,156 +219,12 @@ pub fn global_grad_norm(grads: &[Tensor]) -> Result<Tensor> {
     if !grads.is_empty() && grads.iter().all(cpu_f32) {
         let mut total = 0f64;
         for g in grads {
-            let g = g.contiguous()?;
-            let (storage, layout) = g.storage_and_layout();
-            let slice = match (&*storage, layout.contiguous_offsets()) {
-                (candle_core::Storage::Cpu(candle_core::CpuStorage::F32(data)), Some((a, b))) => &data[a..b],
-                _ => candle_core::bail!("global_grad_norm: expected a contiguous f32 CPU tensor"),
-            };
-            total += fused::sum_squares(slice);
+            total += cpu_kernels::sum_squares(&g.contiguous()?)?;
         }
         return Tensor::new(total.sqrt() as f32, grads[0].device());
     }
     let norm_sq = grads.iter().map(|g| g.sqr()?.sum_all()).collect::<Result<Vec<_>>>()?;
     Tensor::stack(&norm_sq, 0)?.sum_all()?.sqrt()
-}
-
-/// The CPU kernels of the fused path: f32, contiguous, chunked over rayon's pool.
-mod fused {
-    use candle_core::{bail, CpuStorage, InplaceOp2, InplaceOp3, Layout, Result};
-    use rayon::prelude::*;
-
-    /// Elements per rayon task: large enough that scheduling is noise, small enough that
-    /// both cores get work on every tensor but the biases.
-    const CHUNK: usize = 1 << 15;
-
-    fn slice<'a>(s: &'a CpuStorage, l: &Layout, op: &str) -> Result<&'a [f32]> {
-        match (s, l.contiguous_offsets()) {
-            (CpuStorage::F32(data), Some((a, b))) => Ok(&data[a..b]),
-            _ => bail!("{op}: expected a contiguous f32 CPU tensor"),
-        }
-    }
-
-    fn slice_mut<'a>(s: &'a mut CpuStorage, l: &Layout, op: &str) -> Result<&'a mut [f32]> {
-        match (s, l.contiguous_offsets()) {
-            (CpuStorage::F32(data), Some((a, b))) => Ok(&mut data[a..b]),
-            _ => bail!("{op}: expected a contiguous f32 CPU tensor"),
-        }
-    }
-
-    /// `dst[i] = f(dst[i], a[i])`, chunked over the pool.
-    fn zip1(dst: &mut [f32], a: &[f32], f: impl Fn(f32, f32) -> f32 + Sync) {
-        let run = |d: &mut [f32], a: &[f32]| d.iter_mut().zip(a).for_each(|(d, &a)| *d = f(*d, a));
-        if dst.len() <= CHUNK {
-            run(dst, a);
-        } else {
-            dst.par_chunks_mut(CHUNK).zip(a.par_chunks(CHUNK)).for_each(|(d, a)| run(d, a));
-        }
-    }
-
-    /// `dst[i] = f(dst[i], a[i], b[i])`, chunked over the pool.
-    fn zip2(dst: &mut [f32], a: &[f32], b: &[f32], f: impl Fn(f32, f32, f32) -> f32 + Sync) {
-        let run = |d: &mut [f32], a: &[f32], b: &[f32]| {
-            d.iter_mut().zip(a).zip(b).for_each(|((d, &a), &b)| *d = f(*d, a, b))
-        };
-        if dst.len() <= CHUNK {
-            run(dst, a, b);
-        } else {
-            dst.par_chunks_mut(CHUNK)
-                .zip(a.par_chunks(CHUNK))
-                .zip(b.par_chunks(CHUNK))
-                .for_each(|((d, a), b)| run(d, a, b));
-        }
-    }
-
-    /// Sum of squares in f64: fixed chunks, each summed in 8 lanes, the chunk sums added in
-    /// order, so the result does not depend on the number of threads.
-    pub(super) fn sum_squares(x: &[f32]) -> f64 {
-        let chunk_sum = |c: &[f32]| {
-            let mut lanes = [0f64; 8];
-            let mut it = c.chunks_exact(8);
-            for c8 in &mut it {
-                for (l, &v) in lanes.iter_mut().zip(c8) {
-                    *l += v as f64 * v as f64;
-                }
-            }
-            let tail: f64 = it.remainder().iter().map(|&v| v as f64 * v as f64).sum();
-            lanes.iter().sum::<f64>() + tail
-        };
-        let partial: Vec<f64> = x.par_chunks(CHUNK).map(chunk_sum).collect();
-        partial.iter().sum()
-    }
-
-    /// An Adam moment in place: `m <- (m * beta + 0) + ((g * s) * (1 - beta) + 0)`, or with
-    /// `(g * s)^2` for the second moment: candle's `affine`s and `add`, op for op.
-    pub(super) struct Moment {
-        pub beta: f32,
-        pub one_minus_beta: f32,
-        pub g_scale: f32,
-        pub square: bool,
-    }
-
-    impl InplaceOp2 for Moment {
-        fn name(&self) -> &'static str {
-            "adam-moment"
-        }
-
-        fn cpu_fwd(&self, s1: &mut CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<()> {
-            let (m, g) = (slice_mut(s1, l1, self.name())?, slice(s2, l2, self.name())?);
-            if m.len() != g.len() {
-                bail!("adam-moment: {} moments for {} gradients", m.len(), g.len());
-            }
-            let Self { beta, one_minus_beta: c, g_scale, .. } = *self;
-            if self.square {
-                zip1(m, g, |v, g| {
-                    let g = g * g_scale;
-                    (v * beta + 0.0) + ((g * g) * c + 0.0)
-                });
-            } else {
-                zip1(m, g, |m, g| (m * beta + 0.0) + ((g * g_scale) * c + 0.0));
-            }
-            Ok(())
-        }
-    }
-
-    /// The parameter update in place from the new moments:
-    /// `theta <- theta - ((m * sm + 0) / ((sqrt(v * sv + 0) * 1 + eps)) * lr + 0)`.
-    pub(super) struct Theta {
-        pub scale_m: f32,
-        pub scale_v: f32,
-        pub eps: f32,
-        pub lr: f32,
-    }
-
-    impl InplaceOp3 for Theta {
-        fn name(&self) -> &'static str {
-            "adam-theta"
-        }
-
-        fn cpu_fwd(
-            &self,
-            s1: &mut CpuStorage,
-            l1: &Layout,
-            s2: &CpuStorage,
-            l2: &Layout,
-            s3: &CpuStorage,
-            l3: &Layout,
-        ) -> Result<()> {
-            let theta = slice_mut(s1, l1, self.name())?;
-            let (m, v) = (slice(s2, l2, self.name())?, slice(s3, l3, self.name())?);
-            if theta.len() != m.len() || theta.len() != v.len() {
-                bail!("adam-theta: {} parameters, {} and {} moments", theta.len(), m.len(), v.len());
-            }
-            let Self { scale_m, scale_v, eps, lr } = *self;
-            zip2(theta, m, v, |t, m, v| {
-                let m_hat = m * scale_m + 0.0;
-                let v_hat = v * scale_v + 0.0;
-                let adjusted = m_hat / (v_hat.sqrt() * 1.0 + eps);
-                t - (adjusted * lr + 0.0)
-            });
-            Ok(())
-        }
-    }
 }
 
 #[cfg(test)]

@@ -87,7 +87,7 @@ pub trait Regularizer {
 }
 
 /// What [`MetaAccess::lookahead_jvp`] returns: the network's part of a one-step
-/// meta-gradient with a plain SGD lookahead (MASP.md section 4).
+/// meta-gradient with a plain SGD lookahead (docs/method.md, section 3).
 #[derive(Clone, Debug)]
 pub struct LookaheadJvp {
     /// `L_TD(theta'; B')`, `theta' = theta - alpha grad` with `grad` the update's gradient.

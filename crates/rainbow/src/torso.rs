@@ -27,11 +27,11 @@
 
 use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::{Conv2d, Conv2dConfig, Linear, Module};
+use cpu_kernels::{conv2d_relu, ConvInput};
 use rand::Rng;
 use rl_env::ObsSpec;
 use serde::{Deserialize, Serialize};
 
-use crate::conv::{conv2d_relu, ConvInput};
 use crate::error::{Error, Result};
 use crate::noisy_linear::uniform_var;
 

@@ -11,6 +11,8 @@
 //! * Generic wrappers: [`TimeLimit`], [`ClipReward`].
 //! * [`RgbImage`]: what [`Env::render_rgb`] shows of an environment, for videos.
 
+#![forbid(unsafe_code)]
+
 mod corridor;
 mod env;
 mod error;

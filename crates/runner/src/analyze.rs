@@ -1,4 +1,4 @@
-//! `masp analyze`: what a run's meta-learned `S` says about its actions (MASP.md section 5).
+//! `masp analyze`: what a run's meta-learned `S` says about its actions (docs/method.md, section 7).
 //!
 //! Input: a run folder (its checkpoint's `similarity.json`), a checkpoint folder, or a saved
 //! `S` header ([`masp::SavedSimilarity`]). The actions' primitive sequences come from the

@@ -20,6 +20,8 @@
 //! * [`analyze()`]: a run's learned `S` as a heatmap, its Spearman correlation with the
 //!   macros' edit distance, and the most similar pairs.
 
+#![forbid(unsafe_code)]
+
 mod analyze;
 pub mod compose;
 pub mod config;

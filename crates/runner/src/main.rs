@@ -2,6 +2,8 @@
 //!
 //! `main` only parses and dispatches; each subcommand is one function below.
 
+#![forbid(unsafe_code)]
+
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

@@ -1,5 +1,5 @@
 //! [`MetaAccess::lookahead_jvp`](crate::MetaAccess::lookahead_jvp) for the [`Learner`]: a
-//! one-step meta-gradient's network work (MASP.md section 4) without writing a parameter,
+//! one-step meta-gradient's network work (docs/method.md, section 3) without writing a parameter,
 //! with each head layer's gradient kept as its batch factors.
 //!
 //! For the update's gradient `grad` on `B` at `theta`:
@@ -41,26 +41,25 @@
 //! the two in f64 and the CPU fast path in f32.
 
 use std::sync::OnceLock;
-use std::time::Instant;
 
 use candle_core::backprop::GradStore;
-use candle_core::{DType, Device, Result, Tensor, Var};
+use candle_core::{DType, Result, Tensor, Var};
 
+use super::{side_by_side, Learner, StageClock};
 use crate::device_batch::DeviceBatch;
 use crate::head::HeadLayers;
-use crate::learner::{Learner, StageClock};
 use crate::network::NetLayers;
 use crate::regularizer::{LookaheadJvp, LookaheadTimings};
 use crate::torso::TorsoLayers;
 
 /// `f_in^2 (1, in)` and `f_out^2 (1, out)` of a noisy layer's current sample; `None` for a
 /// layer that is `mu` alone.
-pub(crate) type NoiseSquares = Option<(Tensor, Tensor)>;
+type NoiseSquares = Option<(Tensor, Tensor)>;
 
 /// A linear (or noisy linear) layer's gradient over a batch, as its factors: its inputs
 /// `x (n, in)` and the loss's gradient at its outputs `delta (n, out)`; see the module docs.
 #[derive(Clone, Debug)]
-pub(crate) struct LayerGradient {
+pub(super) struct LayerGradient {
     x: Tensor,
     delta: Tensor,
 }
@@ -108,17 +107,17 @@ fn to_f64(t: Tensor) -> Result<f64> {
 /// What a forward pass records of each head layer: its input, and a zero variable added to
 /// its output, whose gradient after a backward pass is the loss's gradient at that output.
 /// The outputs are unchanged (`y + 0`), and so is every other gradient.
-pub(crate) struct Taps {
+pub(super) struct Taps {
     layers: Vec<OnceLock<(Tensor, Var)>>,
 }
 
 impl Taps {
-    pub(crate) fn new(layers: usize) -> Self {
+    pub(super) fn new(layers: usize) -> Self {
         Self { layers: (0..layers).map(|_| OnceLock::new()).collect() }
     }
 
     /// Layer `i`'s output `y` on `x`, recorded.
-    pub(crate) fn record(&self, i: usize, x: &Tensor, y: Tensor) -> Result<Tensor> {
+    pub(super) fn record(&self, i: usize, x: &Tensor, y: Tensor) -> Result<Tensor> {
         let probe = Var::zeros(y.shape(), y.dtype(), y.device())?;
         let out = (y + probe.as_tensor())?;
         if self.layers[i].set((x.detach(), probe)).is_err() {
@@ -128,7 +127,7 @@ impl Taps {
     }
 
     /// Each layer's gradient from the backward pass that filled `grads`.
-    pub(crate) fn gradients(self, grads: &GradStore) -> Result<Vec<LayerGradient>> {
+    pub(super) fn gradients(self, grads: &GradStore) -> Result<Vec<LayerGradient>> {
         self.layers
             .into_iter()
             .enumerate()
@@ -149,10 +148,10 @@ impl Taps {
 /// The network part of the update in progress that a lookahead starts from: its built
 /// head layers (detached: gradients reach their inputs only), its gradient of the torso's
 /// parameters and its head layers' gradients.
-pub(crate) struct UpdateGradients {
-    pub(crate) layers: HeadLayers,
-    pub(crate) torso: Vec<Tensor>,
-    pub(crate) head: Vec<LayerGradient>,
+pub(super) struct UpdateGradients {
+    pub(super) layers: HeadLayers,
+    pub(super) torso: Vec<Tensor>,
+    pub(super) head: Vec<LayerGradient>,
 }
 
 /// The online network at `theta + c grad`: the torso built from moved tensors, the update's
@@ -179,20 +178,6 @@ impl Moved<'_> {
     }
 }
 
-/// `a` and `b`, side by side on the CPU (each fills the other's single-threaded
-/// stretches), one after the other elsewhere.
-pub(crate) fn side_by_side<A: Send, B: Send>(
-    device: &Device,
-    a: impl FnOnce() -> A + Send,
-    b: impl FnOnce() -> B + Send,
-) -> (A, B) {
-    if device.is_cpu() {
-        rayon::join(a, b)
-    } else {
-        (a(), b())
-    }
-}
-
 /// `t + c g` per tensor.
 fn moved(theta: &[Tensor], grads: &[Tensor], c: f64) -> Result<Vec<Tensor>> {
     theta.iter().zip(grads).map(|(t, g)| t + g.affine(c, 0.0)?).collect()
@@ -200,7 +185,7 @@ fn moved(theta: &[Tensor], grads: &[Tensor], c: f64) -> Result<Vec<Tensor>> {
 
 impl Learner {
     /// [`MetaAccess::lookahead_jvp`](crate::MetaAccess::lookahead_jvp); see the module docs.
-    pub(crate) fn lookahead_jvp_from(
+    pub(super) fn lookahead_jvp_from(
         &self,
         update: &UpdateGradients,
         target: &NetLayers,
@@ -209,7 +194,7 @@ impl Learner {
         (alpha, eps): (f64, f64),
     ) -> Result<LookaheadJvp> {
         let device = self.device();
-        let mut clock = StageClock { device, last: self.profiling().then(Instant::now) };
+        let mut clock = StageClock::start(device, self.profile)?;
         let mut timings = LookaheadTimings::default();
         let torso = self.online().torso();
         let theta: Vec<Tensor> = torso.named_vars().iter().map(|(_, v)| v.as_tensor().detach()).collect();
@@ -271,6 +256,7 @@ impl Learner {
 
 #[cfg(test)]
 mod tests {
+    use candle_core::Device;
     use rand::{Rng, SeedableRng};
     use rand_chacha::ChaCha8Rng;
     use rl_env::{Obs, ObsSpec};

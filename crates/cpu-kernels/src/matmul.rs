@@ -1,13 +1,11 @@
-//! What the CPU custom ops (`conv.rs`, `noisy_linear.rs`) share: matrix products through the
-//! `gemm` crate on strided operands (so that transposes are views, never copies), and
-//! access to the f32 data of CPU storage.
+//! Matrix products through the `gemm` crate on strided operands, so that a transpose is a
+//! view, never a copy: the products of the convolution and the noisy layer.
 
-use candle_core::{CpuStorage, Layout, Tensor};
 use gemm::Parallelism;
 
 /// A row-major matrix borrowed from a slice, or its transpose (a view: strides swapped).
 #[derive(Clone, Copy)]
-pub(crate) struct Mat<'a> {
+pub struct Mat<'a> {
     data: &'a [f32],
     /// The row-major shape of `data`.
     rows: usize,
@@ -18,13 +16,13 @@ pub(crate) struct Mat<'a> {
 impl<'a> Mat<'a> {
     /// `data` as a row-major matrix of `cols` columns. Panics if `data.len()` is not a
     /// multiple of `cols`.
-    pub(crate) fn rows(data: &'a [f32], cols: usize) -> Self {
+    pub fn rows(data: &'a [f32], cols: usize) -> Self {
         assert!(cols > 0 && data.len() % cols == 0, "{} entries do not make rows of {cols}", data.len());
         Self { data, rows: data.len() / cols, cols, transposed: false }
     }
 
     /// The same entries, transposed.
-    pub(crate) fn t(self) -> Self {
+    pub fn t(self) -> Self {
         Self { transposed: !self.transposed, ..self }
     }
 
@@ -49,7 +47,7 @@ impl<'a> Mat<'a> {
 
 /// `dst (m, n), row-major, := lhs (m, k) . rhs (k, n)`, on every rayon thread. Panics if
 /// the shapes do not chain or `dst` does not hold `m * n` entries.
-pub(crate) fn matmul_into(dst: &mut [f32], lhs: Mat, rhs: Mat) {
+pub fn matmul_into(dst: &mut [f32], lhs: Mat, rhs: Mat) {
     let ((m, k), (k2, n)) = (lhs.shape(), rhs.shape());
     assert!(k == k2 && dst.len() == m * n, "({m}, {k}) . ({k2}, {n}) into {} entries", dst.len());
     let parallelism = match rayon::current_num_threads() {
@@ -59,6 +57,7 @@ pub(crate) fn matmul_into(dst: &mut [f32], lhs: Mat, rhs: Mat) {
     let ((lhs_rs, lhs_cs), (rhs_rs, rhs_cs)) = (lhs.strides(), rhs.strides());
     // SAFETY: each `Mat` covers exactly its slice with its strides, the shapes chain as
     // checked above, and `dst` is a distinct, exclusively borrowed slice of m * n entries.
+    #[allow(unsafe_code)]
     unsafe {
         gemm::gemm(
             m,
@@ -84,25 +83,47 @@ pub(crate) fn matmul_into(dst: &mut [f32], lhs: Mat, rhs: Mat) {
     }
 }
 
-/// The f32 data of a CPU tensor, in row-major order (a copy).
-pub(crate) fn f32_data(t: &Tensor) -> candle_core::Result<Vec<f32>> {
-    t.flatten_all()?.to_vec1::<f32>()
-}
+#[cfg(test)]
+mod tests {
+    use candle_core::{Device, Tensor};
 
-/// Runs `f` on the f32 data of a contiguous CPU tensor, in place (no copy).
-pub(crate) fn with_f32<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> R) -> candle_core::Result<R> {
-    let (storage, layout) = t.storage_and_layout();
-    match (&*storage, layout.contiguous_offsets()) {
-        (candle_core::Storage::Cpu(CpuStorage::F32(v)), Some((a, b))) => Ok(f(&v[a..b])),
-        _ => candle_core::bail!("expected a contiguous f32 CPU tensor, got {:?} {:?}", t.dtype(), t.device()),
+    use super::*;
+    use crate::testing::{rel, values};
+
+    /// Every orientation of both operands against candle's `matmul` on materialised
+    /// transposes.
+    #[test]
+    fn matches_candle_matmul_in_every_orientation() {
+        let (m, k, n) = (37, 300, 21);
+        let a = values(m * k, 1, 1.0);
+        let b = values(k * n, 2, 1.0);
+        let (at, bt) = (transpose(&a, m, k), transpose(&b, k, n));
+        let dev = Device::Cpu;
+        let reference = Tensor::from_slice(&a, (m, k), &dev)
+            .unwrap()
+            .matmul(&Tensor::from_slice(&b, (k, n), &dev).unwrap())
+            .unwrap();
+        let cases = [
+            (Mat::rows(&a, k), Mat::rows(&b, n)),
+            (Mat::rows(&at, m).t(), Mat::rows(&b, n)),
+            (Mat::rows(&a, k), Mat::rows(&bt, k).t()),
+            (Mat::rows(&at, m).t(), Mat::rows(&bt, k).t()),
+        ];
+        for (i, (lhs, rhs)) in cases.into_iter().enumerate() {
+            let mut dst = vec![0f32; m * n];
+            matmul_into(&mut dst, lhs, rhs);
+            let ours = Tensor::from_vec(dst, (m, n), &dev).unwrap();
+            assert!(rel(&ours, &reference) <= 1e-5, "case {i}: {}", rel(&ours, &reference));
+        }
     }
-}
 
-/// The f32 slice behind a custom op's contiguous CPU operand; `op` names the op in the
-/// error.
-pub(crate) fn contiguous_f32<'a>(s: &'a CpuStorage, l: &Layout, op: &str) -> candle_core::Result<&'a [f32]> {
-    match (s, l.contiguous_offsets()) {
-        (CpuStorage::F32(v), Some((a, b))) => Ok(&v[a..b]),
-        _ => candle_core::bail!("{op}: expected a contiguous f32 CPU operand"),
+    #[test]
+    #[should_panic(expected = "do not make rows")]
+    fn rejects_a_slice_that_is_not_whole_rows() {
+        Mat::rows(&[0.0; 7], 2);
+    }
+
+    fn transpose(x: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+        (0..cols).flat_map(|c| (0..rows).map(move |r| x[r * cols + c])).collect()
     }
 }

@@ -1,5 +1,5 @@
 //! The similarity matrix `S`, `(A, A)`: symmetric, entries in `[0, 1]`, unit diagonal, kept
-//! there by [`Similarity::project`] after every update (MASP.md section 3).
+//! there by [`Similarity::project`] after every update (docs/method.md, section 2).
 //!
 //! `S` lives in a candle [`Var`] on the Q-network's device and in its dtype (f32 in
 //! training; f64 in the gradient tests): every constructor takes the dtype and device, and
@@ -38,7 +38,7 @@ pub struct Similarity {
     off_diagonal: Tensor,
 }
 
-/// A summary of `S` for logging (MASP.md section 4: watch the self-weight).
+/// A summary of `S` for logging (docs/method.md, section 2: watch the self-weight).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct SimilarityStats {
     /// Mean of the `A (A - 1)` off-diagonal entries (0 when `A = 1`).
@@ -79,7 +79,7 @@ impl Similarity {
         Self::uniform(num_actions, s, dtype, device)
     }
 
-    /// MASP.md's recommended start: `s = 1 / (A - 1)`, self-weight one half.
+    /// The recommended start (docs/method.md, section 5): `s = 1 / (A - 1)`, self-weight one half.
     pub fn half_self_weight(num_actions: usize, dtype: DType, device: &Device) -> Result<Self> {
         Self::with_self_weight(num_actions, 0.5, dtype, device)
     }

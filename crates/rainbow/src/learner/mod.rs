@@ -1,26 +1,34 @@
 //! `Learner`: Rainbow's update (Hessel et al. 2018) and its [`LearnerConfig`].
 //!
-//! One update, in the order of the algorithm:
+//! One update ([`Learner::learn`]), in the order of the algorithm:
 //!
-//! 1. new noise for the online and the target network;
-//! 2. double-Q action choice: `a* = argmax_a sum_z z p_online(s', a)` `(batch,)`;
-//! 3. bootstrap distribution `p_target(s', a*)` `(batch, atoms)`, projected onto the
-//!    support with each sample's return `G` and discount `D` ([`Support::project`]);
-//! 4. online forward on `s`: log-probs `(batch, actions, atoms)`, the taken action's row
-//!    `(batch, atoms)`, the cross-entropy per sample `(batch,)`, and the loss
-//!    `mean_i w_i CE_i` with the importance weights `w`; plus a regulariser's penalty on the
-//!    expected Q-values `(batch, actions)` of the same pass;
-//! 5. backward, then the regulariser's `before_step` (a meta step, at the parameters the
-//!    gradient was taken at), gradient-norm clipping (global norm, 10), Adam (lr, eps);
-//! 6. priorities `CE_i` back to the replay (which adds its `eps` and exponent);
-//! 7. the target network copies the online one every `target_update_period` updates.
+//! 1. sample: a prioritised batch `B` ([`Learner::update`]), and new noise for the online
+//!    and the target network;
+//! 2. online and target passes: the target network on `s'`, the online network on `s'`
+//!    (double-Q) and on `s` (log-probs `(batch, actions, atoms)`);
+//! 3. double-Q: `a* = argmax_a sum_z z p_online(s', a)` `(batch,)`, and the bootstrap
+//!    distribution `p_target(s', a*)` `(batch, atoms)`;
+//! 4. projection of `G + D z` onto the support, with each sample's return `G` and discount
+//!    `D` ([`Support::project`]);
+//! 5. loss: the taken action's row `(batch, atoms)`, the cross-entropy per sample `(batch,)`,
+//!    and `mean_i w_i CE_i` with the importance weights `w`;
+//! 6. regulariser: a penalty on the expected Q-values `(batch, actions)` of the same pass;
+//! 7. backward;
+//! 8. clip: the global gradient norm, and the factor that brings it to at most 10;
+//! 9. the regulariser's `before_step` (a meta step, at the parameters the gradient was
+//!    taken at), then the Adam step (lr, eps) with the clipping factor;
+//! 10. priorities `CE_i` back to the replay (which adds its `eps` and exponent);
+//! 11. target sync: the target network copies the online one every
+//!     `target_update_period` updates.
 //!
 //! A NaN or infinite loss or gradient norm stops the update before the optimiser step with
 //! [`Error::NonFiniteLoss`]: parameters, moments and priorities stay as they were.
 //!
 //! The learner owns the replay (a regulariser's meta step samples a second batch from it),
 //! the online and target networks, Adam, and seeded RNG streams for noise and sampling, so
-//! a run is a function of its seed.
+//! a run is a function of its seed. Beside this file: `meta_access.rs` (what the learner
+//! lends a regulariser, [`MetaAccess`]), `lookahead.rs` (the learner's own SGD lookahead
+//! for a meta step) and `profile.rs` ([`UpdateTimings`], [`StageClock`]).
 //!
 //! ```
 //! use candle_core::{DType, Device};
@@ -41,9 +49,7 @@
 //! # Ok::<(), rainbow::Error>(())
 //! ```
 
-use std::time::{Duration, Instant};
-
-use candle_core::{DType, Device, Tensor, Var};
+use candle_core::{DType, Device, Tensor};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -51,12 +57,19 @@ use serde::{Deserialize, Serialize};
 use crate::device_batch::DeviceBatch;
 use crate::distributional::{cross_entropy, Support};
 use crate::error::{Error, Result};
-use crate::lookahead::{side_by_side, Taps, UpdateGradients};
 use crate::network::{NetLayers, NetworkConfig, RainbowNet};
-use crate::optimizer::Adam;
-use crate::regularizer::{LookaheadJvp, MetaAccess, Regularizer, UpdateGradient};
+use crate::optimizer::{global_grad_norm, Adam};
+use crate::regularizer::{Regularizer, UpdateGradient};
 use crate::replay::batch::Batch;
 use crate::replay::prioritized::PrioritizedReplay;
+
+mod lookahead;
+mod meta_access;
+mod profile;
+
+use lookahead::{Taps, UpdateGradients};
+use meta_access::InProgress;
+pub use profile::{StageClock, UpdateTimings};
 
 /// The learner's knobs and the agent's update schedule. `rainbow()` (= `Default`) is full
 /// Rainbow as Dopamine runs it; `der()` is data-efficient Rainbow (shared/reference table).
@@ -186,94 +199,20 @@ pub struct UpdateStats {
     pub target_synced: bool,
 }
 
-/// Wall time of each stage of the last update, when profiling is on (the device is
-/// synchronised at every boundary, so the stages add up to the update).
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct UpdateTimings {
-    /// Drawing the batch from the replay and copying it to the device.
-    pub sample: Duration,
-    /// New noise for both networks and their effective weights `mu + sigma * eps`.
-    pub noise: Duration,
-    /// Online and target forward passes on the next states, and the double-Q choice; on the
-    /// CPU also the online pass on the states, which runs alongside.
-    pub forward_next: Duration,
-    /// The C51 projection.
-    pub projection: Duration,
-    /// The online forward pass on the states (zero on the CPU: see `forward_next`).
-    pub forward_online: Duration,
-    /// Cross-entropy, importance weighting, penalty.
-    pub loss: Duration,
-    pub backward: Duration,
-    /// Gradient norm and scaling.
-    pub clip: Duration,
-    /// The regulariser's `before_step` (MASP's meta step, when one is due).
-    pub regularizer: Duration,
-    pub adam: Duration,
-    /// Copying the statistics and per-sample losses to the host.
-    pub readback: Duration,
-}
-
-impl UpdateTimings {
-    pub fn total(&self) -> Duration {
-        self.sample
-            + self.noise
-            + self.forward_next
-            + self.projection
-            + self.forward_online
-            + self.loss
-            + self.backward
-            + self.clip
-            + self.regularizer
-            + self.adam
-            + self.readback
-    }
-}
-
-/// Times stages when profiling, synchronising the device first so that asynchronous
-/// (CUDA) work is counted where it is issued.
-pub(crate) struct StageClock<'a> {
-    pub(crate) device: &'a Device,
-    /// The end of the last stage; `None` when not profiling (then every lap is a no-op).
-    pub(crate) last: Option<Instant>,
-}
-
-impl StageClock<'_> {
-    pub(crate) fn lap(&mut self, into: &mut Duration) -> candle_core::Result<()> {
-        if let Some(last) = self.last {
-            self.device.synchronize()?;
-            let now = Instant::now();
-            *into = now - last;
-            self.last = Some(now);
-        }
-        Ok(())
-    }
-}
-
 /// An online forward pass, `obs -> log-probabilities (batch, actions, atoms)`, for the
 /// bootstrap action choice: the update's detached layers, or the lookahead's.
-pub(crate) type OnlinePass<'a> = dyn Fn(&Tensor) -> candle_core::Result<Tensor> + Sync + 'a;
+type OnlinePass<'a> = dyn Fn(&Tensor) -> candle_core::Result<Tensor> + Sync + 'a;
 
 /// RNG stream ids under the learner's seed.
-pub(crate) const STREAM_INIT: u64 = 0;
-pub(crate) const STREAM_NOISE: u64 = 1;
-pub(crate) const STREAM_SAMPLE: u64 = 2;
+const STREAM_INIT: u64 = 0;
+const STREAM_NOISE: u64 = 1;
+const STREAM_SAMPLE: u64 = 2;
 
 /// A seeded ChaCha stream: one seed, independent streams per purpose.
 pub(crate) fn rng_stream(seed: u64, stream: u64) -> ChaCha8Rng {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     rng.set_stream(stream);
     rng
-}
-
-/// What the update in progress lends its regulariser's `before_step`.
-struct InProgress {
-    /// The target network as built for the update (its parameters and noise do not change
-    /// until the update ends, so rebuilding it, 27M weights at 1042 actions, would only
-    /// repeat the same work).
-    target: NetLayers,
-    /// The update's gradients in the form `lookahead_jvp` starts from, when the regulariser
-    /// asked for them ([`Regularizer::wants_lookahead_jvp`]).
-    gradients: Option<UpdateGradients>,
 }
 
 /// The Rainbow learner; see the module docs.
@@ -436,10 +375,6 @@ impl Learner {
         self.profile = on;
     }
 
-    pub(crate) fn profiling(&self) -> bool {
-        self.profile
-    }
-
     /// The stage timings of the last update (zero unless profiling is on).
     pub fn timings(&self) -> &UpdateTimings {
         &self.timings
@@ -472,10 +407,11 @@ impl Learner {
     /// priorities back to the replay.
     pub fn update(&mut self, step: u64, regularizer: &mut dyn Regularizer) -> Result<UpdateStats> {
         self.step = step;
-        let start = self.profile.then(Instant::now);
+        let mut clock = StageClock::start(&self.device, self.profile)?;
+        let mut sample = std::time::Duration::ZERO;
         self.replay.sample(&mut self.sample_rng, step, &mut self.batch)?;
         let batch = DeviceBatch::from_batch(&self.batch, self.dtype, &self.device)?;
-        let sample = start.map(|t| t.elapsed()).unwrap_or_default();
+        clock.lap(&mut sample)?;
         let stats = self.learn(&batch, regularizer)?;
         self.timings.sample = sample;
         self.replay.update_priorities(batch.indices(), &self.last_losses)?;
@@ -484,7 +420,7 @@ impl Learner {
 
     /// The target distribution `Phi T Z` `(batch, atoms)` and `max_a Q_online(s', a)`
     /// `(batch,)`, without gradients.
-    pub(crate) fn target_distribution(
+    fn target_distribution(
         &self,
         online: &OnlinePass,
         target: &NetLayers,
@@ -518,7 +454,7 @@ impl Learner {
     }
 
     /// Per-sample cross-entropy `(batch,)` and the importance-weighted mean.
-    pub(crate) fn weighted_loss(
+    fn weighted_loss(
         &self,
         log_probs: &Tensor,
         target: &Tensor,
@@ -529,62 +465,31 @@ impl Learner {
         Ok((per_sample, loss))
     }
 
-    /// One gradient step on `batch` (new noise, loss, penalty, backward, the regulariser's
-    /// `before_step`, clip, Adam, target sync when due). Priorities are not touched; see
-    /// [`Learner::last_losses`].
+    /// One gradient step on `batch`, steps 1 to 9 and 11 of the module docs (priorities are
+    /// not touched; see [`Learner::last_losses`]).
     pub fn learn(&mut self, batch: &DeviceBatch, regularizer: &mut dyn Regularizer) -> Result<UpdateStats> {
         self.online.check_obs(batch.obs(), "DeviceBatch obs")?;
-        let mut t = UpdateTimings::default();
         let device = self.device.clone();
-        let mut clock = StageClock { device: &device, last: None };
-        if self.profile {
-            device.synchronize()?;
-            clock.last = Some(Instant::now());
-        }
+        let (mut clock, mut t) = (StageClock::start(&device, self.profile)?, UpdateTimings::default());
 
-        // 1. Noise, and the effective weights of this update (built once, used twice).
+        // Noise, and the effective weights of this update (built once, used by every pass).
         self.online.resample_noise(&mut self.noise_rng)?;
         self.target.resample_noise(&mut self.noise_rng)?;
         let online = self.online.build()?;
         let target = self.target.build()?.detach();
         clock.lap(&mut t.noise)?;
 
-        // 2-4. Bootstrap action and distribution (projected onto the support), and the online
-        // forward pass on the states. They are independent: on the CPU all three network
-        // passes run side by side, each filling the others' single-threaded stretches (their
-        // time is then all `forward_next`, and `forward_online` is zero).
-        let detached = online.detach();
-        let next = |obs: &Tensor| detached.forward(obs);
-        let bootstrap = || self.bootstrap_probs(&next, &target, batch);
-        // With taps, each head layer's input and output gradient are kept for the
-        // regulariser's lookahead (the outputs and gradients themselves are unchanged).
+        // Online and target passes, double-Q, projection. With taps, each head layer's input
+        // and output gradient are kept for the regulariser's lookahead.
         let taps = regularizer.wants_lookahead_jvp().then(|| Taps::new(self.online.head().layers().count()));
-        let forward = || match &taps {
-            Some(taps) => {
-                online.forward_with(batch.obs(), |i, layer, x| taps.record(i, x, layer.forward(x)?))
-            }
-            None => online.forward(batch.obs()),
-        }; // (batch, actions, atoms)
-        let ((probs, next_q), log_probs) = if device.is_cpu() {
-            let (b, f) = rayon::join(bootstrap, forward);
-            clock.lap(&mut t.forward_next)?;
-            (b?, f?)
-        } else {
-            let b = bootstrap()?;
-            clock.lap(&mut t.forward_next)?;
-            let f = forward()?;
-            clock.lap(&mut t.forward_online)?;
-            (b, f)
-        };
+        let ((probs, next_q), log_probs) =
+            self.passes(&online, &target, batch, taps.as_ref(), &mut clock, &mut t)?;
         let target_m = self.support.project(batch.returns(), batch.discounts(), &probs)?;
         clock.lap(&mut t.projection)?;
 
-        // Loss, penalty on the expected Q of the online pass.
+        // Loss, and the regulariser's penalty on the expected Q of the same pass.
         let (per_sample, loss) = self.weighted_loss(&log_probs, &target_m, batch)?;
-        let q = match regularizer.uses_penalty() {
-            true => Some(self.support.expected_q(&log_probs)?), // (batch, actions)
-            false => None,
-        };
+        let q = regularizer.uses_penalty().then(|| self.support.expected_q(&log_probs)).transpose()?; // (batch, actions)
         let penalty = match &q {
             Some(q) => regularizer.penalty(q)?,
             None => None,
@@ -595,63 +500,36 @@ impl Learner {
         };
         clock.lap(&mut t.loss)?;
 
-        // 5. Backward, clip, Adam.
-        let grads = total.backward()?;
-        let head_grads = taps.map(|taps| taps.gradients(&grads)).transpose()?;
-        let vars = self.adam.vars().to_vec();
-        let grads: Vec<Tensor> = vars
-            .iter()
-            .map(|v| match grads.get(v) {
-                Some(g) => Ok(g.clone()),
-                None => v.zeros_like(),
-            })
-            .collect::<candle_core::Result<_>>()?;
+        // Backward: one gradient per Adam variable (zero where the loss does not reach).
+        let store = total.backward()?;
+        let head_grads = taps.map(|taps| taps.gradients(&store)).transpose()?;
+        let grads =
+            self.adam.vars().iter().map(|v| store.get(v).map_or_else(|| v.zeros_like(), |g| Ok(g.clone())));
+        let grads = grads.collect::<candle_core::Result<Vec<_>>>()?;
         clock.lap(&mut t.backward)?;
-        // One fused reduction per gradient on the CPU (see `global_grad_norm`).
-        let grad_norm = crate::optimizer::global_grad_norm(&grads)?;
-        let clip_coef = if self.config.max_grad_norm > 0.0 {
-            // torch's clip_grad_norm_: scale by max_norm / (norm + 1e-6) when that is < 1;
-            // computed on the device, so clipping does not wait for the host. Adam applies
-            // the factor inside its own passes (`Adam::step_scaled`).
-            Some((grad_norm.affine(1.0, 1e-6)?.recip()? * self.config.max_grad_norm)?.clamp(0.0, 1.0)?)
-        } else {
-            None
+
+        // Clip: torch's clip_grad_norm_, scale by max_norm / (norm + 1e-6) when that is < 1;
+        // computed on the device, and applied inside Adam's passes (`Adam::step_scaled`).
+        let grad_norm = global_grad_norm(&grads)?;
+        let clip = match self.config.max_grad_norm > 0.0 {
+            true => {
+                Some((grad_norm.affine(1.0, 1e-6)?.recip()? * self.config.max_grad_norm)?.clamp(0.0, 1.0)?)
+            }
+            false => None,
         };
         clock.lap(&mut t.clip)?;
-
-        // One copy to the host: per-sample losses, then the scalars.
-        let mut scalars =
-            vec![per_sample.clone(), loss.reshape(1)?, grad_norm.reshape(1)?, next_q.mean_all()?.reshape(1)?];
-        if let Some(p) = &penalty {
-            scalars.push(p.reshape(1)?);
-        }
-        let host = Tensor::cat(&scalars, 0)?.to_dtype(DType::F32)?.to_vec1::<f32>()?;
-        let b = batch.len();
-        let (losses, rest) = host.split_at(b);
-        let (loss_value, grad_norm_value, next_q_mean) = (rest[0], rest[1], rest[2]);
-        let penalty_value = rest.get(3).copied();
-        if !(loss_value.is_finite()
-            && grad_norm_value.is_finite()
-            && penalty_value.is_none_or(f32::is_finite))
-        {
-            return Err(Error::NonFiniteLoss {
-                update: self.updates + 1,
-                loss: loss_value + penalty_value.unwrap_or(0.0),
-                grad_norm: grad_norm_value,
-            });
-        }
-        t.readback = Duration::ZERO;
+        let update = self.updates + 1;
+        let host = HostStats::read(&per_sample, &loss, &grad_norm, &next_q, penalty.as_ref(), update)?;
         clock.lap(&mut t.readback)?;
 
-        // 6. The regulariser's own step, at the parameters the gradient was taken at.
-        let update = self.updates + 1;
+        // The regulariser's step, at the parameters the gradient was taken at.
         self.last_batch = Some(batch.clone());
         let gradient = UpdateGradient {
             update,
             grads: &grads,
             q: q.as_ref(),
-            td_loss: loss_value,
-            penalty: penalty_value,
+            td_loss: host.loss,
+            penalty: host.penalty,
         };
         let torso_vars = self.online.torso().named_vars().len();
         let gradients = head_grads.map(|head| UpdateGradients {
@@ -665,13 +543,14 @@ impl Learner {
         stepped?;
         clock.lap(&mut t.regularizer)?;
 
-        self.adam.step_scaled(&grads, clip_coef.as_ref())?;
+        // Adam's step.
+        self.adam.step_scaled(&grads, clip.as_ref())?;
         clock.lap(&mut t.adam)?;
 
+        // Priorities, kept for `update`; the target sync when due.
         self.updates = update;
         self.last_losses.clear();
-        self.last_losses.extend_from_slice(losses);
-        // 7. The target sync.
+        self.last_losses.extend_from_slice(&host.losses);
         let target_synced = update % self.config.target_update_period == 0;
         if target_synced {
             self.sync_target()?;
@@ -679,83 +558,115 @@ impl Learner {
         self.timings = t;
         Ok(UpdateStats {
             update,
-            loss: loss_value,
-            penalty: penalty_value,
-            mean_priority: losses.iter().sum::<f32>() / b as f32,
-            grad_norm: grad_norm_value,
+            loss: host.loss,
+            penalty: host.penalty,
+            mean_priority: host.losses.iter().sum::<f32>() / batch.len() as f32,
+            grad_norm: host.grad_norm,
             clipped: self.config.max_grad_norm > 0.0
-                && grad_norm_value as f64 + 1e-6 > self.config.max_grad_norm,
-            next_q_mean,
+                && host.grad_norm as f64 + 1e-6 > self.config.max_grad_norm,
+            next_q_mean: host.next_q_mean,
             target_synced,
         })
     }
-}
 
-impl Learner {
-    /// [`MetaAccess::td_loss`] and the online log-probabilities `(batch, actions, atoms)` of
-    /// the same forward pass.
-    fn td_loss_and_log_probs(&self, batch: &DeviceBatch) -> candle_core::Result<(Tensor, Tensor)> {
-        let online = self.online.build().map_err(candle_core::Error::wrap)?;
-        let built;
-        let target = match &self.in_progress {
-            Some(update) => &update.target,
-            None => {
-                built = self.target.build().map_err(candle_core::Error::wrap)?.detach();
-                &built
-            }
-        };
-        let detached = online.detach();
-        let (target_m, _) = self.target_distribution(&|obs| detached.forward(obs), target, batch)?;
-        let log_probs = online.forward(batch.obs())?;
-        Ok((self.weighted_loss(&log_probs, &target_m, batch)?.1, log_probs))
-    }
-}
-
-impl MetaAccess for Learner {
-    fn vars(&self) -> Vec<Var> {
-        self.adam.vars().to_vec()
-    }
-
-    fn last_batch(&self) -> &DeviceBatch {
-        self.last_batch.as_ref().expect("MetaAccess is lent only after an update, which sets the batch")
-    }
-
-    fn sample_batch(&mut self) -> candle_core::Result<DeviceBatch> {
-        self.replay
-            .sample(&mut self.sample_rng, self.step, &mut self.meta_batch)
-            .map_err(candle_core::Error::wrap)?;
-        DeviceBatch::from_batch(&self.meta_batch, self.dtype, &self.device).map_err(candle_core::Error::wrap)
-    }
-
-    fn td_loss(&self, batch: &DeviceBatch) -> candle_core::Result<Tensor> {
-        Ok(self.td_loss_and_log_probs(batch)?.0)
-    }
-
-    fn td_loss_and_q_values(&self, batch: &DeviceBatch) -> candle_core::Result<(Tensor, Tensor)> {
-        let (loss, log_probs) = self.td_loss_and_log_probs(batch)?;
-        Ok((loss, self.support.expected_q(&log_probs)?))
-    }
-
-    fn q_values(&self, batch: &DeviceBatch) -> candle_core::Result<Tensor> {
-        let online = self.online.build().map_err(candle_core::Error::wrap)?;
-        self.support.expected_q(&online.forward(batch.obs())?)
-    }
-
-    fn adam_preconditioner(&self) -> Option<Vec<Tensor>> {
-        self.adam.preconditioner()
-    }
-
-    fn lookahead_jvp(
+    /// The update's network passes: the bootstrap distribution `p_target(s', a*)` `(batch,
+    /// atoms)` with `max_a Q_online(s', a)` `(batch,)`, and the online log-probabilities on
+    /// `s` `(batch, actions, atoms)`, recorded into `taps` if given. They are independent:
+    /// on the CPU all three network passes run side by side, each filling the others'
+    /// single-threaded stretches (their time is then all `forward_next`, and
+    /// `forward_online` is zero).
+    fn passes(
         &self,
-        alpha: f64,
-        fresh: &DeviceBatch,
-        eps: f64,
-    ) -> candle_core::Result<Option<LookaheadJvp>> {
-        let Some(InProgress { target, gradients: Some(gradients) }) = &self.in_progress else {
-            return Ok(None);
+        online: &NetLayers,
+        target: &NetLayers,
+        batch: &DeviceBatch,
+        taps: Option<&Taps>,
+        clock: &mut StageClock,
+        t: &mut UpdateTimings,
+    ) -> candle_core::Result<((Tensor, Tensor), Tensor)> {
+        let detached = online.detach();
+        let next = |obs: &Tensor| detached.forward(obs);
+        let bootstrap = || self.bootstrap_probs(&next, target, batch);
+        let forward = || match taps {
+            Some(taps) => {
+                online.forward_with(batch.obs(), |i, layer, x| taps.record(i, x, layer.forward(x)?))
+            }
+            None => online.forward(batch.obs()),
         };
-        let jvp = self.lookahead_jvp_from(gradients, target, self.last_batch(), fresh, (alpha, eps))?;
-        Ok(Some(jvp))
+        if self.device.is_cpu() {
+            let (b, f) = rayon::join(bootstrap, forward);
+            clock.lap(&mut t.forward_next)?;
+            Ok((b?, f?))
+        } else {
+            let b = bootstrap()?;
+            clock.lap(&mut t.forward_next)?;
+            let f = forward()?;
+            clock.lap(&mut t.forward_online)?;
+            Ok((b, f))
+        }
+    }
+}
+
+/// `a` and `b`, side by side on the CPU (each fills the other's single-threaded
+/// stretches), one after the other elsewhere.
+fn side_by_side<A: Send, B: Send>(
+    device: &Device,
+    a: impl FnOnce() -> A + Send,
+    b: impl FnOnce() -> B + Send,
+) -> (A, B) {
+    if device.is_cpu() {
+        rayon::join(a, b)
+    } else {
+        (a(), b())
+    }
+}
+
+/// What the update copies to the host, in one transfer: the per-sample losses and the
+/// scalars.
+struct HostStats {
+    losses: Vec<f32>,
+    loss: f32,
+    grad_norm: f32,
+    next_q_mean: f32,
+    penalty: Option<f32>,
+}
+
+impl HostStats {
+    /// Reads the update's statistics back; a NaN or infinite loss or gradient norm is
+    /// [`Error::NonFiniteLoss`] for `update`.
+    fn read(
+        per_sample: &Tensor,
+        loss: &Tensor,
+        grad_norm: &Tensor,
+        next_q: &Tensor,
+        penalty: Option<&Tensor>,
+        update: u64,
+    ) -> Result<Self> {
+        let mut scalars =
+            vec![per_sample.clone(), loss.reshape(1)?, grad_norm.reshape(1)?, next_q.mean_all()?.reshape(1)?];
+        if let Some(p) = penalty {
+            scalars.push(p.reshape(1)?);
+        }
+        let mut host = Tensor::cat(&scalars, 0)?.to_dtype(DType::F32)?.to_vec1::<f32>()?;
+        let rest = host.split_off(per_sample.elem_count());
+        let stats = Self {
+            losses: host,
+            loss: rest[0],
+            grad_norm: rest[1],
+            next_q_mean: rest[2],
+            penalty: rest.get(3).copied(),
+        };
+        if !(stats.loss.is_finite()
+            && stats.grad_norm.is_finite()
+            && stats.penalty.is_none_or(f32::is_finite))
+        {
+            return Err(Error::NonFiniteLoss {
+                update,
+                loss: stats.loss + stats.penalty.unwrap_or(0.0),
+                grad_norm: stats.grad_norm,
+            });
+        }
+        Ok(stats)
     }
 }
 
@@ -768,7 +679,7 @@ mod tests {
     use super::*;
     use crate::config::{NStepConfig, ReplayConfig};
     use crate::distributional::tests::brute_force_projection;
-    use crate::regularizer::NoRegularizer;
+    use crate::regularizer::{MetaAccess, NoRegularizer};
     use crate::transition::Transition;
 
     const SPEC: ObsSpec = ObsSpec::Vector { len: 3 };

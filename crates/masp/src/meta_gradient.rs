@@ -1,5 +1,5 @@
 //! The one-step meta-gradient `dL_meta/dS` in closed form, for any candle Q-network that
-//! implements [`MetaModel`] (MASP.md section 4). No second-order autodiff: one backward
+//! implements [`MetaModel`] (docs/method.md, section 3). No second-order autodiff: one backward
 //! pass at the looked-ahead parameters, two forward passes, and a first-order backward
 //! through a small surrogate in `S` alone.
 //!
@@ -29,7 +29,7 @@
 //! * row-normalised, `L = eta/n sum_s ||M Q_s||^2`, `M = I - P(S)`:
 //!   `dL/dQ_s = (2 eta/n) M^T M Q_s`, so
 //!   `surrogate = -alpha (2 eta/n) sum_s (M u_s) . (M Q_s)`. Quadratic in `M`, hence its
-//!   gradient vanishes at `M = 0`: `S = I` is a fixed point (MASP.md's pitfall).
+//!   gradient vanishes at `M = 0`: `S = I` is a fixed point (docs/method.md, section 3).
 //! * pairwise, `L = eta/n sum_s sum_ab S_ab (Q_sa - Q_sb)^2 = eta/n sum_s Q_s^T K Q_s`,
 //!   `K = D_r + D_c - S - S^T` (`= 2 L_S`, twice the graph Laplacian, for symmetric `S`):
 //!   `dL/dQ_s = (2 eta/n) K Q_s`, so
@@ -89,11 +89,13 @@
 
 use candle_core::{Tensor, Var};
 
+#[cfg(test)]
+use crate::config::Form;
 use crate::config::{Lookahead, MaspConfig};
 use crate::error::{Error, Result};
-use crate::inplace::{sum_squares, write_axpy, write_copy};
+use crate::learned_similarity::{scalar, Similarity};
 use crate::penalty::{directional, PenaltyOperator};
-use crate::similarity::{scalar, Similarity};
+use cpu_kernels::{sum_squares, write_axpy, write_copy};
 
 /// What MASP needs from a Q-network: its parameters, its TD loss and its Q-values on a
 /// batch, and (for the preconditioned lookahead) Adam's preconditioner.
@@ -139,7 +141,7 @@ pub struct MetaReport {
     pub td_loss: f64,
     /// `L_MASP(theta, S; B)`.
     pub penalty: f64,
-    /// `penalty / |td_loss|`: MASP.md asks to watch it (a penalty that dwarfs the TD loss
+    /// `penalty / |td_loss|`: docs/method.md asks to watch it (section 5) (a penalty that dwarfs the TD loss
     /// stops learning). Infinite when the TD loss is 0.
     pub penalty_td_ratio: f64,
     /// `L_meta = L_TD(theta'; B')`.
@@ -176,8 +178,8 @@ pub fn meta_gradient<M: MetaModel>(
     meta_gradient_with(&mut SavedTheta::default(), model, similarity, config, batch, fresh, None)
 }
 
-/// [`meta_gradient`] (`lookahead = None`: step (1) computed here) or
-/// [`meta_gradient_from_lookahead`], saving theta into `saved` (allocated on first use,
+/// [`meta_gradient`] (`lookahead = None`: step (1) computed here) or the same from a
+/// given lookahead gradient (`Masp::meta_step_from_lookahead`), saving theta into `saved` (allocated on first use,
 /// then reused: an agent that takes a meta step every few updates keeps one, see
 /// [`crate::Masp`]). Validates `config`, reads the preconditioner if the lookahead uses
 /// one, and restores theta if a step fails (every successful path has written theta back
@@ -260,7 +262,7 @@ impl SavedTheta {
 /// Step (1), the lookahead's ingredients at `theta` on `B`: what an agent already has after
 /// the backward pass of its own update on `B`, with `S` as it is now.
 #[derive(Clone, Copy, Debug)]
-pub struct LookaheadGradient<'a> {
+pub(crate) struct LookaheadGradient<'a> {
     /// `Q(theta; B)`, `(n, A)`, the Q-values the penalty was computed on.
     pub q: &'a Tensor,
     /// `grad_theta [L_TD(theta; B) + L_MASP(theta, S; B)]`, one entry per
@@ -290,24 +292,6 @@ impl Step<'_> {
         let grads = self.vars.iter().map(|v| grads.get(v).cloned()).collect();
         Ok((q, grads, td_loss, penalty_value))
     }
-}
-
-/// [`meta_gradient`] for an agent that already has step (1) from its own update on `batch`
-/// (`B`) at the model's current parameters: the lookahead's forward and backward pass are
-/// not redone, so a meta step costs one backward pass at `theta'`, three forward passes and
-/// the surrogate. Given the same `lookahead` that [`meta_gradient`] computes, the two
-/// return the same numbers.
-///
-/// The model's variables are restored bit for bit before this returns, also when it fails.
-pub fn meta_gradient_from_lookahead<M: MetaModel>(
-    model: &mut M,
-    similarity: &Similarity,
-    config: &MaspConfig,
-    batch: &M::Batch,
-    fresh: &M::Batch,
-    lookahead: &LookaheadGradient,
-) -> Result<MetaGradient> {
-    meta_gradient_with(&mut SavedTheta::default(), model, similarity, config, batch, fresh, Some(lookahead))
 }
 
 impl Step<'_> {
@@ -373,7 +357,7 @@ impl Step<'_> {
 
 /// Steps (1) to (4) done by the caller, as numbers: what [`meta_gradient_from_jvp`] needs.
 #[derive(Clone, Copy, Debug)]
-pub struct Jvp<'a> {
+pub(crate) struct Jvp<'a> {
     /// `Q(theta; B)`, `(n, A)`, the Q-values the penalty was computed on.
     pub q: &'a Tensor,
     /// `u = J_B (D . g)`, `(n, A)`.
@@ -390,9 +374,9 @@ pub struct Jvp<'a> {
 /// `dL_meta/dS` for a caller that did the network's part of the meta step itself (steps 1
 /// to 4: the lookahead, `g` and `u = J g`), e.g. rainbow's learner through
 /// `MetaAccess::lookahead_jvp`, which never writes the parameters: only the surrogate's
-/// gradient in `S` (step 5) is left. With the numbers [`meta_gradient_from_lookahead`]
+/// gradient in `S` (step 5) is left. With the numbers the generic path
 /// computes, the two return the same.
-pub fn meta_gradient_from_jvp(
+pub(crate) fn meta_gradient_from_jvp(
     similarity: &Similarity,
     config: &MaspConfig,
     jvp: &Jvp,
@@ -414,9 +398,9 @@ pub fn meta_gradient_from_jvp(
     })
 }
 
-/// [`meta_gradient_along`]'s result: `dL_meta/dS` and the norms behind it.
+/// [`surrogate_gradient`]'s result: `dL_meta/dS` and the norms behind it.
 #[derive(Clone, Debug)]
-pub struct AlongGradient {
+pub(crate) struct SurrogateGradient {
     /// `d surrogate / dS`, `(A, A)`, full matrix as [`MetaGradient::grad`].
     pub grad: Tensor,
     /// Frobenius norm of [`Similarity::tangent`] of `grad`.
@@ -442,14 +426,15 @@ pub struct AlongGradient {
 /// backward pass); clipping only rescales `g`, which the Adam step on `S` ignores.
 ///
 /// The model's variables are restored bit for bit before this returns, also when it fails.
-pub fn meta_gradient_along<M: MetaModel>(
+#[cfg(test)]
+pub(crate) fn meta_gradient_from_direction<M: MetaModel>(
     model: &mut M,
     similarity: &Similarity,
     config: &MaspConfig,
     batch: &M::Batch,
     q: &Tensor,
     direction: &[Option<Tensor>],
-) -> Result<AlongGradient> {
+) -> Result<SurrogateGradient> {
     config.validate()?;
     let vars = model.vars();
     if direction.len() != vars.len() {
@@ -539,7 +524,7 @@ fn surrogate_gradient(
     q: &Tensor,
     u: &Tensor,
     direction_norm: f64,
-) -> Result<AlongGradient> {
+) -> Result<SurrogateGradient> {
     check_direction_norm(direction_norm)?;
     if u.dims() != q.dims() {
         return Err(Error::model(format!("gave u of shape {:?} for Q of shape {:?}", u.dims(), q.dims())));
@@ -560,7 +545,7 @@ fn surrogate_gradient(
             hint: "check the Q-values and the JVP step eps",
         });
     }
-    Ok(AlongGradient { grad, meta_grad_norm, direction_norm, jvp_norm })
+    Ok(SurrogateGradient { grad, meta_grad_norm, direction_norm, jvp_norm })
 }
 
 /// Writes the saved values back into every variable.
@@ -614,4 +599,60 @@ fn checked_preconditioner<M: MetaModel>(model: &M, vars: &[Var]) -> Result<Vec<T
         }
     }
     Ok(d)
+}
+
+#[cfg(test)]
+#[path = "../tests/common/mlp.rs"]
+mod mlp;
+
+#[cfg(test)]
+mod tests {
+    use candle_core::Tensor;
+
+    use super::mlp::*;
+    use super::*;
+
+    /// [`meta_gradient_from_direction`] with the direction `D g` computed by hand agrees with
+    /// [`meta_gradient`].
+    #[test]
+    fn along_a_given_direction_agrees_with_the_full_meta_gradient() {
+        let mut rng = Lcg(11);
+        let mut model = Mlp::new(&mut rng);
+        model.preconditioner = Some(model.vars().iter().map(|v| rng.tensor(v.dims(), 0.5, 2.0)).collect());
+        let (b, b2) = (model.batch(&mut rng, 10), model.batch(&mut rng, 12));
+        let cfg = config(Form::RowNormalised, Lookahead::AdamPreconditioned);
+        let s = Similarity::from_tensor(&Tensor::new(random_s(&mut rng), &CPU).unwrap()).unwrap();
+        let full = meta_gradient(&mut model, &s, &cfg, &b, &b2).unwrap();
+
+        // The direction D g, by hand: lookahead, backward at theta', restore.
+        let vars = model.vars();
+        let theta: Vec<Tensor> = vars.iter().map(|v| v.as_tensor().copy().unwrap().detach()).collect();
+        let d = model.preconditioner.clone().unwrap();
+        let q = model.q_values(&b).unwrap();
+        let loss = (model.td_loss(&b).unwrap() + brute_penalty(&q, &s.tensor(), cfg.form, cfg.eta)).unwrap();
+        let grads = loss.backward().unwrap();
+        for (i, v) in vars.iter().enumerate() {
+            let step = (grads.get(v).unwrap() * &d[i]).unwrap();
+            v.set(&(&theta[i] - (step * cfg.alpha).unwrap()).unwrap()).unwrap();
+        }
+        let grads = model.td_loss(&b2).unwrap().backward().unwrap();
+        let direction: Vec<Option<Tensor>> =
+            vars.iter().enumerate().map(|(i, v)| Some((grads.get(v).unwrap() * &d[i]).unwrap())).collect();
+        for (v, t) in vars.iter().zip(&theta) {
+            v.set(t).unwrap();
+        }
+
+        let before = model.params();
+        let along = meta_gradient_from_direction(&mut model, &s, &cfg, &b, &q, &direction).unwrap();
+        assert_eq!(model.params(), before);
+        let err = rel_err(
+            &along.grad.flatten_all().unwrap().to_vec1::<f64>().unwrap(),
+            &full.grad.flatten_all().unwrap().to_vec1::<f64>().unwrap(),
+        );
+        assert!(err < 1e-8, "{err:e}");
+        assert!(
+            (along.direction_norm - full.report.direction_norm).abs() < 1e-12 * full.report.direction_norm
+        );
+        assert!(meta_gradient_from_direction(&mut model, &s, &cfg, &b, &q, &direction[..2]).is_err());
+    }
 }

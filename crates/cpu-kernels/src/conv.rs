@@ -32,12 +32,14 @@
 use candle_core::{CpuStorage, CustomOp3, DType, Layout, Shape, Tensor};
 use candle_nn::{Conv2d, Module};
 
-use crate::cpu_kernels::{contiguous_f32, f32_data, matmul_into, Mat};
 use rayon::prelude::*;
+
+use crate::matmul::{matmul_into, Mat};
+use crate::slices::{contiguous, f32_data};
 
 /// What a convolution's input is.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub(crate) enum ConvInput {
+pub enum ConvInput {
     /// `u8` pixels, scaled to `[0, 1]` (times 1/255) as the patches are gathered, so the
     /// scaled image is never written; nobody needs its gradient.
     Pixels,
@@ -48,7 +50,7 @@ pub(crate) enum ConvInput {
 }
 
 /// `relu(conv.forward(x))`, through [`Im2colConvRelu`] where it applies.
-pub(crate) fn conv2d_relu(x: &Tensor, conv: &Conv2d, input: ConvInput) -> candle_core::Result<Tensor> {
+pub fn conv2d_relu(x: &Tensor, conv: &Conv2d, input: ConvInput) -> candle_core::Result<Tensor> {
     let config = conv.config();
     let weight = conv.weight();
     let supported = x.device().is_cpu()
@@ -76,9 +78,9 @@ const PIXEL_SCALE: f64 = 1.0 / 255.0;
 /// The custom op behind [`conv2d_relu`]: `x (batch, C, H, W)`, `kernel (O, C, kh, kw)`,
 /// `bias (O,)` to `(batch, O, OH, OW)`.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Im2colConvRelu {
-    pub stride: usize,
-    pub input: ConvInput,
+struct Im2colConvRelu {
+    stride: usize,
+    input: ConvInput,
 }
 
 /// The op's input data: pixels or floats.
@@ -258,10 +260,14 @@ impl CustomOp3 for Im2colConvRelu {
         }
         let x = match (s1, l1.contiguous_offsets()) {
             (CpuStorage::U8(v), Some((a, b))) => Image::U8(&v[a..b]),
-            _ => Image::F32(contiguous_f32(s1, l1, self.name())?),
+            _ => Image::F32(contiguous::<f32>(s1, l1, self.name())?),
         };
-        let y =
-            self.forward(&g, x, contiguous_f32(s2, l2, self.name())?, contiguous_f32(s3, l3, self.name())?);
+        let y = self.forward(
+            &g,
+            x,
+            contiguous::<f32>(s2, l2, self.name())?,
+            contiguous::<f32>(s3, l3, self.name())?,
+        );
         Ok((CpuStorage::F32(y), Shape::from((g.batch, g.o, g.oh, g.ow))))
     }
 
@@ -294,13 +300,7 @@ mod tests {
     use candle_core::{Device, Var};
 
     use super::*;
-
-    /// Largest |a - b| relative to the largest |b|.
-    fn rel(a: &Tensor, b: &Tensor) -> f32 {
-        let scale = b.abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
-        let diff = (a - b).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
-        diff / scale
-    }
+    use crate::testing::rel;
 
     /// Values and all three gradients of [`conv2d_relu`] against candle's `Conv2d` and
     /// ReLU, for the Nature

@@ -1,6 +1,6 @@
 //! [`Masp`]: the regulariser an agent holds. It owns `S`, its optimiser and the penalty
 //! operator, adds the penalty to each update's loss, and runs a meta step every
-//! `meta_interval` updates (MASP.md sections 3 and 4).
+//! `meta_interval` updates (docs/method.md, sections 2 and 3).
 //!
 //! Per update the agent calls [`Masp::penalty`] on the batch's expected Q-values, `(n, A)`,
 //! and adds the scalar to its TD loss; after its optimiser step it calls
@@ -45,13 +45,13 @@ use candle_core::{DType, Device, Tensor};
 
 use crate::config::{MaspConfig, MetaOptimizer};
 use crate::error::{Error, Result};
-use crate::meta::{
+use crate::learned_similarity::Similarity;
+use crate::meta_gradient::{
     meta_gradient_from_jvp, meta_gradient_with, Jvp, LookaheadGradient, MetaGradient, MetaModel, MetaReport,
     SavedTheta,
 };
 use crate::optimizer::SimilarityOptimizer;
 use crate::penalty::PenaltyOperator;
-use crate::similarity::Similarity;
 use crate::state::{self, Counters};
 use crate::transfer::{Alignment, SavedSimilarity};
 
@@ -146,10 +146,10 @@ impl Masp {
     }
 
     /// [`Masp::meta_step`] for an agent that hands over the lookahead's gradient from its
-    /// own update on `batch` at the model's current parameters
-    /// ([`crate::meta_gradient_from_lookahead`]): the same step on `S` without redoing the
-    /// lookahead's forward and backward pass.
-    pub fn meta_step_from_lookahead<M: MetaModel>(
+    /// own update on `batch` at the model's current parameters: the same step on `S`
+    /// without redoing the lookahead's forward and backward pass (rainbow's learner with
+    /// the Adam-preconditioned lookahead).
+    pub(crate) fn meta_step_from_lookahead<M: MetaModel>(
         &mut self,
         model: &mut M,
         batch: &M::Batch,
@@ -169,8 +169,9 @@ impl Masp {
     }
 
     /// [`Masp::meta_step`] for an agent that did the network's part of the meta step itself
-    /// ([`crate::meta_gradient_from_jvp`]): the projected step on `S` from `u = J g`.
-    pub fn meta_step_from_jvp(&mut self, jvp: &Jvp) -> Result<MetaReport> {
+    /// ([`meta_gradient_from_jvp`]): the projected step on `S` from `u = J g` (rainbow's
+    /// learner with the SGD lookahead).
+    pub(crate) fn meta_step_from_jvp(&mut self, jvp: &Jvp) -> Result<MetaReport> {
         let meta = meta_gradient_from_jvp(&self.similarity, &self.config, jvp)?;
         self.step_on_similarity(meta)
     }
