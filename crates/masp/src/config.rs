@@ -91,6 +91,19 @@ pub enum Lookahead {
     AdamPreconditioned,
 }
 
+/// How the learner's lookahead differences `u = J g` (the learner's path only; the generic
+/// path differences centrally).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Difference {
+    /// `(Q(theta + s g) - Q(theta - s g)) / 2s`: two network passes, error of order `s^2`.
+    #[default]
+    Central,
+    /// `(Q(theta + s g) - Q(theta)) / s` with the update's own `Q(theta)`: one network pass,
+    /// error of order `s`. A deviation from docs/method.md (issue 14's cheaper meta step).
+    OneSided,
+}
+
 /// How the meta-gradient moves `S`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -149,8 +162,10 @@ pub struct MaspConfig {
     /// 1e-2, DARTS's choice (Liu et al. 2019) for f32; use about 1e-6 in f64.
     pub eps: f64,
     /// Draw the meta batch `B'` fresh from replay (default true, docs/method.md section 5); `false` reuses
-    /// the update's batch `B`.
+    /// the update's batch `B`, and on the learner's path its target-network pass too.
     pub fresh_batch: bool,
+    /// How `u` is differenced on the learner's path. Default central.
+    pub difference: Difference,
 }
 
 impl Default for MaspConfig {
@@ -168,6 +183,7 @@ impl Default for MaspConfig {
             meta_optimizer: MetaOptimizer::Adam,
             eps: 1e-2,
             fresh_batch: true,
+            difference: Difference::Central,
         }
     }
 }
@@ -193,6 +209,14 @@ impl MaspConfig {
         }
         if !(self.beta.is_finite() && self.beta > 0.0) {
             return bad("beta", &self.beta, "use a positive meta learning rate, e.g. 1e-4 with Adam");
+        }
+        if self.difference == Difference::OneSided && self.lookahead != Lookahead::Sgd {
+            return bad(
+                "difference",
+                &self.difference,
+                "the one-sided difference exists on the learner's path only: use lookahead = \"sgd\" with it, \
+                 or difference = \"central\"",
+            );
         }
         if !(self.eps.is_finite() && self.eps > 0.0) {
             return bad("eps", &self.eps, "use a positive JVP step length, e.g. 1e-2 in f32 or 1e-6 in f64");

@@ -74,9 +74,11 @@ use std::cell::OnceCell;
 use std::time::{Duration, Instant};
 
 use candle_core::{Tensor, Var};
-use rainbow::{DeviceBatch, Learner, LookaheadJvp, MetaAccess, Regularizer, StageClock, UpdateGradient};
+use rainbow::{
+    DeviceBatch, Learner, LookaheadJvp, LookaheadRequest, MetaAccess, Regularizer, StageClock, UpdateGradient,
+};
 
-use crate::config::{Lookahead, MaspConfig};
+use crate::config::{Difference, Lookahead, MaspConfig};
 use crate::error::{Error, Result};
 use crate::learned_similarity::SimilarityStats;
 use crate::masp::Masp;
@@ -237,7 +239,7 @@ impl MaspRegularizer {
         let clock = StageClock::start(&device, self.profile)?;
         let t0 = clock.now()?;
         let batch = access.last_batch().clone(); // tensors are shared: a cheap clone
-        let fresh = if self.masp.config().fresh_batch { access.sample_batch()? } else { batch.clone() };
+        let fresh = if self.masp.config().fresh_batch { Some(access.sample_batch()?) } else { None };
         let t1 = clock.now()?;
         let q = match gradient.q {
             Some(q) => q.clone(),
@@ -249,20 +251,29 @@ impl MaspRegularizer {
             Lookahead::Sgd => {
                 // No silent fallback to the generic path: it is the same method at about
                 // twice the cost, so a learner that did not record is a bug to surface.
-                let jvp =
-                    access.lookahead_jvp(config.alpha, &fresh, config.eps)?.ok_or_else(|| Error::Model {
-                        reason: "did not record the update's head gradients for the SGD lookahead's \
+                let request = LookaheadRequest {
+                    alpha: config.alpha,
+                    meta_batch: fresh.as_ref(),
+                    eps: config.eps,
+                    difference: match config.difference {
+                        Difference::Central => rainbow::Difference::Central,
+                        Difference::OneSided => rainbow::Difference::OneSided,
+                    },
+                };
+                let jvp = access.lookahead_jvp(&request)?.ok_or_else(|| Error::Model {
+                    reason: "did not record the update's head gradients for the SGD lookahead's \
                                  meta step (Regularizer::wants_lookahead_jvp was not forwarded to the \
                                  learner?); set masp.lookahead = \"adam_preconditioned\" to take the \
                                  generic path on purpose"
-                            .into(),
-                    })?;
+                        .into(),
+                })?;
                 self.paths.learner += 1;
                 self.meta_step_from_learner(&jvp, &q, losses, (clock, t1))?
             }
             Lookahead::AdamPreconditioned => {
                 self.paths.generic += 1;
-                self.meta_step_through_model(access, gradient, &q, losses, (&batch, &fresh), (clock, t1))?
+                let fresh = fresh.as_ref().unwrap_or(&batch);
+                self.meta_step_through_model(access, gradient, &q, losses, (&batch, fresh), (clock, t1))?
             }
         };
         if self.profile {

@@ -111,7 +111,8 @@ pub use noisy_linear::NoisyLinear;
 pub use nstep::{n_step_return, NStepReturn};
 pub use optimizer::Adam;
 pub use regularizer::{
-    LookaheadJvp, LookaheadTimings, MetaAccess, NoRegularizer, Regularizer, UpdateGradient,
+    Difference, LookaheadJvp, LookaheadRequest, LookaheadTimings, MetaAccess, NoRegularizer, Regularizer,
+    UpdateGradient,
 };
 pub use replay::batch::Batch;
 pub use replay::prioritized::PrioritizedReplay;

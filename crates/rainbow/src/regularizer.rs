@@ -96,9 +96,8 @@ pub struct LookaheadJvp {
     /// loss that diverged at `theta'` makes it infinite or NaN (and `u` zeros).
     pub direction_norm: f64,
     /// `u = J_B g`, `(batch, actions)`: the change of the expected Q-values of
-    /// [`MetaAccess::last_batch`] along `g`, by central differences
-    /// `(Q(theta + s g) - Q(theta - s g)) / 2s` with `s = eps / |g|` and the update's noise;
-    /// zeros when `|g|` is 0 or not finite.
+    /// [`MetaAccess::last_batch`] along `g`, by the request's [`Difference`] with
+    /// `s = eps / |g|` and the update's noise; zeros when `|g|` is 0 or not finite.
     pub u: Tensor,
     /// Wall time of its stages, when the learner's profiling is on.
     pub timings: LookaheadTimings,
@@ -109,11 +108,11 @@ pub struct LookaheadJvp {
 pub struct LookaheadTimings {
     /// Building the torso at `theta'` and the update's head layers.
     pub setup: std::time::Duration,
-    /// The three network passes of `L_TD(theta'; B')`.
+    /// The network passes of `L_TD(theta'; B')` (three, two when `B' = B` reuses the target pass).
     pub forward: std::time::Duration,
     /// Its backward pass, and `|g|`.
     pub backward: std::time::Duration,
-    /// The two forward passes at `theta +- s g` and `u`.
+    /// The difference's forward passes (two central, one one-sided) and `u`.
     pub jvp: std::time::Duration,
 }
 
@@ -171,18 +170,43 @@ pub trait MetaAccess {
 
     /// A one-step lookahead and the change of the Q-values along the gradient found there:
     /// `theta' = theta - alpha grad` (`grad` the update's unclipped gradient,
-    /// [`UpdateGradient::grads`]), `g = grad L_TD(theta'; fresh)` with the current noise
-    /// and target network, and `u = J g` on [`MetaAccess::last_batch`] by central
-    /// differences with step `eps` along `g / |g|` ([`LookaheadJvp`]). The same numbers,
+    /// [`UpdateGradient::grads`]), `g = grad L_TD(theta'; B')` with the current noise and
+    /// target network, and `u = J g` on [`MetaAccess::last_batch`] by a difference with
+    /// step `eps` along `g / |g|` ([`LookaheadRequest`], [`LookaheadJvp`]). The same numbers,
     /// up to float rounding, as setting the variables to `theta'`, calling
     /// [`MetaAccess::td_loss`] and its backward pass, then [`MetaAccess::q_values`] at
-    /// `theta +- s g`; but the variables are never written. `None` where this access
-    /// cannot (the default, and a learner whose regulariser did not ask with
-    /// [`Regularizer::wants_lookahead_jvp`]): do it through the other methods then.
-    fn lookahead_jvp(&self, alpha: f64, fresh: &DeviceBatch, eps: f64) -> Result<Option<LookaheadJvp>> {
-        let _ = (alpha, fresh, eps);
+    /// `theta + s g` (and `theta - s g`, or `theta` itself); but the variables are never
+    /// written. `None` where this access cannot (the default, and a learner whose regulariser
+    /// did not ask with [`Regularizer::wants_lookahead_jvp`]): do it through the other
+    /// methods then.
+    fn lookahead_jvp(&self, request: &LookaheadRequest<'_>) -> Result<Option<LookaheadJvp>> {
+        let _ = request;
         Ok(None)
     }
+}
+
+/// How [`MetaAccess::lookahead_jvp`] differences `u = J g` along `g / |g|`, `s = eps / |g|`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Difference {
+    /// `(Q(theta + s g) - Q(theta - s g)) / 2s`: error of order `s^2`, two network passes.
+    #[default]
+    Central,
+    /// `(Q(theta + s g) - Q(theta)) / s` with the update's own `Q(theta)`: error of order
+    /// `s`, one network pass.
+    OneSided,
+}
+
+/// What [`MetaAccess::lookahead_jvp`] computes.
+#[derive(Clone, Copy, Debug)]
+pub struct LookaheadRequest<'a> {
+    /// The lookahead's step, `theta' = theta - alpha grad`.
+    pub alpha: f64,
+    /// The meta batch `B'`; `None`: the update's own batch, whose target-network pass on the
+    /// next states (unchanged at `theta'`) is then reused.
+    pub meta_batch: Option<&'a DeviceBatch>,
+    /// The difference's step length in parameter space.
+    pub eps: f64,
+    pub difference: Difference,
 }
 
 /// No penalty and no meta step: plain Rainbow.

@@ -49,7 +49,7 @@ use super::{side_by_side, Learner, StageClock};
 use crate::device_batch::DeviceBatch;
 use crate::head::HeadLayers;
 use crate::network::NetLayers;
-use crate::regularizer::{LookaheadJvp, LookaheadTimings};
+use crate::regularizer::{Difference, LookaheadJvp, LookaheadRequest, LookaheadTimings};
 use crate::torso::TorsoLayers;
 
 /// `f_in^2 (1, in)` and `f_out^2 (1, out)` of a noisy layer's current sample; `None` for a
@@ -147,11 +147,15 @@ impl Taps {
 
 /// The network part of the update in progress that a lookahead starts from: its built
 /// head layers (detached: gradients reach their inputs only), its gradient of the torso's
-/// parameters and its head layers' gradients.
+/// parameters and its head layers' gradients, and what its passes found that a lookahead
+/// can reuse: the target network's log-probabilities on the next states (for `B' = B`) and
+/// the expected Q-values at `theta` (for the one-sided difference).
 pub(super) struct UpdateGradients {
     pub(super) layers: HeadLayers,
     pub(super) torso: Vec<Tensor>,
     pub(super) head: Vec<LayerGradient>,
+    pub(super) target_next: Tensor,
+    pub(super) q: Tensor,
 }
 
 /// The online network at `theta + c grad`: the torso built from moved tensors, the update's
@@ -190,9 +194,10 @@ impl Learner {
         update: &UpdateGradients,
         target: &NetLayers,
         batch: &DeviceBatch,
-        fresh: &DeviceBatch,
-        (alpha, eps): (f64, f64),
+        request: &LookaheadRequest<'_>,
     ) -> Result<LookaheadJvp> {
+        let (alpha, eps) = (request.alpha, request.eps);
+        let meta_batch = request.meta_batch.unwrap_or(batch);
         let device = self.device();
         let mut clock = StageClock::start(device, self.profile)?;
         let mut timings = LookaheadTimings::default();
@@ -210,15 +215,17 @@ impl Learner {
         let detached = at_prime(online.torso.detach());
         clock.lap(&mut timings.setup)?;
 
-        // g = grad L_TD(theta'; B'): the bootstrap passes and the recorded online pass.
+        // g = grad L_TD(theta'; B'): the bootstrap passes and the recorded online pass. On
+        // the update's own batch the target network's pass is the update's.
         let taps = Taps::new(noise.len());
         let next = |obs: &Tensor| detached.forward(obs, None);
-        let (bootstrap, log_probs) = side_by_side(
-            device,
-            || self.target_distribution(&next, target, fresh),
-            || online.forward(fresh.obs(), Some(&taps)),
-        );
-        let (_, loss) = self.weighted_loss(&log_probs?, &bootstrap?.0, fresh)?;
+        let bootstrap = || match request.meta_batch {
+            Some(fresh) => self.target_distribution(&next, target, fresh).map(|(m, _)| m),
+            None => self.reused_target_distribution(&next, &update.target_next, batch),
+        };
+        let (target_m, log_probs) =
+            side_by_side(device, bootstrap, || online.forward(meta_batch.obs(), Some(&taps)));
+        let (_, loss) = self.weighted_loss(&log_probs?, &target_m?, meta_batch)?;
         clock.lap(&mut timings.forward)?;
         let store = loss.backward()?;
         let g_torso: Vec<Tensor> = prime
@@ -236,7 +243,7 @@ impl Learner {
         let direction_norm = norm_sq.sqrt();
         clock.lap(&mut timings.backward)?;
 
-        // u = J g by central differences along g / |g|, the update's noise in both passes.
+        // u = J g by a difference along g / |g|, with the update's noise.
         let q_at = |c: f64| -> Result<Tensor> {
             let torso = torso.build_from(&moved(&theta, &g_torso, c)?);
             let at = Moved { torso, head, c, grads: &g_head, noise: &noise };
@@ -244,13 +251,32 @@ impl Learner {
         };
         let u = if direction_norm > 0.0 && direction_norm.is_finite() {
             let s = eps / direction_norm;
-            let (plus, minus) = side_by_side(device, || q_at(s), || q_at(-s));
-            ((plus? - minus?)? * (0.5 / s))?
+            match request.difference {
+                Difference::Central => {
+                    let (plus, minus) = side_by_side(device, || q_at(s), || q_at(-s));
+                    ((plus? - minus?)? * (0.5 / s))?
+                }
+                Difference::OneSided => ((q_at(s)? - &update.q)? * (1.0 / s))?,
+            }
         } else {
             Tensor::zeros((batch.len(), self.online().actions()), self.dtype(), device)?
         };
         clock.lap(&mut timings.jvp)?;
         Ok(LookaheadJvp { meta_loss: to_f64(loss)?, direction_norm, u, timings })
+    }
+
+    /// The projected target distribution of `batch` at the online parameters of `next`,
+    /// from the target network's log-probabilities on its next states as the update found
+    /// them (the target network does not move within an update).
+    fn reused_target_distribution(
+        &self,
+        next: &super::OnlinePass,
+        target_next: &Tensor,
+        batch: &DeviceBatch,
+    ) -> Result<Tensor> {
+        let online_logp = self.config().double_q.then(|| next(batch.next_obs())).transpose()?;
+        let bootstrap = self.bootstrap_from(target_next.clone(), online_logp)?;
+        self.support().project(batch.returns(), batch.discounts(), &bootstrap.probs)
     }
 }
 
@@ -330,6 +356,7 @@ mod tests {
         grads: &[Tensor],
         fresh: &DeviceBatch,
         (alpha, eps): (f64, f64),
+        difference: Difference,
     ) -> Plain {
         let vars = access.vars();
         let theta: Vec<Tensor> = vars.iter().map(|v| v.as_tensor().copy().unwrap()).collect();
@@ -351,7 +378,10 @@ mod tests {
             set(c, &g);
             access.q_values(access.last_batch()).unwrap()
         };
-        let u = ((q(s) - q(-s)).unwrap() * (0.5 / s)).unwrap();
+        let u = match difference {
+            Difference::Central => ((q(s) - q(-s)).unwrap() * (0.5 / s)).unwrap(),
+            Difference::OneSided => ((q(s) - q(0.0)).unwrap() * (1.0 / s)).unwrap(),
+        };
         set(0.0, &g);
         (to_f64(loss).unwrap(), norm_sq.sqrt(), u)
     }
@@ -362,7 +392,16 @@ mod tests {
     struct Check {
         alpha_eps: (f64, f64),
         reference: bool,
+        /// Meta loss on the update's own batch (`B' = B`) instead of a fresh one.
+        same_batch: bool,
+        difference: Difference,
         out: Option<(LookaheadJvp, Option<Plain>)>,
+    }
+
+    impl Check {
+        fn new(alpha_eps: (f64, f64), reference: bool) -> Self {
+            Self { alpha_eps, reference, same_batch: false, difference: Difference::Central, out: None }
+        }
     }
 
     impl Regularizer for Check {
@@ -375,13 +414,16 @@ mod tests {
         }
 
         fn before_step(&mut self, access: &mut dyn MetaAccess, gradient: &UpdateGradient) -> Result<()> {
-            let fresh = access.sample_batch()?;
+            let fresh = if self.same_batch { access.last_batch().clone() } else { access.sample_batch()? };
             let before = bits(&access.vars());
             let (alpha, eps) = self.alpha_eps;
-            let jvp = access.lookahead_jvp(alpha, &fresh, eps)?.expect("the learner recorded the update");
+            let meta_batch = (!self.same_batch).then_some(&fresh);
+            let request = LookaheadRequest { alpha, meta_batch, eps, difference: self.difference };
+            let jvp = access.lookahead_jvp(&request)?.expect("the learner recorded the update");
             assert_eq!(bits(&access.vars()), before, "lookahead_jvp wrote a variable");
-            let reference =
-                self.reference.then(|| through_variables(access, gradient.grads, &fresh, self.alpha_eps));
+            let reference = self
+                .reference
+                .then(|| through_variables(access, gradient.grads, &fresh, self.alpha_eps, self.difference));
             self.out = Some((jvp, reference));
             Ok(())
         }
@@ -418,7 +460,7 @@ mod tests {
             [(&VECTOR, true, true), (&VECTOR, false, true), (&VECTOR, true, false), (&PIXELS, true, true)]
         {
             let mut learner = learner(spec, &network(spec, noisy, dueling), DType::F64);
-            let mut check = Check { alpha_eps, reference: true, out: None };
+            let mut check = Check::new(alpha_eps, true);
             let (fast, reference) = second_update(&mut learner, &mut check);
             let (meta_loss, norm, u) = reference.unwrap();
             let case = format!("{spec:?} noisy {noisy} dueling {dueling}");
@@ -441,6 +483,28 @@ mod tests {
         }
     }
 
+    /// The meta-step options (issue 14): the meta loss on the update's own batch, whose
+    /// target pass is then reused, and the one-sided difference, whose `Q(theta)` is the
+    /// update's; each against the same computation through the variables, in f64.
+    #[test]
+    fn the_options_equal_their_computation_through_the_variables() {
+        let alpha_eps = (0.5, 1e-4);
+        for (same_batch, difference) in
+            [(true, Difference::Central), (false, Difference::OneSided), (true, Difference::OneSided)]
+        {
+            for spec in [&VECTOR, &PIXELS] {
+                let mut learner = learner(spec, &network(spec, true, true), DType::F64);
+                let mut check = Check { same_batch, difference, ..Check::new(alpha_eps, true) };
+                let (fast, reference) = second_update(&mut learner, &mut check);
+                let (meta_loss, norm, u) = reference.unwrap();
+                let case = format!("{spec:?} same batch {same_batch} {difference:?}");
+                assert!((fast.meta_loss - meta_loss).abs() <= 1e-12 * meta_loss.abs(), "{case}: loss");
+                assert!((fast.direction_norm - norm).abs() <= 1e-12 * norm, "{case}: |g|");
+                assert!(rel(&fast.u, &u) <= 1e-9, "{case}: u off by {}", rel(&fast.u, &u));
+            }
+        }
+    }
+
     /// The CPU fast path (custom ops, f32) against the same learner in f64 (its parameters
     /// are the f64 ones rounded).
     #[test]
@@ -448,8 +512,8 @@ mod tests {
         let alpha_eps = (0.5, 1e-2);
         for spec in [&PIXELS, &VECTOR] {
             let config = network(spec, true, true);
-            let mut exact = Check { alpha_eps, reference: false, out: None };
-            let mut fast = Check { alpha_eps, reference: false, out: None };
+            let mut exact = Check::new(alpha_eps, false);
+            let mut fast = Check::new(alpha_eps, false);
             let (exact, _) = second_update(&mut learner(spec, &config, DType::F64), &mut exact);
             let (fast, _) = second_update(&mut learner(spec, &config, DType::F32), &mut fast);
             assert!((fast.meta_loss / exact.meta_loss - 1.0).abs() < 1e-6, "{spec:?}: loss");

@@ -8,7 +8,7 @@ use super::lookahead::UpdateGradients;
 use super::Learner;
 use crate::device_batch::DeviceBatch;
 use crate::network::NetLayers;
-use crate::regularizer::{LookaheadJvp, MetaAccess};
+use crate::regularizer::{LookaheadJvp, LookaheadRequest, MetaAccess};
 
 /// What the update in progress lends its regulariser's `before_step`.
 pub(super) struct InProgress {
@@ -75,16 +75,11 @@ impl MetaAccess for Learner {
         self.adam.preconditioner()
     }
 
-    fn lookahead_jvp(
-        &self,
-        alpha: f64,
-        fresh: &DeviceBatch,
-        eps: f64,
-    ) -> candle_core::Result<Option<LookaheadJvp>> {
+    fn lookahead_jvp(&self, request: &LookaheadRequest<'_>) -> candle_core::Result<Option<LookaheadJvp>> {
         let Some(InProgress { target, gradients: Some(gradients) }) = &self.in_progress else {
             return Ok(None);
         };
-        let jvp = self.lookahead_jvp_from(gradients, target, self.last_batch(), fresh, (alpha, eps))?;
+        let jvp = self.lookahead_jvp_from(gradients, target, self.last_batch(), request)?;
         Ok(Some(jvp))
     }
 }

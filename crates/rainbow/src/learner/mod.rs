@@ -426,31 +426,36 @@ impl Learner {
         target: &NetLayers,
         batch: &DeviceBatch,
     ) -> candle_core::Result<(Tensor, Tensor)> {
-        let (probs, next_q) = self.bootstrap_probs(online, target, batch)?;
-        Ok((self.support.project(batch.returns(), batch.discounts(), &probs)?, next_q))
+        let bootstrap = self.bootstrap_probs(online, target, batch)?;
+        Ok((self.support.project(batch.returns(), batch.discounts(), &bootstrap.probs)?, bootstrap.next_q))
     }
 
-    /// `p_target(s', a*)` `(batch, atoms)` with `a*` the double-Q choice, and `max_a
-    /// Q_online(s', a)`. Both networks' layers must be detached.
+    /// The bootstrap of `batch`'s next states: the target network's pass and, with
+    /// double-Q, the online one that chooses `a*`. Both networks' layers must be detached.
     fn bootstrap_probs(
         &self,
         online: &OnlinePass,
         target: &NetLayers,
         batch: &DeviceBatch,
-    ) -> candle_core::Result<(Tensor, Tensor)> {
+    ) -> candle_core::Result<Bootstrap> {
         let next = batch.next_obs();
         let online_forward = || self.config.double_q.then(|| online(next)).transpose();
         let (target_logp, online_logp) = side_by_side(&self.device, || target.forward(next), online_forward);
-        let (target_logp, online_logp) = (target_logp?, online_logp?);
-        let (chooser, next_q) = if let Some(online_logp) = online_logp {
-            let q = self.support.expected_q(&online_logp)?; // (batch, actions)
-            (q.clone(), q.max(1)?)
-        } else {
-            let q = self.support.expected_q(&target_logp)?;
-            (q.clone(), q.max(1)?)
-        };
+        self.bootstrap_from(target_logp?, online_logp?)
+    }
+
+    /// [`Bootstrap`] from the target network's log-probabilities on the next states and,
+    /// with double-Q, the online network's (`None` without).
+    fn bootstrap_from(
+        &self,
+        target_logp: Tensor,
+        online_logp: Option<Tensor>,
+    ) -> candle_core::Result<Bootstrap> {
+        let chooser = self.support.expected_q(online_logp.as_ref().unwrap_or(&target_logp))?; // (batch, actions)
+        let next_q = chooser.max(1)?;
         let a_star = chooser.argmax(1)?; // (batch,) u32
-        Ok((select_action(&target_logp, &a_star)?.exp()?, next_q))
+        let probs = select_action(&target_logp, &a_star)?.exp()?;
+        Ok(Bootstrap { probs, next_q, target_logp })
     }
 
     /// Per-sample cross-entropy `(batch,)` and the importance-weighted mean.
@@ -482,9 +487,9 @@ impl Learner {
         // Online and target passes, double-Q, projection. With taps, each head layer's input
         // and output gradient are kept for the regulariser's lookahead.
         let taps = regularizer.wants_lookahead_jvp().then(|| Taps::new(self.online.head().layers().count()));
-        let ((probs, next_q), log_probs) =
+        let (bootstrap, log_probs) =
             self.passes(&online, &target, batch, taps.as_ref(), &mut clock, &mut t)?;
-        let target_m = self.support.project(batch.returns(), batch.discounts(), &probs)?;
+        let target_m = self.support.project(batch.returns(), batch.discounts(), &bootstrap.probs)?;
         clock.lap(&mut t.projection)?;
 
         // Loss, and the regulariser's penalty on the expected Q of the same pass.
@@ -519,7 +524,8 @@ impl Learner {
         };
         clock.lap(&mut t.clip)?;
         let update = self.updates + 1;
-        let host = HostStats::read(&per_sample, &loss, &grad_norm, &next_q, penalty.as_ref(), update)?;
+        let host =
+            HostStats::read(&per_sample, &loss, &grad_norm, &bootstrap.next_q, penalty.as_ref(), update)?;
         clock.lap(&mut t.readback)?;
 
         // The regulariser's step, at the parameters the gradient was taken at.
@@ -532,11 +538,20 @@ impl Learner {
             penalty: host.penalty,
         };
         let torso_vars = self.online.torso().named_vars().len();
-        let gradients = head_grads.map(|head| UpdateGradients {
-            layers: online.head().detach(),
-            torso: grads[..torso_vars].to_vec(),
-            head,
-        });
+        let gradients = head_grads
+            .map(|head| -> candle_core::Result<UpdateGradients> {
+                Ok(UpdateGradients {
+                    layers: online.head().detach(),
+                    torso: grads[..torso_vars].to_vec(),
+                    head,
+                    target_next: bootstrap.target_logp.detach(),
+                    q: match &q {
+                        Some(q) => q.detach(),
+                        None => self.support.expected_q(&log_probs)?.detach(),
+                    },
+                })
+            })
+            .transpose()?;
         self.in_progress = Some(InProgress { target, gradients });
         let stepped = regularizer.before_step(self, &gradient);
         self.in_progress = None;
@@ -583,7 +598,7 @@ impl Learner {
         taps: Option<&Taps>,
         clock: &mut StageClock,
         t: &mut UpdateTimings,
-    ) -> candle_core::Result<((Tensor, Tensor), Tensor)> {
+    ) -> candle_core::Result<(Bootstrap, Tensor)> {
         let detached = online.detach();
         let next = |obs: &Tensor| detached.forward(obs);
         let bootstrap = || self.bootstrap_probs(&next, target, batch);
@@ -605,6 +620,16 @@ impl Learner {
             Ok((b, f))
         }
     }
+}
+
+/// The bootstrap of a batch's next states.
+struct Bootstrap {
+    /// `p_target(s', a*)` `(batch, atoms)`, `a*` the double-Q choice.
+    probs: Tensor,
+    /// `max_a Q(s', a)` of the network that chose, `(batch,)`.
+    next_q: Tensor,
+    /// The target network's log-probabilities on `s'`, `(batch, actions, atoms)`.
+    target_logp: Tensor,
 }
 
 /// `a` and `b`, side by side on the CPU (each fills the other's single-threaded
