@@ -47,6 +47,12 @@ pub enum Which {
         /// at most 1.2x the plain update at interval 4, 1.6x at interval 1.
         #[arg(long)]
         masp: bool,
+        /// With --masp: the meta batch, `fresh` (default) or `update` (`B' = B`).
+        #[arg(long, default_value = "fresh", requires = "masp")]
+        meta_batch: String,
+        /// With --masp: `central` (default) or `one_sided` differences for the JVP.
+        #[arg(long, default_value = "central", requires = "masp")]
+        difference: String,
     },
     /// The real `masp train` loop on an Atari game, profiled once learning starts: the share
     /// of acting, env steps, replay insertion and sampling, the update and MASP's meta step,
@@ -81,8 +87,9 @@ pub fn run(which: Which) -> Result<()> {
     crate::setup::run()?;
     match which {
         Which::Env { game, envs, steps, sticky } => env(&game, envs, steps, sticky),
-        Which::Learner { actions, batch, updates, threads, masp } => {
-            learner(actions, batch, updates, threads, masp)
+        Which::Learner { actions, batch, updates, threads, masp, meta_batch, difference } => {
+            let options = masp.then_some(["--meta-batch", &meta_batch, "--difference", &difference]);
+            learner(actions, batch, updates, threads, options)
         }
         Which::Train { .. } => unreachable!("handled above"),
     }
@@ -102,23 +109,34 @@ fn env(game: &str, envs: usize, steps: usize, sticky: f32) -> Result<()> {
     report("ours_frames_per_s", &ours, "ale_py_frames_per_s", &reference)
 }
 
-fn learner(actions: usize, batch: usize, updates: usize, threads: usize, masp: bool) -> Result<()> {
+/// `masp`: the MASP options to pass to `learner_step_masp`, or `None` for the plain update.
+fn learner(
+    actions: usize,
+    batch: usize,
+    updates: usize,
+    threads: usize,
+    masp: Option<[&str; 4]>,
+) -> Result<()> {
     let threads =
         if threads == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { threads };
     let (actions, batch, updates, threads) =
         (actions.to_string(), batch.to_string(), updates.to_string(), threads.to_string());
     let args = ["--actions", &actions, "--batch", &batch, "--updates", &updates, "--threads", &threads];
     // The MASP example times the plain update too, and prints it last under the same key.
-    let (package, example) = if masp { ("masp", "learner_step_masp") } else { ("rainbow", "learner_step") };
+    let (package, example) =
+        if masp.is_some() { ("masp", "learner_step_masp") } else { ("rainbow", "learner_step") };
     cmd::run(cmd::cargo().args(["build", "--release", "-p", package, "--example", example]))?;
-    let ours =
-        cmd::output(Command::new(repo_root().join("target/release/examples").join(example)).args(args))?;
+    let ours = cmd::output(
+        Command::new(repo_root().join("target/release/examples").join(example))
+            .args(args)
+            .args(masp.iter().flatten()),
+    )?;
     print!("{ours}");
     let python = venv("torch", &["torch==2.15.0", "numpy"])?;
     let reference =
         cmd::output(Command::new(python).arg(shared_dir().join("bench/torch_rainbow_step.py")).args(args))?;
     print!("{reference}");
-    if masp {
+    if masp.is_some() {
         // MASP against plain candle, gathered above the closing three lines.
         for line in masp_lines(&ours) {
             println!("{line}");

@@ -58,6 +58,13 @@ struct Args {
     /// The meta intervals to time, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "4,1")]
     meta_intervals: Vec<u64>,
+    /// The meta batch: `fresh` from the replay (MaspConfig's default) or the `update`'s
+    /// own (`B' = B`, its target-network pass reused).
+    #[arg(long, default_value = "fresh", value_parser = ["fresh", "update"])]
+    meta_batch: String,
+    /// How `u` is differenced: `central` (MaspConfig's default) or `one_sided`.
+    #[arg(long, default_value = "central", value_parser = ["central", "one_sided"])]
+    difference: String,
 }
 
 /// Transitions in the learner's replay, for the meta step's fresh batch.
@@ -121,7 +128,15 @@ fn try_main() -> Result<()> {
         .meta_intervals
         .iter()
         .map(|&interval| {
-            let config = MaspConfig { meta_interval: interval, ..MaspConfig::default() };
+            let config = MaspConfig {
+                meta_interval: interval,
+                fresh_batch: args.meta_batch == "fresh",
+                difference: match args.difference.as_str() {
+                    "one_sided" => masp::Difference::OneSided,
+                    _ => masp::Difference::Central,
+                },
+                ..MaspConfig::default()
+            };
             let (mut regularizer, _) = MaspRegularizer::for_learner(config, &ids, None, &learner)?;
             regularizer.set_profiling(profile);
             Ok(Masp {
