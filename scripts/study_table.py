@@ -3,8 +3,8 @@
 
 Reads each run folder of OUT/NAME (as `masp experiment` writes them: `{env}__{arm}__{seed}`):
 `metrics.csv` (training return per interval, `eval_score` at checkpoints), `eval.json` (the
-final greedy evaluation) and, where `masp analyze` has run, `analysis/analysis.json` (the
-group separation of S). Prints one markdown row per arm, the mean over seeds with its 95 %
+final greedy evaluation) and, where `masp analyze` has run, `analysis/analysis.json` (or an
+`analysis.json` beside the others, as results/ keeps it: the group separation of S). Prints one markdown row per arm, the mean over seeds with its 95 %
 Student-t half-width, and writes the same numbers to OUT/NAME/study.csv.
 
     python3 scripts/study_table.py runs/mechanism --threshold 0.8
@@ -48,9 +48,10 @@ def run_numbers(run, threshold):
     evals = {int(r["frames"]): float(r["eval_score"]) for r in rows if r["eval_score"]}
     final = json.load(open(run / "eval.json"))["mean"] if (run / "eval.json").exists() else None
     groups = None
-    analysis = run / "analysis" / "analysis.json"
-    if analysis.exists():
-        groups = json.load(open(analysis)).get("group_separation")
+    # `masp analyze`'s output in a run folder, or its JSON copied beside the run's files.
+    for analysis in [run / "analysis" / "analysis.json", run / "analysis.json"]:
+        if analysis.exists():
+            groups = json.load(open(analysis)).get("group_separation")
     return {
         "auc": statistics.fmean(s for _, s in scores),
         "first": scores[0][1],
