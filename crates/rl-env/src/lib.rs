@@ -10,12 +10,15 @@
 //!   groups of identical effect), in which a learned similarity of actions matters.
 //! * Generic wrappers: [`TimeLimit`], [`ClipReward`].
 //! * [`RgbImage`]: what [`Env::render_rgb`] shows of an environment, for videos.
+//! * [`pixels`]: the emulator backends' shared frame preprocessing (max-pool, grayscale,
+//!   OpenCV-exact area resize, frame stack).
 
 mod corridor;
 mod env;
 mod error;
 mod grouped_bandit;
 mod key_door;
+pub mod pixels;
 mod rgb;
 mod spec;
 mod vec_env;
