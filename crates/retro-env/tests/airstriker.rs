@@ -1,0 +1,172 @@
+//! Airstriker (the free homebrew game in stable-retro's sdist, installed by `cargo xtask
+//! setup`), played through the real core. The core's globals allow one emulator per process,
+//! so every test holds `CORE` while its env lives.
+
+use std::sync::{Mutex, MutexGuard};
+
+use retro_env::{Error, RetroConfig, RetroEnv};
+use rl_env::{Env, Obs, ObsSpec};
+
+static CORE: Mutex<()> = Mutex::new(());
+
+fn lock() -> MutexGuard<'static, ()> {
+    CORE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn airstriker() -> RetroEnv {
+    RetroEnv::new(RetroConfig::airstriker())
+        .expect("run `cargo xtask setup` to fetch stable-retro and Airstriker")
+}
+
+/// A fixed pseudo-random action list (64-bit LCG, Knuth's MMIX constants).
+fn actions(n: usize, num_actions: usize, seed: u64) -> Vec<usize> {
+    let mut s = seed;
+    (0..n)
+        .map(|_| {
+            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            ((s >> 33) as usize) % num_actions
+        })
+        .collect()
+}
+
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf29ce484222325u64, |h, &b| (h ^ b as u64).wrapping_mul(0x100000001b3))
+}
+
+fn pixels(obs: Obs<'_>) -> &[u8] {
+    match obs {
+        Obs::Pixels(p) => p,
+        Obs::Vector(_) => panic!("RetroEnv observes pixels"),
+    }
+}
+
+/// Per step: the observation's hash, the reward and done; stops at the episode's end.
+fn play(env: &mut RetroEnv, actions: &[usize]) -> Vec<(u64, f32, bool)> {
+    let mut out = Vec::new();
+    for &a in actions {
+        let step = env.step(a);
+        out.push((fnv1a(pixels(step.obs)), step.reward, step.done()));
+        if step.done() {
+            break;
+        }
+    }
+    out
+}
+
+#[test]
+fn loads_and_steps() {
+    let _g = lock();
+    let mut env = airstriker();
+    assert_eq!(env.spec().observation, ObsSpec::Pixels { channels: 4, height: 84, width: 84 });
+    // genesis.json's groups: 3 vertical x 3 horizontal x 14 button choices.
+    assert_eq!(env.spec().num_actions(), 126);
+    assert_eq!(env.spec().action_names[0], "NOOP");
+    assert!(env.spec().action_names.contains(&"DOWN+RIGHT+A".to_string()));
+    let first = pixels(env.reset(None)).to_vec();
+    assert_eq!(first.len(), 4 * 84 * 84);
+    let step = env.step(0);
+    assert_eq!(step.info.frames, 4);
+    // The screen is not blank, and after 50 steps of play it has changed.
+    assert!(first.iter().any(|&p| p != first[0]));
+    let trace = play(&mut env, &actions(50, 126, 3));
+    assert_ne!(trace.last().unwrap().0, fnv1a(&first));
+    let frame = env.render_rgb().unwrap();
+    assert_eq!((frame.width, frame.height), (320, 224));
+}
+
+#[test]
+fn same_state_and_actions_give_same_frames_and_rewards() {
+    let _g = lock();
+    let mut env = airstriker();
+    let acts = actions(300, 126, 7);
+    env.reset(Some(1));
+    let a = play(&mut env, &acts);
+    env.reset(Some(2));
+    let b = play(&mut env, &acts);
+    assert_eq!(a, b);
+    assert!(a.iter().any(|s| s.1 > 0.0), "300 random steps should score at least once");
+    // A different action list plays differently.
+    env.reset(None);
+    assert_ne!(play(&mut env, &actions(300, 126, 8)), a);
+}
+
+#[test]
+fn save_and_restore_continue_identically() {
+    let _g = lock();
+    let mut env = airstriker();
+    env.reset(None);
+    play(&mut env, &actions(60, 126, 11));
+    let snapshot = env.save().unwrap();
+    let rest = actions(120, 126, 12);
+    let first = play(&mut env, &rest);
+    let score = env.variable("score").unwrap();
+    // Wander off elsewhere, then come back.
+    play(&mut env, &actions(40, 126, 13));
+    env.restore(&snapshot).unwrap();
+    assert_eq!(play(&mut env, &rest), first);
+    assert_eq!(env.variable("score").unwrap(), score);
+}
+
+#[test]
+fn ram_variables_decode_to_the_start_values() {
+    let _g = lock();
+    let mut env = airstriker();
+    env.reset(None);
+    assert_eq!(env.variable("lives").unwrap(), 3);
+    assert_eq!(env.variable("score").unwrap(), 0);
+    assert_eq!(env.core().ram().len(), 0x10000);
+    let err = env.variable("health").unwrap_err().to_string();
+    assert!(err.contains("lives") && err.contains("score"), "{err}");
+}
+
+#[test]
+fn reward_follows_the_score_and_the_episode_ends_at_game_over() {
+    let _g = lock();
+    let mut env = airstriker();
+    env.reset(None);
+    // Random play loses all three lives in about 400 steps; the budget is ample.
+    let mut total = 0.0f64;
+    let mut lives_seen = vec![3];
+    let mut last = None;
+    for &a in &actions(5000, 126, 1) {
+        let step = env.step(a);
+        total += f64::from(step.reward);
+        if step.info.life_lost {
+            lives_seen.push(step.info.lives);
+        }
+        if step.done() {
+            last = Some((step.terminated, step.info));
+            break;
+        }
+    }
+    let (terminated, info) = last.expect("the game should be over within 5000 steps");
+    assert!(terminated && info.game_over);
+    assert_eq!(lives_seen, [3, 2, 1, 0]);
+    let score = env.variable("score").unwrap();
+    assert!(score > 0);
+    assert_eq!(total, score as f64);
+    assert_eq!(info.episode_score, score as f64);
+    assert_eq!(env.variable("gameover").unwrap(), 1);
+}
+
+#[test]
+fn a_second_core_in_one_process_is_refused() {
+    let _g = lock();
+    let env = airstriker();
+    let err = RetroEnv::new(RetroConfig::airstriker()).unwrap_err();
+    assert!(matches!(err, Error::CoreInUse), "{err}");
+    assert!(err.to_string().contains("process"), "{err}");
+    drop(env);
+    // Once dropped, a new one loads.
+    airstriker();
+}
+
+#[test]
+fn max_pool_crop_and_frame_skip_one_still_step() {
+    let _g = lock();
+    let config = RetroConfig { frame_skip: 1, frame_stack: 2, screen_size: 42, ..RetroConfig::airstriker() };
+    let mut env = RetroEnv::new(config).unwrap();
+    assert_eq!(pixels(env.reset(None)).len(), 2 * 42 * 42);
+    let step = env.step(5);
+    assert_eq!(step.info.frames, 1);
+}
