@@ -89,13 +89,14 @@ fn main() {
         .files(&sources)
         .opt_level(3)
         .pic(true)
-        // Makefile.libretro's Unix defines. 15-bit colour is its default (stable-retro builds
-        // it so), which keeps our raw screens equal to stable-retro's.
+        // Makefile.libretro's Unix defines, with 16-bit (RGB565) colour: stable-retro's wheel
+        // renders so (its screens hold 6-bit green), and our raw screens must equal its.
         .define("NDEBUG", None)
         .define("LSB_FIRST", None)
         .define("BYTE_ORDER", "LITTLE_ENDIAN")
         .define("__LIBRETRO__", None)
-        .define("USE_15BPP_RENDERING", None)
+        .define("USE_16BPP_RENDERING", None)
+        .define("FRONTEND_SUPPORTS_RGB565", None)
         .define("INLINE", "static inline")
         // The core's headers declare globals without `extern` (tentative definitions);
         // GCC >= 10 defaults to -fno-common and would fail the link with duplicates.

@@ -5,8 +5,11 @@
 //!
 //! * [`ActionSet::Discrete`]: stable-retro's `Actions.DISCRETE`, every choice of one entry
 //!   from each of genesis.json's `actions` groups (vertical x horizontal x buttons: 3 x 3 x
-//!   14 = 126), decoded with the first group as the fastest-changing digit, as stable-retro
-//!   does. Action 0 is `NOOP`; names join the pressed buttons: `DOWN+RIGHT+A`.
+//!   14 = 126), decoded with the first group as the fastest-changing digit and each group's
+//!   combinations in the order of their masks, as stable-retro does (its `valid_actions` is a
+//!   sorted set), so action ids mean the same buttons in both. Action 0 is `NOOP`; names
+//!   join the pressed buttons with `_`: `DOWN_RIGHT_A`
+//!   (not `+`, which the macro tools use to join primitive names into macro names).
 //! * [`ActionSet::Buttons`]: stable-retro's filtered button set as single presses: `NOOP` and
 //!   each of the 12 buttons alone.
 //!
@@ -111,16 +114,35 @@ impl Pad {
     }
 
     fn discrete(&self) -> Vec<Action> {
-        let total: usize = self.groups.iter().map(Vec::len).product();
+        // Each group's combinations as (mask, names), sorted by mask.
+        let groups: Vec<Vec<(u16, &[String])>> = self
+            .groups
+            .iter()
+            .map(|group| {
+                let mut combos: Vec<(u16, &[String])> = group
+                    .iter()
+                    .map(|c| {
+                        let mask = self
+                            .mask(c.iter().map(String::as_str))
+                            .expect("combinations were checked in load");
+                        (mask, c.as_slice())
+                    })
+                    .collect();
+                combos.sort_by_key(|&(mask, _)| mask);
+                combos
+            })
+            .collect();
+        let total: usize = groups.iter().map(Vec::len).product();
         (0..total)
             .map(|mut a| {
-                let mut names: Vec<&str> = Vec::new();
-                for group in &self.groups {
-                    names.extend(group[a % group.len()].iter().map(String::as_str));
+                let (mut mask, mut names) = (0u16, Vec::new());
+                for group in &groups {
+                    let (m, n) = group[a % group.len()];
+                    mask |= m;
+                    names.extend(n.iter().map(String::as_str));
                     a /= group.len();
                 }
-                let mask = self.mask(names.iter().copied()).expect("combinations were checked in load");
-                let name = if names.is_empty() { "NOOP".to_owned() } else { names.join("+") };
+                let name = if names.is_empty() { "NOOP".to_owned() } else { names.join("_") };
                 Action { name, mask }
             })
             .collect()
@@ -140,7 +162,8 @@ mod tests {
             groups: vec![
                 vec![s(&[]), s(&["UP"]), s(&["DOWN"])],
                 vec![s(&[]), s(&["LEFT"]), s(&["RIGHT"])],
-                vec![s(&[]), s(&["A"]), s(&["A", "B"])],
+                // Out of mask order: B (bit 0) sorts before A (bit 1).
+                vec![s(&[]), s(&["A"]), s(&["B"])],
             ],
         }
     }
@@ -152,9 +175,9 @@ mod tests {
         assert_eq!(actions[0], Action { name: "NOOP".into(), mask: 0 });
         assert_eq!(actions[1].name, "UP");
         assert_eq!(actions[3].name, "LEFT");
-        // 2 (DOWN) + 3 * 2 (RIGHT) + 9 * 1 (A).
-        assert_eq!(actions[17], Action { name: "DOWN+RIGHT+A".into(), mask: (1 << 5) | (1 << 7) | (1 << 1) });
-        assert_eq!(actions[26].name, "DOWN+RIGHT+A+B");
+        // 2 (DOWN) + 3 * 2 (RIGHT) + 9 * 1 (the smallest mask after none: B).
+        assert_eq!(actions[17], Action { name: "DOWN_RIGHT_B".into(), mask: (1 << 5) | (1 << 7) | 1 });
+        assert_eq!(actions[26], Action { name: "DOWN_RIGHT_A".into(), mask: (1 << 5) | (1 << 7) | (1 << 1) });
     }
 
     #[test]

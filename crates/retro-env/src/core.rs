@@ -287,8 +287,9 @@ impl Core {
         }
     }
 
-    /// The last frame as packed RGB, `(height, width, 3)`. 15- and 16-bit colours are widened
-    /// by bit replication (31 -> 255). Panics if `out` is not `width * height * 3` long.
+    /// The last frame as packed RGB, `(height, width, 3)`. 15- and 16-bit colours are
+    /// shifted into the high bits (31 -> 248), as stable-retro converts them, so that raw
+    /// screens equal its. Panics if `out` is not `width * height * 3` long.
     pub fn screen_rgb(&self, out: &mut [u8]) {
         self.for_each_pixel(out, 3, |o, [r, g, b]| o.copy_from_slice(&[r, g, b]));
     }
@@ -318,11 +319,12 @@ impl Core {
     }
 }
 
-/// One pixel in the core's format to RGB.
+/// One pixel in the core's format to RGB, as stable-retro's front end converts it: the
+/// channel's bits moved to the top, the low bits left 0.
 #[inline]
 fn decode(format: sys::retro_pixel_format, px: &[u8]) -> [u8; 3] {
-    let wide5 = |v: u16| ((v << 3) | (v >> 2)) as u8;
-    let wide6 = |v: u16| ((v << 2) | (v >> 4)) as u8;
+    let wide5 = |v: u16| (v << 3) as u8;
+    let wide6 = |v: u16| (v << 2) as u8;
     match format {
         sys::retro_pixel_format_RETRO_PIXEL_FORMAT_XRGB8888 => [px[2], px[1], px[0]],
         sys::retro_pixel_format_RETRO_PIXEL_FORMAT_RGB565 => {
@@ -357,14 +359,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn pixel_formats_widen_to_full_range() {
+    fn pixel_formats_shift_like_stable_retro() {
         let white15 = 0x7fffu16.to_ne_bytes();
-        let red565 = 0xf800u16.to_ne_bytes();
-        assert_eq!(decode(sys::retro_pixel_format_RETRO_PIXEL_FORMAT_0RGB1555, &white15), [255; 3]);
-        assert_eq!(decode(sys::retro_pixel_format_RETRO_PIXEL_FORMAT_RGB565, &red565), [255, 0, 0]);
+        let white565 = 0xffffu16.to_ne_bytes();
+        assert_eq!(decode(sys::retro_pixel_format_RETRO_PIXEL_FORMAT_0RGB1555, &white15), [248; 3]);
+        assert_eq!(decode(sys::retro_pixel_format_RETRO_PIXEL_FORMAT_RGB565, &white565), [248, 252, 248]);
         assert_eq!(decode(sys::retro_pixel_format_RETRO_PIXEL_FORMAT_XRGB8888, &[1, 2, 3, 0]), [3, 2, 1]);
-        // 0RGB1555 green 16 of 31: 16 << 3 | 16 >> 2 = 132.
-        let green = (16u16 << 5).to_ne_bytes();
-        assert_eq!(decode(sys::retro_pixel_format_RETRO_PIXEL_FORMAT_0RGB1555, &green), [0, 132, 0]);
+        // RGB565 green 51 of 63 is 204, the value stable-retro's Airstriker screens hold.
+        let green = (51u16 << 5).to_ne_bytes();
+        assert_eq!(decode(sys::retro_pixel_format_RETRO_PIXEL_FORMAT_RGB565, &green), [0, 204, 0]);
     }
 }

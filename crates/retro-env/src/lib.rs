@@ -6,7 +6,7 @@
 //! * [`Integration`]: a game's `data.json` [`Variable`]s, its variable-based [`Scenario`],
 //!   default state and ROM sha1; [`available_games`], [`integrations_dir`].
 //! * [`Pad`], [`ActionSet`]: stable-retro's discrete action sets with readable names
-//!   (`DOWN+RIGHT+A`).
+//!   (`DOWN_RIGHT_A`).
 //! * [`rom_path`], [`import`]: ROMs by game name, and the sha1-matching import behind
 //!   `masp retro import`.
 //! * [`RetroEnv`]: the Atari-style preprocessing (frame skip with max-pool, grayscale, 84x84

@@ -61,7 +61,7 @@ fn loads_and_steps() {
     // genesis.json's groups: 3 vertical x 3 horizontal x 14 button choices.
     assert_eq!(env.spec().num_actions(), 126);
     assert_eq!(env.spec().action_names[0], "NOOP");
-    assert!(env.spec().action_names.contains(&"DOWN+RIGHT+A".to_string()));
+    assert!(env.spec().action_names.contains(&"DOWN_RIGHT_A".to_string()));
     let first = pixels(env.reset(None)).to_vec();
     assert_eq!(first.len(), 4 * 84 * 84);
     let step = env.step(0);
@@ -169,4 +169,34 @@ fn max_pool_crop_and_frame_skip_one_still_step() {
     assert_eq!(pixels(env.reset(None)).len(), 2 * 42 * 42);
     let step = env.step(5);
     assert_eq!(step.info.frames, 1);
+}
+
+/// stable-retro's own env (its 1.0.1 wheel) on a recorded action list gives these raw
+/// screens (`tests/data/airstriker_stable_retro.txt`, written by scripts/retro_reference.py):
+/// ours must be equal, frame for frame, from the same state with the same actions.
+#[test]
+fn raw_screens_match_stable_retros_env() {
+    let _g = lock();
+    let reference = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/airstriker_stable_retro.txt"
+    ))
+    .unwrap();
+    let rows: Vec<Vec<&str>> =
+        reference.lines().filter(|l| !l.starts_with('#')).map(|l| l.split_whitespace().collect()).collect();
+    let config = RetroConfig { frame_skip: 1, state: Some("Level1".into()), ..RetroConfig::airstriker() };
+    let mut env = RetroEnv::new(config).unwrap();
+    let screen_hash = |env: &RetroEnv| format!("{:016x}", fnv1a(&env.render_rgb().unwrap().pixels));
+    env.reset(None);
+    assert_eq!(rows[0][0], "reset");
+    assert_eq!(screen_hash(&env), rows[0][2], "after reset");
+    let acts = actions(rows.len() - 1, 126, 5);
+    for (row, &a) in rows[1..].iter().zip(&acts) {
+        assert_eq!(row[1], a.to_string(), "the action lists differ at step {}", row[0]);
+        let step = env.step(a);
+        let reward = step.reward;
+        assert_eq!(screen_hash(&env), row[2], "step {}", row[0]);
+        assert_eq!(reward.to_string(), row[3], "step {}", row[0]);
+    }
+    assert!(rows.len() > 500);
 }

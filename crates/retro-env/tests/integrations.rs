@@ -42,7 +42,7 @@ fn genesis_actions_are_stable_retros() {
     let discrete = pad.actions(ActionSet::Discrete);
     assert_eq!(discrete.len(), 126);
     let names: Vec<&str> = discrete.iter().map(|a| a.name.as_str()).collect();
-    for name in ["NOOP", "DOWN", "DOWN+RIGHT", "DOWN+RIGHT+A", "UP+LEFT+X+Y", "C"] {
+    for name in ["NOOP", "DOWN", "DOWN_RIGHT", "DOWN_RIGHT_A", "UP_LEFT_X_Y", "C"] {
         assert!(names.contains(&name), "{name}");
     }
     assert_eq!(pad.actions(ActionSet::Buttons).len(), 13);
