@@ -98,6 +98,9 @@ fn main() {
         .define("USE_16BPP_RENDERING", None)
         .define("FRONTEND_SUPPORTS_RGB565", None)
         .define("INLINE", "static inline")
+        // libretro's scrc32.c defines zlib's `crc32`; renamed (at its definition and every
+        // use in the core) so that it links beside a real zlib, as ALE's in the `masp` binary.
+        .define("crc32", "genesis_plus_gx_crc32")
         // The core's headers declare globals without `extern` (tentative definitions);
         // GCC >= 10 defaults to -fno-common and would fail the link with duplicates.
         .flag("-fcommon")
