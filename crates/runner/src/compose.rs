@@ -17,6 +17,7 @@ use macro_actions::{
 };
 use masp::MaspRegularizer;
 use rainbow::Agent;
+use retro_env::RetroEnv;
 use rl_env::{Corridor, Env, GroupedBandit, KeyDoor};
 
 use crate::config::{EnvConfig, MacroSource, RunConfig};
@@ -32,6 +33,9 @@ pub fn base_envs(config: &RunConfig, eval: bool, n: usize) -> Result<Vec<Box<dyn
                 EnvConfig::Atari { game, protocol } => {
                     let atari = if eval { protocol.eval_config(game) } else { protocol.train_config(game) };
                     Box::new(AtariEnv::new(atari).with_context(|| format!("[env] game = {game:?}"))?)
+                }
+                EnvConfig::Retro(r) => {
+                    Box::new(RetroEnv::new(r.clone()).with_context(|| format!("[env] game = {:?}", r.game))?)
                 }
                 EnvConfig::Corridor(c) => Box::new(Corridor::try_new(c.into()).context("[env]")?),
                 EnvConfig::KeyDoor(k) => Box::new(KeyDoor::try_new(k.into()).context("[env]")?),

@@ -1,7 +1,8 @@
 //! `RunConfig`: everything that defines a run, as one TOML document with five sections.
 //!
 //! ```toml
-//! [env]      # kind = "atari" (game, protocol) | "corridor" | "key_door" | "grouped_bandit" (their knobs)
+//! [env]      # kind = "atari" (game, protocol) | "retro" (game, state, actions, frame_skip, reward)
+//!            # | "corridor" | "key_door" | "grouped_bandit" (their knobs)
 //! [macros]   # source = { kind = "none" | "random" | "file" }, corruption
 //! [agent]    # preset = "rainbow" | "der" | "toy", then any AgentConfig override
 //! [masp]     # enabled, then any MaspConfig field
@@ -24,6 +25,7 @@ use anyhow::{bail, Context, Result};
 use macro_actions::RandomConfig;
 use masp::MaspConfig;
 use rainbow::{AgentConfig, ExplorationKind};
+use retro_env::RetroConfig;
 use rl_env::{CorridorConfig, GroupedBanditConfig, KeyDoorConfig};
 use serde::{Deserialize, Serialize};
 
@@ -68,6 +70,9 @@ pub enum EnvConfig {
         #[serde(default = "default_protocol")]
         protocol: Protocol,
     },
+    /// A Sega Genesis game through the Gym Retro backend (retro-env), by its stable-retro
+    /// integration name.
+    Retro(RetroConfig),
     /// rl-env's corridor: a sparse-reward chain (toy).
     Corridor(CorridorSection),
     /// rl-env's key-and-door grid (toy).
@@ -96,6 +101,7 @@ impl EnvConfig {
     pub fn frames_per_step(&self) -> u64 {
         match self {
             EnvConfig::Atari { game, protocol } => u64::from(protocol.train_config(game).frame_skip),
+            EnvConfig::Retro(r) => u64::from(r.frame_skip),
             EnvConfig::Corridor(_) | EnvConfig::KeyDoor(_) | EnvConfig::GroupedBandit(_) => 1,
         }
     }
@@ -104,6 +110,7 @@ impl EnvConfig {
     pub fn game_name(&self) -> String {
         match self {
             EnvConfig::Atari { game, .. } => game.clone(),
+            EnvConfig::Retro(r) => r.game.clone(),
             EnvConfig::Corridor(_) => "corridor".into(),
             EnvConfig::KeyDoor(_) => "key_door".into(),
             EnvConfig::GroupedBandit(_) => "grouped_bandit".into(),
@@ -549,6 +556,12 @@ impl RunConfig {
             ale_env::rom_path(game)
                 .map_err(|e| anyhow::anyhow!("{}: `env.game`: {e}", describe("env.game")))?;
         }
+        // The integration must exist; its ROM is checked when the env is built, so that
+        // presets of games whose ROM is not imported here (SF2) still resolve and expand.
+        if let EnvConfig::Retro(r) = &config.env {
+            retro_env::Integration::load(&r.game)
+                .map_err(|e| anyhow::anyhow!("{}: `env.game`: {e}", describe("env.game")))?;
+        }
         Ok(config)
     }
 
@@ -611,6 +624,30 @@ impl RunConfig {
         match &self.env {
             EnvConfig::Atari { protocol, game } => {
                 protocol.train_config(game).validate().context("[env]")?;
+            }
+            EnvConfig::Retro(r) => {
+                r.validate().context("[env]")?;
+                // Genesis Plus GX keeps its state in C globals: one emulator per process.
+                let one = |key: &str, n: usize| {
+                    if n == 1 {
+                        Ok(())
+                    } else {
+                        Err(anyhow::anyhow!(
+                            "[run] {key} = {n}: env.kind = \"retro\" runs one emulator per process \
+                             (the core's state is global), so set run.{key} = 1"
+                        ))
+                    }
+                };
+                one("num_envs", self.run.num_envs)?;
+                one("eval_envs", self.run.eval_envs)?;
+                if self.run.checkpoint_eval_episodes > 0 {
+                    bail!(
+                        "[run] checkpoint_eval_episodes = {}: env.kind = \"retro\" cannot evaluate \
+                         while training (one emulator per process); set it to 0, the run's final \
+                         evaluation still happens",
+                        self.run.checkpoint_eval_episodes
+                    );
+                }
             }
             EnvConfig::Corridor(c) => CorridorConfig::from(c).validate().context("[env]")?,
             EnvConfig::KeyDoor(k) => KeyDoorConfig::from(k).validate().context("[env]")?,

@@ -399,3 +399,38 @@ fn pong_default_config_trains_a_few_thousand_frames() {
     assert!(resolved.masp_enabled);
     assert_eq!(resolved.agent.replay.capacity, 5000);
 }
+
+#[test]
+fn airstriker_preset_trains_a_few_thousand_frames_on_the_genesis_core() {
+    let out = fresh_dir("end_to_end", "airstriker");
+    let preset = common::root().join("configs/games/airstriker.toml");
+    let run = train(&[
+        "--config",
+        preset.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--set",
+        "run.frames=3000",
+        "--set",
+        "run.log_interval=1000",
+        "--set",
+        "run.eval_episodes=1",
+        // Random play ends Airstriker in about 1500 frames; the cap bounds a passive policy.
+        "--set",
+        "env.max_episode_frames=6000",
+        "--set",
+        "agent.replay.capacity=5000",
+        "--set",
+        "agent.learner.learning_starts=100",
+    ]);
+    assert!(run.file_name().unwrap().to_str().unwrap().starts_with("Airstriker-Genesis-v0__masp__0__"));
+    let rows = metrics(&run);
+    let frames: Vec<u64> = column(&rows, "frames").iter().map(|f| f.parse().unwrap()).collect();
+    assert!(*frames.last().unwrap() >= 3000);
+    let eval = json(&run.join("eval.json"));
+    assert_eq!(eval["game"], "Airstriker-Genesis-v0");
+    assert_eq!(eval["episodes"], 1);
+    // Airstriker scores 20 a kill.
+    let score = eval["scores"][0].as_f64().unwrap();
+    assert!(score >= 0.0 && score % 20.0 == 0.0, "{score}");
+}
