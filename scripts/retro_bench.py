@@ -6,7 +6,7 @@ held for 4 frames, as the Rust side's frame skip, and resets at game over. It do
 processing (no max-pool, grayscale or resize), which the Rust side does: the comparison
 favours stable-retro.
 
-  target/retro-venv/bin/python scripts/retro_bench.py --frames 80000
+  cargo xtask bench retro   (or: target/venv-stable-retro/bin/python scripts/retro_bench.py --frames 80000)
 """
 
 import argparse

@@ -7,8 +7,8 @@ screen (height, width, 3), and the reward. The actions come from the same 64-bit
 Rust test (Knuth's MMIX constants, seed 5), so the file needs no action list of its own.
 
 Run in a virtualenv with the stable-retro 1.0.1 wheel:
-  python3 -m venv target/retro-venv && target/retro-venv/bin/pip install stable-retro==1.0.1
-  target/retro-venv/bin/python scripts/retro_reference.py > crates/retro-env/tests/data/airstriker_stable_retro.txt
+  python3 -m venv target/venv-stable-retro && target/venv-stable-retro/bin/pip install stable-retro==1.0.1
+  target/venv-stable-retro/bin/python scripts/retro_reference.py > crates/retro-env/tests/data/airstriker_stable_retro.txt
 """
 
 import sys
