@@ -79,7 +79,7 @@ fn import_recognises_roms_by_sha1_in_files_and_zips() {
     fs::write(downloads.join("unrelated.txt"), b"not a rom").unwrap();
 
     let roms = dir.join("roms");
-    let got = import(&[downloads.clone()], &integrations, &roms).unwrap();
+    let got = import(std::slice::from_ref(&downloads), &integrations, &roms).unwrap();
     assert_eq!(got.len(), 1, "{got:?}");
     assert_eq!(got[0].game, "Fake-Genesis-v0");
     assert_eq!(fs::read(roms.join("Fake-Genesis-v0.md")).unwrap(), rom);
