@@ -187,7 +187,7 @@ fn train(game: &str, preset: &str, protocol: &str, updates: u64, macros: usize, 
         args.extend(["--set".to_string(), set]);
     }
     args.extend(["--out".to_string(), out.display().to_string(), "--profile".into(), updates.to_string()]);
-    cmd::release_masp("train", &args)
+    crate::masp::release_masp("train", &args)
 }
 
 /// The MASP example's figures: the plain update, and per meta interval the update with MASP

@@ -12,8 +12,8 @@
 
 use anyhow::Result;
 
-use crate::cmd;
+use crate::masp;
 
 pub fn run(args: &[String]) -> Result<()> {
-    cmd::release_masp("experiment", args)
+    masp::release_masp("experiment", args)
 }

@@ -7,6 +7,7 @@ mod bench;
 mod build_cuda;
 mod cmd;
 mod experiment;
+mod masp;
 mod setup;
 mod test;
 mod train;

@@ -105,6 +105,11 @@ const REQUIREMENTS: &[Requirement] = &[
     Requirement { what: "a C++ compiler (g++), to build ALE", present: has_cxx, apt_package: "g++" },
     Requirement { what: "libclang, for bindgen", present: has_libclang, apt_package: "libclang-dev" },
     Requirement { what: "Python 3 with pip, to fetch ale-py", present: has_pip, apt_package: "python3-pip" },
+    Requirement {
+        what: "a TrueType font (DejaVu Sans), for the text of plots and heatmaps",
+        present: has_font,
+        apt_package: "fonts-dejavu-core",
+    },
 ];
 
 fn ensure_system_packages() -> Result<()> {
@@ -151,6 +156,10 @@ fn has_pip() -> bool {
 }
 
 /// bindgen finds libclang through `LIBCLANG_PATH` or the usual library folders.
+fn has_font() -> bool {
+    Path::new("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf").exists()
+}
+
 fn has_libclang() -> bool {
     let mut dirs: Vec<PathBuf> = std::env::var_os("LIBCLANG_PATH").map(PathBuf::from).into_iter().collect();
     dirs.extend(

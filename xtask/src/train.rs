@@ -7,8 +7,8 @@
 
 use anyhow::Result;
 
-use crate::cmd;
+use crate::masp;
 
 pub fn run(args: &[String]) -> Result<()> {
-    cmd::release_masp("train", args)
+    masp::release_masp("train", args)
 }

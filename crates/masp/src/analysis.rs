@@ -25,9 +25,10 @@ use std::path::Path;
 use plotters::coord::Shift;
 use plotters::drawing::DrawingAreaErrorKind;
 use plotters::prelude::{
-    BitMapBackend, Color, DrawingArea, DrawingBackend, IntoDrawingArea, PathElement, RGBColor, Rectangle,
-    WHITE,
+    BitMapBackend, Color, DrawingArea, DrawingBackend, FontTransform, IntoDrawingArea, IntoFont, PathElement,
+    RGBColor, Rectangle, Text, BLACK, WHITE,
 };
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use crate::error::{Error, Result};
 use crate::similarity::Similarity;
@@ -171,9 +172,64 @@ impl ActionGroup {
     }
 }
 
-/// Where things landed in a heatmap: the drawing has no text (plotters is built without
-/// fonts), so print this beside it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// How [`heatmap_png`] draws: the colour scale, and whether to write text.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct HeatmapStyle {
+    /// The entries drawn white and dark blue, linearly between; others are clipped.
+    pub range: (f32, f32),
+    /// Label the axes (each action's name up to [`NAMED_ACTIONS`] actions, each group's
+    /// name beyond) and number the colour bar. Needs a font registered with plotters as
+    /// `sans-serif` (`plotters::style::register_font`): the drawing fails without one.
+    pub text: bool,
+}
+
+/// Up to this many actions the heatmap's axes name every action; beyond, only the groups.
+pub const NAMED_ACTIONS: usize = 32;
+
+impl HeatmapStyle {
+    /// White at 0, dark blue at 1, no text.
+    pub const UNIT: HeatmapStyle = HeatmapStyle { range: (0.0, 1.0), text: false };
+
+    /// The colours spread over `S`'s off-diagonal entries, the smallest white and the
+    /// largest dark blue: a learned `S` stays in a narrow band near its init, which a 0-to-1
+    /// scale draws as one flat colour. The unit diagonal is clipped to dark blue. An `S`
+    /// whose off-diagonal entries are all equal is drawn from 0 to that value (0 to 1 when
+    /// it is 0).
+    pub fn off_diagonal(similarity: &Similarity, text: bool) -> Result<Self> {
+        let a = similarity.num_actions();
+        let s = similarity.to_vec()?;
+        let (lo, hi) = upper_pairs(a)
+            .into_iter()
+            .map(|(i, j)| s[i * a + j])
+            .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)));
+        let range = match (lo, hi) {
+            (lo, hi) if lo < hi => (lo, hi),
+            (_, hi) if hi > 0.0 => (0.0, hi),
+            _ => (0.0, 1.0),
+        };
+        Ok(Self { range, text })
+    }
+
+    /// `v` on this scale: 0 white, 1 dark blue.
+    fn unit(&self, v: f32) -> f32 {
+        let (lo, hi) = self.range;
+        (v - lo) / (hi - lo)
+    }
+}
+
+/// What labels a heatmap's axes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AxisLabels {
+    /// No text.
+    None,
+    /// Every row and column by its action's name.
+    Actions,
+    /// Each group's span by the group's name.
+    Groups,
+}
+
+/// Where things landed in a heatmap.
+#[derive(Clone, Debug, PartialEq)]
 pub struct HeatmapLayout {
     /// Row (and column) `r` of the picture is action `order[r]`.
     pub order: Vec<usize>,
@@ -181,36 +237,61 @@ pub struct HeatmapLayout {
     pub groups: Vec<(String, Range<usize>)>,
     /// Pixels per cell.
     pub cell_px: u32,
+    /// The first cell's top-left corner, pixels from the picture's.
+    pub origin: (u32, u32),
     /// Picture size, `(width, height)` in pixels.
     pub size: (u32, u32),
+    pub labels: AxisLabels,
+    /// The colour bar's numbers, bottom to top, with the values they mark.
+    pub ticks: Vec<(f32, String)>,
 }
 
-/// The picture's margin, and the colour bar's gap and width, in pixels.
+/// The picture's margin, the colour bar's gap and width, in pixels.
 const MARGIN: u32 = 8;
 const BAR_GAP: u32 = 8;
 const BAR_WIDTH: u32 = 16;
+/// Text: the font's size, the width allowed per character, and the longest label drawn.
+const FONT_PX: u32 = 12;
+const CHAR_PX: u32 = 8;
+const LABEL_CHARS: usize = 24;
 
 /// Writes a PNG heatmap of `S` at `path`: rows and columns in the order of `groups`
-/// (which must list every action once), white (0) to dark blue (1), grey lines between
-/// groups, and a colour bar on the right (1 at the top).
+/// (which must list every action once), coloured as `style` says, grey lines between
+/// groups, and a colour bar on the right (the range's top at the top). `ids` names `S`'s
+/// rows, for the axes.
 pub fn heatmap_png(
     similarity: &Similarity,
+    ids: &[String],
     groups: &[ActionGroup],
+    style: &HeatmapStyle,
     path: impl AsRef<Path>,
 ) -> Result<HeatmapLayout> {
     let path = path.as_ref();
     let plot_err = |reason: String| Error::Plot { path: path.to_path_buf(), reason };
-    let layout = heatmap_layout(similarity.num_actions(), groups).map_err(plot_err)?;
+    let a = similarity.num_actions();
+    if ids.len() != a {
+        return Err(Error::Shape {
+            what: "the action identities".into(),
+            expected: format!("{a} names, one per row of S"),
+            got: vec![ids.len()],
+        });
+    }
+    let layout = heatmap_layout(ids, groups, style).map_err(plot_err)?;
     let s = similarity.to_vec()?;
     let root = BitMapBackend::new(path, layout.size).into_drawing_area();
-    draw_heatmap(&root, &s, &layout).map_err(plot_err)?;
+    draw_heatmap(&root, &s, ids, &layout, style).map_err(plot_err)?;
     root.present().map_err(|e| plot_err(e.to_string()))?;
     Ok(layout)
 }
 
-/// The drawing order, group spans and sizes for `a` actions, after checking that
-/// `groups` list every action exactly once.
-fn heatmap_layout(a: usize, groups: &[ActionGroup]) -> std::result::Result<HeatmapLayout, String> {
+/// The drawing order, group spans, labels and sizes, after checking that `groups` list
+/// every action of `ids` exactly once.
+fn heatmap_layout(
+    ids: &[String],
+    groups: &[ActionGroup],
+    style: &HeatmapStyle,
+) -> std::result::Result<HeatmapLayout, String> {
+    let a = ids.len();
     let mut seen = vec![false; a];
     let mut order = Vec::with_capacity(a);
     let mut spans = Vec::with_capacity(groups.len());
@@ -230,45 +311,129 @@ fn heatmap_layout(a: usize, groups: &[ActionGroup]) -> std::result::Result<Heatm
     if let Some(missing) = seen.iter().position(|s| !s) {
         return Err(format!("no group lists action {missing}: every action must be drawn once"));
     }
+    let (lo, hi) = style.range;
+    if lo.partial_cmp(&hi) != Some(std::cmp::Ordering::Less) {
+        return Err(format!("the colour range {lo}..{hi} is empty: its top must exceed its bottom"));
+    }
+    let labels = match style.text {
+        false => AxisLabels::None,
+        true if a <= NAMED_ACTIONS => AxisLabels::Actions,
+        true => AxisLabels::Groups,
+    };
+    let longest = |names: &mut dyn Iterator<Item = &str>| {
+        names.map(|n| n.chars().count().min(LABEL_CHARS) as u32).max().unwrap_or(0)
+    };
+    let band = match labels {
+        AxisLabels::None => 0,
+        AxisLabels::Actions => CHAR_PX * longest(&mut ids.iter().map(String::as_str)) + MARGIN,
+        AxisLabels::Groups => CHAR_PX * longest(&mut spans.iter().map(|(n, _)| n.as_str())) + MARGIN,
+    };
+    let ticks = match style.text {
+        true => tick_labels(lo, hi),
+        false => Vec::new(),
+    };
+    let bar_text = match longest(&mut ticks.iter().map(|(_, t)| t.as_str())) {
+        0 => 0,
+        chars => MARGIN / 2 + CHAR_PX * chars,
+    };
     // About 768 pixels of heatmap, whole pixels per cell.
     let cell = (768 / a.max(1) as u32).clamp(1, 48);
     let side = a as u32 * cell;
-    let size = (2 * MARGIN + side + BAR_GAP + BAR_WIDTH, 2 * MARGIN + side);
-    Ok(HeatmapLayout { order, groups: spans, cell_px: cell, size })
+    let origin = (MARGIN + band, MARGIN + band);
+    let size = (origin.0 + side + BAR_GAP + BAR_WIDTH + bar_text + MARGIN, origin.1 + side + MARGIN);
+    Ok(HeatmapLayout { order, groups: spans, cell_px: cell, origin, size, labels, ticks })
 }
 
-/// Draws `s`, `(A, A)` row-major, on `root` as `layout` says.
+/// The colour bar's numbers: its bottom, middle and top, with enough decimals to tell them
+/// apart (a learned `S` spans a few thousandths).
+fn tick_labels(lo: f32, hi: f32) -> Vec<(f32, String)> {
+    let decimals = (2.0 - f64::from(hi - lo).log10().floor()).clamp(0.0, 8.0) as usize;
+    [lo, (lo + hi) / 2.0, hi].into_iter().map(|v| (v, format!("{v:.decimals$}"))).collect()
+}
+
+/// `name` cut to [`LABEL_CHARS`] characters, an ellipsis marking a cut.
+fn label(name: &str) -> String {
+    match name.char_indices().nth(LABEL_CHARS - 1) {
+        Some((cut, _)) if name.chars().count() > LABEL_CHARS => format!("{}…", &name[..cut]),
+        _ => name.to_string(),
+    }
+}
+
+/// Draws `s`, `(A, A)` row-major, on `root` as `layout` and `style` say.
 fn draw_heatmap<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     s: &[f32],
+    ids: &[String],
     layout: &HeatmapLayout,
+    style: &HeatmapStyle,
 ) -> std::result::Result<(), String> {
     let (a, cell, order) = (layout.order.len(), layout.cell_px, &layout.order);
     let side = a as u32 * cell;
+    let (ox, oy) = layout.origin;
     let err = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
     root.fill(&WHITE).map_err(err)?;
-    let at = |k: usize| (MARGIN + k as u32 * cell) as i32;
+    let col = |k: usize| (ox + k as u32 * cell) as i32;
+    let row = |k: usize| (oy + k as u32 * cell) as i32;
     for (r, &i) in order.iter().enumerate() {
         for (c, &j) in order.iter().enumerate() {
             // The bitmap backend fills [x0, x1) x [y0, y1): exactly `cell` pixels a side.
-            let cell_rect =
-                Rectangle::new([(at(c), at(r)), (at(c + 1), at(r + 1))], shade(s[i * a + j]).filled());
+            let colour = shade(style.unit(s[i * a + j]));
+            let cell_rect = Rectangle::new([(col(c), row(r)), (col(c + 1), row(r + 1))], colour.filled());
             root.draw(&cell_rect).map_err(err)?;
         }
     }
     let grey = RGBColor(128, 128, 128);
-    let (lo, hi) = (at(0), at(a));
     for (_, span) in layout.groups.iter().skip(1) {
-        let k = at(span.start);
-        root.draw(&PathElement::new(vec![(k, lo), (k, hi)], grey)).map_err(err)?;
-        root.draw(&PathElement::new(vec![(lo, k), (hi, k)], grey)).map_err(err)?;
+        let (x, y) = (col(span.start), row(span.start));
+        root.draw(&PathElement::new(vec![(x, row(0)), (x, row(a))], grey)).map_err(err)?;
+        root.draw(&PathElement::new(vec![(col(0), y), (col(a), y)], grey)).map_err(err)?;
     }
-    let bar_x = (MARGIN + side + BAR_GAP) as i32;
+    let bar_x = (ox + side + BAR_GAP) as i32;
+    let (lo, hi) = style.range;
+    let bar_y = |v: f32| row(0) + ((hi - v) / (hi - lo) * (side.max(2) - 1) as f32).round() as i32;
     for y in 0..side {
-        let v = 1.0 - y as f32 / (side.max(2) - 1) as f32;
-        let y = (MARGIN + y) as i32;
-        root.draw(&PathElement::new(vec![(bar_x, y), (bar_x + BAR_WIDTH as i32 - 1, y)], shade(v)))
-            .map_err(err)?;
+        let v = hi - (hi - lo) * y as f32 / (side.max(2) - 1) as f32;
+        let y = row(0) + y as i32;
+        root.draw(&PathElement::new(
+            vec![(bar_x, y), (bar_x + BAR_WIDTH as i32 - 1, y)],
+            shade(style.unit(v)),
+        ))
+        .map_err(err)?;
+    }
+    if layout.labels == AxisLabels::None {
+        return Ok(());
+    }
+    let font = ("sans-serif", FONT_PX).into_font().color(&BLACK);
+    let row_label = font.pos(Pos::new(HPos::Right, VPos::Center));
+    let column_label = ("sans-serif", FONT_PX)
+        .into_font()
+        .transform(FontTransform::Rotate270)
+        .color(&BLACK)
+        .pos(Pos::new(HPos::Left, VPos::Center));
+    let gap = (MARGIN / 2) as i32;
+    let draw_labels = |name: &str, span: Range<usize>| {
+        let centre = |at: &dyn Fn(usize) -> i32| (at(span.start) + at(span.end)) / 2;
+        root.draw(&Text::new(label(name), (col(0) - gap, centre(&row)), row_label.clone()))?;
+        root.draw(&Text::new(label(name), (centre(&col), row(0) - gap), column_label.clone()))
+    };
+    match layout.labels {
+        AxisLabels::Actions => {
+            for (r, &i) in order.iter().enumerate() {
+                draw_labels(&ids[i], r..r + 1).map_err(err)?;
+            }
+        }
+        _ => {
+            for (name, span) in &layout.groups {
+                draw_labels(name, span.clone()).map_err(err)?;
+            }
+        }
+    }
+    let tick_label = font.pos(Pos::new(HPos::Left, VPos::Center));
+    let bar_right = bar_x + BAR_WIDTH as i32;
+    for (v, text) in &layout.ticks {
+        let y = bar_y(*v);
+        root.draw(&PathElement::new(vec![(bar_right, y), (bar_right + gap / 2, y)], BLACK)).map_err(err)?;
+        root.draw(&Text::new(text.clone(), (bar_right + gap, y), tick_label.clone())).map_err(err)?;
     }
     Ok(())
 }
@@ -411,34 +576,113 @@ mod tests {
         let values: Vec<f32> = (0..36).map(|k| if k % 7 == 0 { 1.0 } else { (k % 5) as f32 / 5.0 }).collect();
         let s = sim(&values, 6);
         let groups = ActionGroup::primitives_then_macros(&ids, 2);
-        let layout = heatmap_png(&s, &groups, &path).unwrap();
+        let unit = HeatmapStyle::UNIT;
+        let layout = heatmap_png(&s, &ids, &groups, &unit, &path).unwrap();
         assert_eq!(layout.order, [0, 1, 3, 4, 2, 5]);
         assert_eq!(layout.groups, [("primitives".to_string(), 0..2), ("macros".to_string(), 2..6)]);
         assert_eq!(layout.cell_px, 48);
         assert_eq!(png_size(&path), layout.size);
         assert_eq!(layout.size, (2 * 8 + 6 * 48 + 8 + 16, 2 * 8 + 6 * 48));
-        // Every cell's centre has the colour of its entry, in group order.
-        let mut buf = vec![0u8; (layout.size.0 * layout.size.1 * 3) as usize];
-        {
-            let root = BitMapBackend::with_buffer(&mut buf, layout.size).into_drawing_area();
-            draw_heatmap(&root, &s.to_vec().unwrap(), &layout).unwrap();
-            root.present().unwrap();
-        }
+        // Every cell's centre has the colour of its entry, in group order, on either scale.
         let v = s.to_vec().unwrap();
-        for (r, &i) in layout.order.iter().enumerate() {
-            for (c, &j) in layout.order.iter().enumerate() {
-                let (x, y) = (8 + c as u32 * 48 + 24, 8 + r as u32 * 48 + 24);
-                let k = ((y * layout.size.0 + x) * 3) as usize;
-                let RGBColor(red, green, blue) = shade(v[i * 6 + j]);
-                assert_eq!(buf[k..k + 3], [red, green, blue], "cell ({r}, {c}) shows S[{i}][{j}]");
+        let spread = HeatmapStyle::off_diagonal(&s, false).unwrap();
+        assert_eq!(spread.range, (0.0, 0.8), "the off-diagonal entries run 0 to 0.8");
+        for style in [unit, spread] {
+            let pixels = render(&s, &ids, &layout, &style);
+            for (r, &i) in layout.order.iter().enumerate() {
+                for (c, &j) in layout.order.iter().enumerate() {
+                    let (x, y) = (8 + c as u32 * 48 + 24, 8 + r as u32 * 48 + 24);
+                    let want = shade(style.unit(v[i * 6 + j]));
+                    assert_eq!(pixels(x, y), want, "cell ({r}, {c}) shows S[{i}][{j}] on {style:?}");
+                }
             }
         }
         let bad = [ActionGroup { name: "all".into(), actions: vec![0, 1, 1, 2, 3, 4] }];
-        let err = heatmap_png(&s, &bad, &path).unwrap_err().to_string();
+        let err = heatmap_png(&s, &ids, &bad, &unit, &path).unwrap_err().to_string();
         assert!(err.contains("group `all` lists action 1"), "{err}");
         let short = [ActionGroup { name: "some".into(), actions: vec![0, 1] }];
-        assert!(heatmap_png(&s, &short, &path).unwrap_err().to_string().contains("no group lists action 2"));
+        let err = heatmap_png(&s, &ids, &short, &unit, &path).unwrap_err().to_string();
+        assert!(err.contains("no group lists action 2"), "{err}");
+        assert!(heatmap_png(&s, &ids[..5], &groups, &unit, &path).is_err(), "one name per row");
+        let empty = HeatmapStyle { range: (0.5, 0.5), text: false };
+        assert!(heatmap_png(&s, &ids, &groups, &empty, &path).unwrap_err().to_string().contains("is empty"));
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Draws `s` without writing a file; the colour at a pixel.
+    fn render(
+        s: &Similarity,
+        ids: &[String],
+        layout: &HeatmapLayout,
+        style: &HeatmapStyle,
+    ) -> impl Fn(u32, u32) -> RGBColor {
+        let (width, height) = layout.size;
+        let mut buf = vec![0u8; (width * height * 3) as usize];
+        {
+            let root = BitMapBackend::with_buffer(&mut buf, layout.size).into_drawing_area();
+            draw_heatmap(&root, &s.to_vec().unwrap(), ids, layout, style).unwrap();
+            root.present().unwrap();
+        }
+        move |x, y| {
+            let k = ((y * width + x) * 3) as usize;
+            RGBColor(buf[k], buf[k + 1], buf[k + 2])
+        }
+    }
+
+    #[test]
+    fn a_learned_s_spans_the_whole_colour_scale() {
+        // Off-diagonal entries in a narrow band, as after training from a uniform init.
+        let s = sim(&[1.0, 0.0161, 0.0175, 0.0161, 1.0, 0.0168, 0.0175, 0.0168, 1.0], 3);
+        let style = HeatmapStyle::off_diagonal(&s, true).unwrap();
+        assert_eq!(style.range, (0.0161, 0.0175));
+        assert_eq!((shade(style.unit(0.0161)), shade(style.unit(0.0175))), (shade(0.0), shade(1.0)));
+        assert_eq!(shade(style.unit(1.0)), shade(1.0), "the diagonal clips to dark blue");
+        assert_eq!(
+            HeatmapStyle::off_diagonal(&sim(&[1.0, 0.3, 0.3, 1.0], 2), false).unwrap().range,
+            (0.0, 0.3)
+        );
+        assert_eq!(
+            HeatmapStyle::off_diagonal(&sim(&[1.0, 0.0, 0.0, 1.0], 2), false).unwrap().range,
+            (0.0, 1.0)
+        );
+    }
+
+    #[test]
+    fn the_colour_bar_numbers_tell_a_narrow_range_apart() {
+        let texts = |lo, hi| tick_labels(lo, hi).into_iter().map(|(_, t)| t).collect::<Vec<_>>();
+        assert_eq!(texts(0.0161, 0.0175), ["0.01610", "0.01680", "0.01750"]);
+        assert_eq!(texts(0.0, 1.0), ["0.00", "0.50", "1.00"]);
+        assert_eq!(texts(0.0, 300.0), ["0", "150", "300"]);
+    }
+
+    #[test]
+    fn axes_name_the_actions_while_they_are_few_and_the_groups_beyond() {
+        let ids = ["NOOP", "UP", "UP+UP", "NOOP+UP"].map(String::from);
+        let groups = ActionGroup::primitives_then_macros(&ids, 2);
+        let text = HeatmapStyle { range: (0.0, 1.0), text: true };
+        let layout = heatmap_layout(&ids, &groups, &text).unwrap();
+        assert_eq!(layout.labels, AxisLabels::Actions);
+        // The band holds the longest name (7 characters) and a margin, on both axes.
+        assert_eq!(layout.origin, (8 + 7 * 8 + 8, 8 + 7 * 8 + 8));
+        // The bar's numbers ("0.50") sit right of the bar.
+        assert_eq!(layout.size.0, layout.origin.0 + 4 * 48 + 8 + 16 + 4 + 4 * 8 + 8);
+        assert_eq!(layout.ticks.len(), 3);
+        let many: Vec<String> = (0..NAMED_ACTIONS + 1).map(|k| format!("A{k}")).collect();
+        let all = [ActionGroup { name: "primitives".into(), actions: (0..many.len()).collect() }];
+        let layout = heatmap_layout(&many, &all, &text).unwrap();
+        assert_eq!(layout.labels, AxisLabels::Groups);
+        assert_eq!(layout.origin.0, 8 + 10 * 8 + 8, "the band fits `primitives`");
+        let plain = heatmap_layout(&many, &all, &HeatmapStyle::UNIT).unwrap();
+        assert_eq!((plain.labels, plain.origin, plain.ticks.len()), (AxisLabels::None, (8, 8), 0));
+    }
+
+    #[test]
+    fn long_names_are_cut_with_an_ellipsis() {
+        assert_eq!(label("UP+UP"), "UP+UP");
+        let long = "RIGHT+RIGHT+RIGHT+RIGHT+LEFT";
+        assert_eq!(label(long), "RIGHT+RIGHT+RIGHT+RIGHT…");
+        assert_eq!(label(long).chars().count(), LABEL_CHARS);
+        assert_eq!(label(&long[..LABEL_CHARS]), &long[..LABEL_CHARS]);
     }
 
     #[test]

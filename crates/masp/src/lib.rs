@@ -123,8 +123,8 @@ mod state;
 mod transfer;
 
 pub use analysis::{
-    group_separation, heatmap_png, spearman, top_pairs, ActionGroup, GroupSeparation, HeatmapLayout,
-    SimilarPair,
+    group_separation, heatmap_png, spearman, top_pairs, ActionGroup, AxisLabels, GroupSeparation,
+    HeatmapLayout, HeatmapStyle, SimilarPair, NAMED_ACTIONS,
 };
 pub use config::{Form, Lookahead, MaspConfig, MetaOptimizer, SimilarityInit};
 pub use error::{Error, Result};

@@ -4,8 +4,7 @@
 //! returns, prioritised replay) and fixed seeds.
 //!
 //! Stated result: after 3000 agent steps, the greedy policy (noise off, epsilon 0) reaches
-//! the goal, return 1.0, in under a minute on CPU (about 5 s on a 2-core machine in the `ci`
-//! profile).
+//! the goal, return 1.0.
 //!
 //! Margin, measured when this test was written: with seeds 0 to 5 the greedy policy first
 //! reached the goal (checked every 250 steps) at 2000, 250, 2000, 1500, 1250 and 250 agent
@@ -13,8 +12,6 @@
 //! A uniformly random policy reaches the goal in about 0.2 % of episodes (checked below).
 
 mod common;
-
-use std::time::{Duration, Instant};
 
 use rainbow::{Agent, AgentConfig};
 use rand::{Rng, SeedableRng};
@@ -51,7 +48,6 @@ fn rainbow_solves_the_corridor() {
     // The network is tiny: candle's matmuls are faster on one thread than split across two
     // at this size. Set before any tensor work; this file's other test touches no tensors.
     std::env::set_var("RAYON_NUM_THREADS", "1");
-    let start = Instant::now();
     let mut config = AgentConfig::toy();
     config.seed = 0;
     config.exploration.eval_epsilon = 0.0;
@@ -61,10 +57,8 @@ fn rainbow_solves_the_corridor() {
     agent.start_vec_env(&venv).unwrap();
     let (_, stats) = common::train(&mut agent, &mut venv, BUDGET);
     let ret = common::evaluate(&mut agent, &corridor());
-    let elapsed = start.elapsed();
-    println!("return {ret} after {BUDGET} agent steps in {elapsed:?}; last update {stats:?}");
+    println!("return {ret} after {BUDGET} agent steps; last update {stats:?}");
     assert_eq!(ret, 1.0, "the greedy policy did not reach the goal after {BUDGET} agent steps");
-    assert!(elapsed < Duration::from_secs(60), "took {elapsed:?}");
     let c = agent.counters();
     assert_eq!((c.agent_steps, c.frames), (BUDGET as u64, BUDGET as u64));
     assert_eq!(c.updates, (BUDGET as u64) - 100 + 1, "an update per step from step 100");

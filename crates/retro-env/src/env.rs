@@ -79,17 +79,26 @@ impl RetroConfig {
 
     /// Checks the numbers; the error names the field and the fix.
     pub fn validate(&self) -> Result<()> {
+        let bad = |field: &'static str, value: &dyn std::fmt::Debug, fix: &str| {
+            Err(Error::InvalidConfig {
+                config: "RetroConfig",
+                field,
+                value: format!("{value:?}"),
+                fix: fix.into(),
+            })
+        };
         if self.frame_skip == 0 {
-            return Err(Error::Config("frame_skip is 0; use 1 or more (4 is standard)".into()));
+            return bad("frame_skip", &self.frame_skip, "use 1 or more (4 is standard)");
         }
         if self.frame_stack == 0 {
-            return Err(Error::Config("frame_stack is 0; use 1 or more (4 is standard)".into()));
+            return bad("frame_stack", &self.frame_stack, "use 1 or more (4 is standard)");
         }
         if !(1..=224).contains(&self.screen_size) {
-            return Err(Error::Config(format!(
-                "screen_size is {}; area resizing only shrinks the 224-row screen, so use 1..=224 (84 is standard)",
-                self.screen_size
-            )));
+            return bad(
+                "screen_size",
+                &self.screen_size,
+                "area resizing only shrinks the 224-row screen: use 1..=224 (84 is standard)",
+            );
         }
         Ok(())
     }

@@ -54,9 +54,17 @@ pub enum Error {
     )]
     LuaScenario { game: String, path: PathBuf, what: String },
 
-    /// A configuration value is out of range.
-    #[error("invalid retro config: {0}")]
-    Config(String),
+    /// A configuration field holds a value the env cannot work with.
+    #[error("invalid {config}.{field} = {value}: {fix}")]
+    InvalidConfig {
+        /// The configuration struct, `RetroConfig`.
+        config: &'static str,
+        field: &'static str,
+        /// The rejected value, as written by `Debug`.
+        value: String,
+        /// What a valid value looks like.
+        fix: String,
+    },
 }
 
 fn did_you_mean(suggestions: &[String]) -> String {

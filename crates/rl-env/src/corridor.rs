@@ -27,6 +27,11 @@ use crate::spec::{EnvSpec, Obs, ObsSpec};
 
 /// The knobs of a [`Corridor`].
 #[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(default, deny_unknown_fields)
+)]
 pub struct CorridorConfig {
     /// Number of cells, at least 2; the goal is the last one. Default 50.
     pub length: usize,
@@ -160,6 +165,33 @@ impl Corridor {
         self.steps
     }
 
+    /// The cell one `action` leads to from `cell`, without slip.
+    fn next_cell(cell: usize, action: usize) -> usize {
+        match action {
+            Self::LEFT => cell.saturating_sub(1),
+            Self::RIGHT => cell + 1,
+            Self::NOOP => cell,
+            // BACK: `check_action` and the slip draw admit nothing else.
+            _ => 0,
+        }
+    }
+
+    /// Where `actions` lead from `start` without slip: the cell after the last of them, or
+    /// the goal if they reach it on the way (entering it ends the episode, and a macro with
+    /// it). Two action sequences that end in the same cell from every start have the same
+    /// effect here, whatever their lengths; analysis compares macros by this.
+    pub fn walk(&self, start: usize, actions: &[usize]) -> usize {
+        let goal = self.config.length - 1;
+        let mut cell = start.min(goal);
+        for &action in actions {
+            if cell == goal {
+                break;
+            }
+            cell = Self::next_cell(cell, action);
+        }
+        cell
+    }
+
     fn move_to(&mut self, cell: usize) {
         self.obs[self.position] = 0.0;
         self.obs[cell] = 1.0;
@@ -193,13 +225,7 @@ impl Env for Corridor {
         } else {
             action
         };
-        let next = match action {
-            Self::LEFT => self.position.saturating_sub(1),
-            Self::RIGHT => self.position + 1,
-            Self::NOOP => self.position,
-            // BACK: `check_action` and the slip draw admit nothing else.
-            _ => 0,
-        };
+        let next = Self::next_cell(self.position, action);
         self.move_to(next);
         self.steps += 1;
         let terminated = next == self.config.length - 1;
@@ -385,6 +411,35 @@ mod tests {
         assert_eq!([0, 1].map(|c| cell_colour(&env, c)), [rgb::FLOOR, rgb::AGENT]);
         let image = env.render_rgb().unwrap();
         assert_eq!((image.width, image.height), (4 * rgb::CELL_PIXELS, rgb::CELL_PIXELS));
+    }
+
+    #[test]
+    fn a_walk_ends_where_stepping_would() {
+        use Corridor as C;
+        let mut env = small(6, 100);
+        let sequences: [&[usize]; 5] = [
+            &[C::RIGHT, C::RIGHT, C::LEFT],
+            &[C::LEFT; 3],
+            &[C::RIGHT, C::BACK, C::RIGHT],
+            &[C::RIGHT; 9],
+            &[],
+        ];
+        for start in 0..5 {
+            for actions in sequences {
+                env.reset(Some(0));
+                for _ in 0..start {
+                    env.step(C::RIGHT);
+                }
+                for &a in actions {
+                    if env.step(a).terminated {
+                        break;
+                    }
+                }
+                assert_eq!(env.walk(start, actions), env.position(), "{actions:?} from {start}");
+            }
+        }
+        assert_eq!(env.walk(1, &[C::LEFT, C::LEFT, C::RIGHT]), 1, "the wall holds at cell 0");
+        assert_eq!(env.walk(4, &[C::RIGHT, C::BACK]), 5, "the goal ends the walk");
     }
 
     #[test]

@@ -26,6 +26,11 @@ use crate::spec::{EnvSpec, Obs, ObsSpec};
 
 /// The knobs of a [`GroupedBandit`].
 #[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(default, deny_unknown_fields)
+)]
 pub struct GroupedBanditConfig {
     /// Number of actions `A`, at least 1. Default 16.
     pub actions: usize,

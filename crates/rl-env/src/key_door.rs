@@ -27,6 +27,11 @@ use crate::spec::{EnvSpec, Obs, ObsSpec};
 
 /// The knobs of a [`KeyDoor`].
 #[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(default, deny_unknown_fields)
+)]
 pub struct KeyDoorConfig {
     /// The ASCII layout (see [`KeyDoor`]): rows of `# . A K D`, all the same width, exactly
     /// one `A`, `K` and `D`. Leading and trailing whitespace on each line and blank lines are

@@ -7,9 +7,13 @@
 //! beside a saved `S` that is not a checkpoint's):
 //!
 //! ```text
-//! similarity.png   heatmap of S, (A, A): primitives first, then the macros sorted by name;
-//!                  white 0 to dark blue at the largest off-diagonal entry
-//! analysis.md      S's statistics, Spearman vs edit distance, the top-k pairs (also printed)
+//! similarity.png   heatmap of S, (A, A): primitives first (by hidden group for the grouped
+//!                  bandit), then the macros (by net move for the corridor, else by name);
+//!                  white at the smallest off-diagonal entry to dark blue at the largest;
+//!                  axes named and the colour bar numbered when a font is found
+//! analysis.md      S's statistics, Spearman vs edit distance, the env's own reference where
+//!                  it has one (hidden groups; the corridor's effect distance), the top-k
+//!                  pairs (also printed)
 //! analysis.json    the same numbers, for scripts
 //! ```
 //!
@@ -27,13 +31,14 @@ use anyhow::{bail, Context, Result};
 use candle_core::{DType, Device};
 use macro_actions::{edit_distance, ActionPool, MacroSpec, NAME_SEPARATOR};
 use masp::{
-    group_separation, heatmap_png, spearman, top_pairs, ActionGroup, GroupSeparation, SavedSimilarity,
-    Similarity, SimilarityStats,
+    group_separation, heatmap_png, spearman, top_pairs, ActionGroup, AxisLabels, GroupSeparation,
+    HeatmapLayout, HeatmapStyle, SavedSimilarity, SimilarityStats,
 };
+use rl_env::Corridor;
 
 use crate::compose::SIMILARITY_FILE;
 use crate::config::{EnvConfig, RunConfig};
-use crate::run_dir;
+use crate::{font, run_dir};
 
 /// The files `analyze` writes into its output folder.
 const HEATMAP_FILE: &str = "similarity.png";
@@ -84,12 +89,18 @@ pub struct Analysis {
     /// For an env whose actions fall into groups of identical effect (`grouped_bandit`):
     /// how well `S` separates same-group pairs from the rest (primitives only).
     pub group_separation: Option<GroupSeparation>,
+    /// For the corridor: Spearman's rank correlation between `S` and the actions' effect
+    /// distance, the mean over start cells of how many cells apart the two actions end
+    /// (see [`effect_distance`]); negative when actions of like effect get like rows.
+    pub spearman_effect_distance: Option<f64>,
     /// Most similar first.
     pub top_pairs: Vec<AnalyzedPair>,
     pub heatmap: PathBuf,
-    /// The value the heatmap draws dark blue: the largest off-diagonal entry (1 when there
-    /// is none above 0).
-    pub heatmap_max: f64,
+    /// The values the heatmap draws white and dark blue ([`HeatmapStyle::off_diagonal`]).
+    pub heatmap_range: (f32, f32),
+    /// Where its cells, blocks and labels landed (its axes name the actions, the blocks, or
+    /// nothing when no font was found).
+    pub heatmap_layout: HeatmapLayout,
     pub report: PathBuf,
 }
 
@@ -118,13 +129,14 @@ pub fn analyze(input: &Path, options: &AnalyzeOptions) -> Result<Analysis> {
     };
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     let heatmap = out.join(HEATMAP_FILE);
-    let groups = ActionGroup::primitives_then_macros(ids, pool.num_primitives());
-    // A learned S sits near its init 1/(A-1), invisible on heatmap_png's 0-to-1 scale: draw
-    // S / max off-diagonal instead. Its projection keeps the diagonal at 1, i.e. clipped to
-    // dark blue, which hides nothing since the diagonal is always 1.
-    let stats = s.stats()?;
-    let heatmap_max = if stats.max_off_diagonal > 0.0 { stats.max_off_diagonal } else { 1.0 };
-    heatmap_png(&Similarity::from_tensor(&(s.tensor() / heatmap_max)?)?, &groups, &heatmap)?;
+    let reference = env_reference(&source, &pool)?;
+    let groups = match &reference {
+        Some(EnvReference::Groups(groups)) => by_hidden_group(groups, ids),
+        Some(EnvReference::Corridor { moves, .. }) => by_net_move(moves, ids, pool.num_primitives()),
+        None => ActionGroup::primitives_then_macros(ids, pool.num_primitives()),
+    };
+    let style = HeatmapStyle::off_diagonal(&s, font::loaded())?;
+    let layout = heatmap_png(&s, ids, &groups, &style, &heatmap)?;
 
     let top_pairs = top_pairs(&s, ids, options.top_k)?
         .into_iter()
@@ -139,15 +151,20 @@ pub fn analyze(input: &Path, options: &AnalyzeOptions) -> Result<Analysis> {
         frames,
         num_actions: a,
         num_primitives: pool.num_primitives(),
-        stats,
+        stats: s.stats()?,
         spearman_edit_distance: spearman(&s, &distance)?,
-        group_separation: match env_groups(&source, pool.num_primitives(), a)? {
-            Some(groups) => group_separation(&s, &groups)?,
-            None => None,
+        group_separation: match &reference {
+            Some(EnvReference::Groups(groups)) => group_separation(&s, groups)?,
+            _ => None,
+        },
+        spearman_effect_distance: match &reference {
+            Some(EnvReference::Corridor { distance, .. }) => spearman(&s, distance)?,
+            _ => None,
         },
         top_pairs,
         heatmap,
-        heatmap_max,
+        heatmap_range: style.range,
+        heatmap_layout: layout,
         report: out.join(REPORT_FILE),
         source,
     };
@@ -201,14 +218,18 @@ fn locate_similarity(input: &Path) -> Result<(PathBuf, Option<u64>)> {
     }
 }
 
-/// The group of each action of `S` when the run's env has hidden groups (its primitives';
-/// a macro has none), read from the run's `config.toml` beside the checkpoint; `None` for
-/// other envs or a file outside a run.
-fn env_groups(
-    source: &Path,
-    num_primitives: usize,
-    num_actions: usize,
-) -> Result<Option<Vec<Option<usize>>>> {
+/// What the run's env knows of its actions' effects, beyond their names.
+enum EnvReference {
+    /// The grouped bandit's hidden group of each action (a macro has none).
+    Groups(Vec<Option<usize>>),
+    /// The corridor's [`effect_distance`] matrix, `(A, A)` row-major, and each action's net
+    /// move from the corridor's middle.
+    Corridor { distance: Vec<f32>, moves: Vec<i64> },
+}
+
+/// The reference of the run's env (grouped bandit or corridor), read from the run's
+/// `config.toml` beside the checkpoint; `None` for other envs or a file outside a run.
+fn env_reference(source: &Path, pool: &ActionPool) -> Result<Option<EnvReference>> {
     let Some(run) = source.parent().and_then(Path::parent) else { return Ok(None) };
     let path = run.join(run_dir::CONFIG);
     // Only the kind first: resolving an Atari run's config would look for its ROM.
@@ -216,20 +237,87 @@ fn env_groups(
         .ok()
         .and_then(|text| text.parse::<toml::Table>().ok())
         .and_then(|t| Some(t.get("env")?.get("kind")?.as_str()?.to_string()));
-    if kind.as_deref() != Some("grouped_bandit") {
+    if !matches!(kind.as_deref(), Some("grouped_bandit" | "corridor")) {
         return Ok(None);
     }
-    let EnvConfig::GroupedBandit(section) = RunConfig::read_resolved(&path)?.env else { return Ok(None) };
-    let env = rl_env::GroupedBandit::try_new((&section).into()).context("[env]")?;
-    anyhow::ensure!(
-        env.groups().len() == num_primitives,
-        "{}: the env has {} actions, S {num_primitives} primitives",
-        path.display(),
-        env.groups().len()
-    );
-    let mut groups: Vec<Option<usize>> = env.groups().iter().copied().map(Some).collect();
-    groups.resize(num_actions, None);
-    Ok(Some(groups))
+    let mismatch = |env_actions: usize| {
+        anyhow::anyhow!(
+            "{}: the env has {env_actions} actions, S {} primitives: is this S from another run?",
+            path.display(),
+            pool.num_primitives()
+        )
+    };
+    match RunConfig::read_resolved(&path)?.env {
+        EnvConfig::GroupedBandit(section) => {
+            let env = rl_env::GroupedBandit::try_new(section).context("[env]")?;
+            if env.groups().len() != pool.num_primitives() {
+                return Err(mismatch(env.groups().len()));
+            }
+            let mut groups: Vec<Option<usize>> = env.groups().iter().copied().map(Some).collect();
+            groups.resize(pool.len(), None);
+            Ok(Some(EnvReference::Groups(groups)))
+        }
+        EnvConfig::Corridor(section) => {
+            let env = Corridor::try_new(section).context("[env]")?;
+            if pool.primitive_names() != Corridor::ACTION_NAMES {
+                return Err(mismatch(Corridor::ACTION_NAMES.len()));
+            }
+            let middle = (env.config().length - 1) / 2;
+            let moves =
+                (0..pool.len()).map(|i| env.walk(middle, pool.actions(i)) as i64 - middle as i64).collect();
+            Ok(Some(EnvReference::Corridor { distance: effect_distance(&env, pool), moves }))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// How differently each pair of actions moves the agent in `env`: the mean, over the cells
+/// an episode can be in (all but the goal), of how many cells apart the two end
+/// ([`Corridor::walk`], no slip); `(A, A)` row-major. 0 for two macros that end in the same
+/// cell from everywhere (`RIGHT+LEFT+RIGHT` and `NOOP+RIGHT`, say), whatever their spelling.
+pub fn effect_distance(env: &Corridor, pool: &ActionPool) -> Vec<f32> {
+    let starts = env.config().length - 1;
+    let ends: Vec<Vec<usize>> =
+        (0..pool.len()).map(|i| (0..starts).map(|s| env.walk(s, pool.actions(i))).collect()).collect();
+    let a = pool.len();
+    let mut distance = vec![0f32; a * a];
+    for i in 0..a {
+        for j in 0..a {
+            let sum: usize = ends[i].iter().zip(&ends[j]).map(|(x, y)| x.abs_diff(*y)).sum();
+            distance[i * a + j] = (sum as f64 / starts as f64) as f32;
+        }
+    }
+    distance
+}
+
+/// The heatmap's order for hidden groups: each group's actions (`group 0`, `group 1`, ...),
+/// then the actions of no group (the macros) sorted by name.
+fn by_hidden_group(groups: &[Option<usize>], ids: &[String]) -> Vec<ActionGroup> {
+    let count = groups.iter().flatten().max().map_or(0, |g| g + 1);
+    let mut drawn: Vec<ActionGroup> = (0..count)
+        .map(|g| ActionGroup {
+            name: format!("group {g}"),
+            actions: (0..groups.len()).filter(|&i| groups[i] == Some(g)).collect(),
+        })
+        .collect();
+    let mut rest: Vec<usize> = (0..groups.len()).filter(|&i| groups[i].is_none()).collect();
+    rest.sort_by(|&x, &y| ids[x].cmp(&ids[y]));
+    drawn.push(ActionGroup { name: "macros".into(), actions: rest });
+    drawn.retain(|g| !g.actions.is_empty());
+    drawn
+}
+
+/// The heatmap's order for the corridor: the primitives, then the macros in blocks of
+/// equal net move (`move -2`, `move +3`, ...), ascending, each block sorted by name.
+fn by_net_move(moves: &[i64], ids: &[String], num_primitives: usize) -> Vec<ActionGroup> {
+    let mut macros: Vec<usize> = (num_primitives..ids.len()).collect();
+    macros.sort_by(|&x, &y| moves[x].cmp(&moves[y]).then_with(|| ids[x].cmp(&ids[y])));
+    let mut drawn = vec![ActionGroup { name: "primitives".into(), actions: (0..num_primitives).collect() }];
+    for chunk in macros.chunk_by(|&x, &y| moves[x] == moves[y]) {
+        drawn.push(ActionGroup { name: format!("move {:+}", moves[chunk[0]]), actions: chunk.to_vec() });
+    }
+    drawn.retain(|g| !g.actions.is_empty());
+    drawn
 }
 
 /// `analysis/` beside the saved `S`, or in its run folder when it is a checkpoint's (a
@@ -300,15 +388,31 @@ impl Analysis {
                 g.auc
             );
         }
+        if let Some(r) = self.spearman_effect_distance {
+            let _ = writeln!(
+                md,
+                "| Spearman(S, effect distance: mean cells apart after the two actions), all pairs | {r:.4} |"
+            );
+        }
         md.push('\n');
+        let order = match self.group_separation {
+            Some(_) => "the primitives by the env's hidden group, then the macros sorted by name",
+            None if self.spearman_effect_distance.is_some() => {
+                "the primitives, then the macros in blocks of equal net move from the corridor's middle"
+            }
+            None => "the primitives in pool order, then the macros sorted by name",
+        };
+        let axes = match self.heatmap_layout.labels {
+            AxisLabels::Actions => "axes name each action",
+            AxisLabels::Groups => "axes name each block",
+            AxisLabels::None => "no text: no font found, see MASP_FONT",
+        };
+        let (lo, hi) = self.heatmap_range;
         let _ = writeln!(
             md,
-            "Heatmap: `{}`, rows and columns: the {} primitives in pool order, then the macros sorted by \
-             name; white 0 to dark blue {:.6} (the largest off-diagonal entry; the unit diagonal is \
-             clipped).\n",
+            "Heatmap: `{}`, rows and columns: {order}; white {lo:.6} to dark blue {hi:.6} (the smallest and \
+             largest off-diagonal entries; the unit diagonal is clipped); {axes}.\n",
             self.heatmap.file_name().and_then(|n| n.to_str()).unwrap_or(HEATMAP_FILE),
-            self.num_primitives,
-            self.heatmap_max
         );
         let _ = writeln!(md, "## The {} most similar pairs\n", self.top_pairs.len());
         let _ = writeln!(md, "| # | action | action | S | edit distance |\n|---|---|---|---|---|");
@@ -347,8 +451,9 @@ impl Analysis {
             "top_pairs": self.top_pairs.iter().map(|p| serde_json::json!({
                 "a": p.name_a, "b": p.name_b, "similarity": p.similarity, "edit_distance": p.edit_distance,
             })).collect::<Vec<_>>(),
+            "spearman_effect_distance": self.spearman_effect_distance,
             "heatmap": self.heatmap,
-            "heatmap_max": self.heatmap_max,
+            "heatmap_range": [self.heatmap_range.0, self.heatmap_range.1],
         })
     }
 }
@@ -356,6 +461,48 @@ impl Analysis {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rl_env::CorridorConfig;
+
+    #[test]
+    fn effect_distance_counts_cells_apart_from_every_start() {
+        let env = Corridor::new(CorridorConfig { length: 10, ..Default::default() });
+        let ids = ["LEFT", "RIGHT", "NOOP", "BACK", "RIGHT+LEFT+RIGHT", "NOOP+RIGHT", "RIGHT+BACK"]
+            .map(String::from);
+        let pool = pool_of(&ids).unwrap();
+        let d = effect_distance(&env, &pool);
+        let at = |i: usize, j: usize| d[i * 7 + j];
+        // LEFT vs RIGHT from starts 0..9: 1 cell apart at 0 (the wall), 2 elsewhere.
+        assert_eq!(at(0, 1), (1.0 + 8.0 * 2.0) / 9.0);
+        assert_eq!(at(1, 0), at(0, 1), "symmetric");
+        assert_eq!(at(4, 5), 0.0, "two spellings of one step right");
+        assert_eq!(at(4, 1), 0.0);
+        // NOOP vs BACK: start s ends s cells apart; mean of 0..9.
+        assert_eq!(at(2, 3), 36.0 / 9.0);
+        // RIGHT+BACK ends in 0 except from 8, where RIGHT enters the goal and ends the walk.
+        assert_eq!(at(6, 3), 9.0 / 9.0);
+        assert!((0..7).all(|i| at(i, i) == 0.0));
+    }
+
+    #[test]
+    fn heatmap_blocks_follow_the_env() {
+        let ids = ["A", "B", "C", "A+B", "B+B"].map(String::from);
+        let hidden = by_hidden_group(&[Some(1), Some(0), Some(1), None, None], &ids);
+        let names: Vec<(&str, &[usize])> = hidden.iter().map(|g| (g.name.as_str(), &g.actions[..])).collect();
+        assert_eq!(names, [("group 0", &[1][..]), ("group 1", &[0, 2]), ("macros", &[3, 4])]);
+        let ids = ["LEFT", "RIGHT", "RIGHT+RIGHT", "LEFT+RIGHT", "RIGHT+NOOP", "LEFT+LEFT"].map(String::from);
+        let moved = by_net_move(&[-1, 1, 2, 0, 1, -2], &ids, 2);
+        let names: Vec<(&str, &[usize])> = moved.iter().map(|g| (g.name.as_str(), &g.actions[..])).collect();
+        assert_eq!(
+            names,
+            [
+                ("primitives", &[0, 1][..]),
+                ("move -2", &[5]),
+                ("move +0", &[3]),
+                ("move +1", &[4]),
+                ("move +2", &[2])
+            ]
+        );
+    }
 
     #[test]
     fn identities_give_back_the_pool() {

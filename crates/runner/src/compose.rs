@@ -37,9 +37,9 @@ pub fn base_envs(config: &RunConfig, eval: bool, n: usize) -> Result<Vec<Box<dyn
                 EnvConfig::Retro(r) => {
                     Box::new(RetroEnv::new(r.clone()).with_context(|| format!("[env] game = {:?}", r.game))?)
                 }
-                EnvConfig::Corridor(c) => Box::new(Corridor::try_new(c.into()).context("[env]")?),
-                EnvConfig::KeyDoor(k) => Box::new(KeyDoor::try_new(k.into()).context("[env]")?),
-                EnvConfig::GroupedBandit(b) => Box::new(GroupedBandit::try_new(b.into()).context("[env]")?),
+                EnvConfig::Corridor(c) => Box::new(Corridor::try_new(c.clone()).context("[env]")?),
+                EnvConfig::KeyDoor(k) => Box::new(KeyDoor::try_new(k.clone()).context("[env]")?),
+                EnvConfig::GroupedBandit(b) => Box::new(GroupedBandit::try_new(b.clone()).context("[env]")?),
             })
         })
         .collect()

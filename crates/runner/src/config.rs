@@ -73,12 +73,13 @@ pub enum EnvConfig {
     /// A Sega Genesis game through the Gym Retro backend (retro-env), by its stable-retro
     /// integration name.
     Retro(RetroConfig),
-    /// rl-env's corridor: a sparse-reward chain (toy).
-    Corridor(CorridorSection),
-    /// rl-env's key-and-door grid (toy).
-    KeyDoor(KeyDoorSection),
-    /// rl-env's contextual bandit with hidden groups of identical actions (toy).
-    GroupedBandit(GroupedBanditSection),
+    /// rl-env's corridor: a sparse-reward chain (toy); one step is one frame.
+    Corridor(CorridorConfig),
+    /// rl-env's key-and-door grid (toy); one step is one frame.
+    KeyDoor(KeyDoorConfig),
+    /// rl-env's contextual bandit with hidden groups of identical actions (toy); one step
+    /// is one frame.
+    GroupedBandit(GroupedBanditConfig),
 }
 
 fn default_game() -> String {
@@ -114,132 +115,6 @@ impl EnvConfig {
             EnvConfig::Corridor(_) => "corridor".into(),
             EnvConfig::KeyDoor(_) => "key_door".into(),
             EnvConfig::GroupedBandit(_) => "grouped_bandit".into(),
-        }
-    }
-}
-
-/// [`CorridorConfig`]'s fields, with its defaults (# agent steps = # frames here).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct CorridorSection {
-    /// Cells, start to goal.
-    pub length: usize,
-    /// Truncation, # steps.
-    pub max_steps: usize,
-    /// Probability that a step takes a random action instead.
-    pub slip_prob: f32,
-    /// Reward every non-goal step.
-    pub step_penalty: f32,
-}
-
-impl Default for CorridorSection {
-    fn default() -> Self {
-        let c = CorridorConfig::default();
-        Self {
-            length: c.length,
-            max_steps: c.max_steps,
-            slip_prob: c.slip_prob,
-            step_penalty: c.step_penalty,
-        }
-    }
-}
-
-impl From<&CorridorSection> for CorridorConfig {
-    fn from(s: &CorridorSection) -> Self {
-        CorridorConfig {
-            length: s.length,
-            max_steps: s.max_steps,
-            slip_prob: s.slip_prob,
-            step_penalty: s.step_penalty,
-        }
-    }
-}
-
-/// [`KeyDoorConfig`]'s fields, with its defaults.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct KeyDoorSection {
-    /// The maze, one row per line (see rl-env's KeyDoor).
-    pub map: String,
-    /// Truncation, # steps.
-    pub max_steps: usize,
-    pub key_reward: f32,
-    pub door_reward: f32,
-    pub step_penalty: f32,
-    pub random_start: bool,
-    pub random_key: bool,
-}
-
-impl Default for KeyDoorSection {
-    fn default() -> Self {
-        let c = KeyDoorConfig::default();
-        Self {
-            map: c.map,
-            max_steps: c.max_steps,
-            key_reward: c.key_reward,
-            door_reward: c.door_reward,
-            step_penalty: c.step_penalty,
-            random_start: c.random_start,
-            random_key: c.random_key,
-        }
-    }
-}
-
-impl From<&KeyDoorSection> for KeyDoorConfig {
-    fn from(s: &KeyDoorSection) -> Self {
-        KeyDoorConfig {
-            map: s.map.clone(),
-            max_steps: s.max_steps,
-            key_reward: s.key_reward,
-            door_reward: s.door_reward,
-            step_penalty: s.step_penalty,
-            random_start: s.random_start,
-            random_key: s.random_key,
-        }
-    }
-}
-
-/// [`GroupedBanditConfig`]'s fields, with its defaults (# agent steps = # frames here).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct GroupedBanditSection {
-    /// Actions `A`.
-    pub actions: usize,
-    /// Hidden groups `G` of identical actions, `1..=actions`.
-    pub groups: usize,
-    /// Contexts, shown one-hot.
-    pub contexts: usize,
-    /// Standard deviation of the reward noise.
-    pub noise: f32,
-    /// # steps per episode, a fresh context each.
-    pub episode_length: usize,
-    /// Seed of the groups and the mean rewards, apart from `run.seed`.
-    pub structure_seed: u64,
-}
-
-impl Default for GroupedBanditSection {
-    fn default() -> Self {
-        let c = GroupedBanditConfig::default();
-        Self {
-            actions: c.actions,
-            groups: c.groups,
-            contexts: c.contexts,
-            noise: c.noise,
-            episode_length: c.episode_length,
-            structure_seed: c.structure_seed,
-        }
-    }
-}
-
-impl From<&GroupedBanditSection> for GroupedBanditConfig {
-    fn from(s: &GroupedBanditSection) -> Self {
-        GroupedBanditConfig {
-            actions: s.actions,
-            groups: s.groups,
-            contexts: s.contexts,
-            noise: s.noise,
-            episode_length: s.episode_length,
-            structure_seed: s.structure_seed,
         }
     }
 }
@@ -300,34 +175,78 @@ fn default_max_len() -> usize {
     RandomConfig::default().max_len
 }
 
-/// The config key of a library's `InvalidConfig` error (`agent.learner.lr`), if it is one.
-fn invalid_key(err: &anyhow::Error) -> Option<String> {
-    let section = |config: &str| match config {
-        "LearnerConfig" => Some("agent.learner"),
-        "ReplayConfig" => Some("agent.replay"),
-        "NStepConfig" => Some("agent.n_step"),
-        "NetworkConfig" => Some("agent.network"),
-        "ExplorationConfig" => Some("agent.exploration"),
-        "MaspConfig" => Some("masp"),
-        "CorridorConfig" | "KeyDoorConfig" | "GroupedBanditConfig" => Some("env"),
-        _ => None,
-    };
-    for cause in err.chain() {
-        if let Some(rainbow::Error::InvalidConfig { config, field, .. }) =
-            cause.downcast_ref::<rainbow::Error>()
-        {
-            return section(config).map(|s| format!("{s}.{field}"));
-        }
-        if let Some(masp::Error::InvalidConfig { config, field, .. }) = cause.downcast_ref::<masp::Error>() {
-            return section(config).map(|s| format!("{s}.{field}"));
-        }
-        if let Some(rl_env::Error::InvalidConfig { config, field, .. }) =
-            cause.downcast_ref::<rl_env::Error>()
-        {
-            return section(config).map(|s| format!("{s}.{field}"));
-        }
+/// The key in the run's TOML of a value that validation rejected (`agent.learner.lr`),
+/// carried as the error's context so that the message names it and the caller can say
+/// which file or `--set` gave it.
+#[derive(Debug)]
+struct InvalidKey(String);
+
+impl std::fmt::Display for InvalidKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "`{}`", self.0)
     }
-    None
+}
+
+/// The field a library's `InvalidConfig` error names, if it is one.
+trait InvalidField {
+    fn invalid_field(&self) -> Option<&'static str>;
+}
+
+macro_rules! invalid_field_of {
+    ($($krate:ident),*) => {$(
+        impl InvalidField for $krate::Error {
+            fn invalid_field(&self) -> Option<&'static str> {
+                match self {
+                    $krate::Error::InvalidConfig { field, .. } => Some(field),
+                    _ => None,
+                }
+            }
+        }
+    )*};
+}
+
+invalid_field_of!(rainbow, masp, rl_env, ale_env, macro_actions, retro_env);
+
+/// `result` of validating the section at `section`, its error keyed by the field it names.
+fn keyed<E>(section: &str, result: std::result::Result<(), E>) -> Result<()>
+where
+    E: InvalidField + std::error::Error + Send + Sync + 'static,
+{
+    result.map_err(|e| {
+        let key = e.invalid_field().map_or_else(|| section.to_string(), |field| format!("{section}.{field}"));
+        anyhow::Error::new(e).context(InvalidKey(key))
+    })
+}
+
+/// A rule of the runner's own broken by the value at `key`; its message names the key.
+#[derive(Debug)]
+struct BrokenRule {
+    key: &'static str,
+    message: String,
+}
+
+impl std::fmt::Display for BrokenRule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for BrokenRule {}
+
+/// Checks a rule of the runner's own on the value at `key`.
+fn check(ok: bool, key: &'static str, message: impl FnOnce() -> String) -> Result<()> {
+    match ok {
+        true => Ok(()),
+        false => Err(BrokenRule { key, message: message() }.into()),
+    }
+}
+
+/// The key of the value that [`RunConfig::validate`] rejected, if it knows it.
+fn rejected_key(err: &anyhow::Error) -> Option<&str> {
+    match err.downcast_ref::<InvalidKey>() {
+        Some(InvalidKey(key)) => Some(key),
+        None => err.downcast_ref::<BrokenRule>().map(|rule| rule.key),
+    }
 }
 
 /// The agent presets of `[agent] preset`.
@@ -547,10 +466,7 @@ impl RunConfig {
             config.run.name = config.default_name();
         }
         if let Err(e) = config.validate() {
-            let key = invalid_key(&e);
-            let source = key.as_deref().map(describe).unwrap_or_else(|| describe(""));
-            let key = key.map(|k| format!("`{k}`: ")).unwrap_or_default();
-            bail!("{source}: impossible value: {key}{e:#}");
+            bail!("{}: impossible value: {e:#}", describe(rejected_key(&e).unwrap_or("")));
         }
         if let EnvConfig::Atari { game, .. } = &config.env {
             ale_env::rom_path(game)
@@ -622,66 +538,67 @@ impl RunConfig {
     /// Checks everything that the libraries check, before any env or network is built.
     pub fn validate(&self) -> Result<()> {
         match &self.env {
-            EnvConfig::Atari { protocol, game } => {
-                protocol.train_config(game).validate().context("[env]")?;
-            }
+            EnvConfig::Atari { protocol, game } => keyed("env", protocol.train_config(game).validate())?,
             EnvConfig::Retro(r) => {
-                r.validate().context("[env]")?;
+                keyed("env", r.validate())?;
                 // Genesis Plus GX keeps its state in C globals: one emulator per process.
-                let one = |key: &str, n: usize| {
-                    if n == 1 {
-                        Ok(())
-                    } else {
-                        Err(anyhow::anyhow!(
-                            "[run] {key} = {n}: env.kind = \"retro\" runs one emulator per process \
-                             (the core's state is global), so set run.{key} = 1"
-                        ))
-                    }
-                };
-                one("num_envs", self.run.num_envs)?;
-                one("eval_envs", self.run.eval_envs)?;
-                if self.run.checkpoint_eval_episodes > 0 {
-                    bail!(
-                        "[run] checkpoint_eval_episodes = {}: env.kind = \"retro\" cannot evaluate \
-                         while training (one emulator per process); set it to 0, the run's final \
-                         evaluation still happens",
+                let why = "env.kind = \"retro\" runs one emulator per process (the core's state is global)";
+                check(self.run.num_envs == 1, "run.num_envs", || {
+                    format!("[run] num_envs = {}: {why}, so set run.num_envs = 1", self.run.num_envs)
+                })?;
+                check(self.run.eval_envs == 1, "run.eval_envs", || {
+                    format!("[run] eval_envs = {}: {why}, so set run.eval_envs = 1", self.run.eval_envs)
+                })?;
+                check(self.run.checkpoint_eval_episodes == 0, "run.checkpoint_eval_episodes", || {
+                    format!(
+                        "[run] checkpoint_eval_episodes = {}: {why}, so it cannot evaluate while training; \
+                         set it to 0 (the run's final evaluation still happens)",
                         self.run.checkpoint_eval_episodes
-                    );
-                }
+                    )
+                })?;
             }
-            EnvConfig::Corridor(c) => CorridorConfig::from(c).validate().context("[env]")?,
-            EnvConfig::KeyDoor(k) => KeyDoorConfig::from(k).validate().context("[env]")?,
-            EnvConfig::GroupedBandit(b) => GroupedBanditConfig::from(b).validate().context("[env]")?,
+            EnvConfig::Corridor(c) => keyed("env", c.validate())?,
+            EnvConfig::KeyDoor(k) => keyed("env", k.validate())?,
+            EnvConfig::GroupedBandit(b) => keyed("env", b.validate())?,
         }
         if let MacroSource::Random { count, min_len, max_len, primitives: _, seed: _ } = &self.macros.source {
             let random =
                 RandomConfig { count: *count, min_len: *min_len, max_len: *max_len, primitives: None };
             // The primitives are only known once the env exists; check lengths on a stand-in.
-            random.validate(&["A".to_string(), "B".to_string()]).context("[macros.source]")?;
+            keyed("macros.source", random.validate(&["A".to_string(), "B".to_string()]))?;
         }
-        if !(0.0..=1.0).contains(&self.macros.corruption) {
-            bail!("[macros] corruption = {}: use a fraction in [0, 1], e.g. 0.25", self.macros.corruption);
-        }
-        self.agent.validate().context("[agent]")?;
+        check((0.0..=1.0).contains(&self.macros.corruption), "macros.corruption", || {
+            format!("[macros] corruption = {}: use a fraction in [0, 1], e.g. 0.25", self.macros.corruption)
+        })?;
+        let agent = &self.agent;
+        keyed("run.device", rainbow::DeviceSpec::parse(&agent.device).map(drop))?;
+        keyed("agent.network", agent.network.validate())?;
+        keyed("agent.learner", agent.learner.validate())?;
+        keyed("agent.replay", agent.replay.validate())?;
+        keyed("agent.n_step", agent.n_step.validate())?;
+        keyed("agent.exploration", agent.exploration.validate())?;
+        // What AgentConfig checks beyond its parts: exploration against the network.
+        keyed("agent.exploration", agent.validate())?;
         if self.masp_enabled {
-            self.masp.validate().context("[masp]")?;
+            keyed("masp", self.masp.validate())?;
         }
         let r = &self.run;
-        if r.frames == 0 {
-            bail!("[run] frames = 0: give a training budget in environment frames, e.g. 10_000_000");
-        }
-        if r.num_envs == 0 {
-            bail!("[run] num_envs = 0: use at least 1 env copy");
-        }
-        if r.eval_envs == 0 {
-            bail!("[run] eval_envs = 0: evaluate on at least 1 env copy, e.g. 16");
-        }
-        if r.checkpoint_interval == 0 || r.log_interval == 0 {
-            bail!("[run] checkpoint_interval and log_interval are # frames and must be at least 1");
-        }
-        if r.name.is_empty() || r.name.contains(['/', '\\']) || r.name.contains("__") {
-            bail!("[run] name = {:?}: use a non-empty name without `/` or `__`, e.g. \"masp\"", r.name);
-        }
+        check(r.frames > 0, "run.frames", || {
+            "[run] frames = 0: give a training budget in environment frames, e.g. 10_000_000".into()
+        })?;
+        check(r.num_envs > 0, "run.num_envs", || "[run] num_envs = 0: use at least 1 env copy".into())?;
+        check(r.eval_envs > 0, "run.eval_envs", || {
+            "[run] eval_envs = 0: evaluate on at least 1 env copy, e.g. 16".into()
+        })?;
+        let every = "# frames and must be at least 1";
+        check(r.checkpoint_interval > 0, "run.checkpoint_interval", || {
+            format!("[run] checkpoint_interval is {every}")
+        })?;
+        check(r.log_interval > 0, "run.log_interval", || format!("[run] log_interval is {every}"))?;
+        let name_ok = !(r.name.is_empty() || r.name.contains(['/', '\\']) || r.name.contains("__"));
+        check(name_ok, "run.name", || {
+            format!("[run] name = {:?}: use a non-empty name without `/` or `__`, e.g. \"masp\"", r.name)
+        })?;
         Ok(())
     }
 

@@ -136,13 +136,12 @@ fn play(
     Ok((report(config, agent, scores, eval_frames), written))
 }
 
+/// The evaluation's base envs, and the recordings of those that are filmed.
+type FilmedEnvs = (Vec<Box<dyn Env>>, Vec<Recording>);
+
 /// The evaluation's base envs, one per copy of `quota`; the copies whose games are among the
 /// first `videos.count` (numbered copy by copy, as the scores are) are filmed.
-fn eval_envs(
-    config: &RunConfig,
-    quota: &[usize],
-    videos: Option<&Videos>,
-) -> Result<(Vec<Box<dyn Env>>, Vec<Recording>)> {
+fn eval_envs(config: &RunConfig, quota: &[usize], videos: Option<&Videos>) -> Result<FilmedEnvs> {
     let mut recordings = Vec::new();
     let mut first_game = 0;
     let mut envs = Vec::with_capacity(quota.len());

@@ -618,3 +618,43 @@ mod tests {
         }
     }
 }
+
+/// The options of `masp experiment` (and `cargo xtask experiment`).
+#[derive(Clone, Debug, clap::Args)]
+pub struct ExperimentArgs {
+    /// A preset in configs/experiments/ (main, atari100k, macro-count, noise, transfer,
+    /// toy-sweep), or a path to a preset file.
+    pub name: String,
+    /// Only these of the preset's games, comma-separated, e.g. frostbite,road_runner
+    /// (default: all).
+    #[arg(long, value_delimiter = ',', value_name = "GAMES")]
+    pub games: Vec<String>,
+    /// Only these of the preset's arms, comma-separated, e.g. der,masp (default: all).
+    #[arg(long, value_delimiter = ',', value_name = "ARMS")]
+    pub arms: Vec<String>,
+    /// Seeds per game and arm (default: the preset's).
+    #[arg(long)]
+    pub seeds: Option<u64>,
+    /// Runs at a time, each its own `masp train` process sharing the cores.
+    #[arg(long, default_value_t = 1)]
+    pub jobs: usize,
+    /// Training budget of every run, # environment frames (default: the preset's).
+    #[arg(long)]
+    pub frames: Option<u64>,
+    /// Parent of the experiment's folder OUT/NAME.
+    #[arg(long, default_value = "runs")]
+    pub out: PathBuf,
+    /// Write a job script and its manifest into OUT/NAME instead of running.
+    #[arg(long, value_enum)]
+    pub emit: Option<Emit>,
+    /// Only write the report and the plots of the runs finished so far (after a cluster
+    /// sweep, for instance).
+    #[arg(long, conflicts_with = "emit")]
+    pub report_only: bool,
+}
+
+/// Schedulers `--emit` writes for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Emit {
+    Slurm,
+}

@@ -9,7 +9,8 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use macro_actions::NgramConfig;
-use masp_runner::sweep::ExperimentArgs;
+use masp_runner::experiment::ExperimentArgs;
+use masp_runner::run_dir::{self, run_status, RunStatus};
 use masp_runner::{
     evaluate_run, mine_macros, plot_runs, record, report_markdown, resume_config, train, Policy, RunConfig,
     TrainOptions,
@@ -41,6 +42,11 @@ enum Command {
         /// Continue this run folder from its last checkpoint (its own config, plus any --set).
         #[arg(long, value_name = "RUN_DIR", conflicts_with = "configs")]
         resume: Option<PathBuf>,
+        /// With --run-dir: skip the run if it is finished (eval.json), continue it from its
+        /// checkpoint if it has one, start it otherwise: the rule of every sweep and cluster
+        /// job. --config and --set apply only when it starts.
+        #[arg(long, requires = "run_dir")]
+        resumable: bool,
         /// Print the resolved config and exit.
         #[arg(long)]
         dry_run: bool,
@@ -181,10 +187,15 @@ fn main() {
 
 fn try_main() -> Result<()> {
     match Cli::parse().command {
-        Command::Train { configs, sets, out, run_dir, resume, dry_run, profile } => {
-            let options =
+        Command::Train { configs, sets, out, run_dir, resume, resumable, dry_run, profile } => {
+            let mut options =
                 TrainOptions { out, run_dir, resume, progress: true, stop: Arc::default(), profile };
-            train_cmd(&configs, &sets, options, dry_run)
+            if resumable && !resume_rule(&mut options) {
+                return Ok(());
+            }
+            let (configs, sets) =
+                if options.resume.is_some() { (&[][..], &[][..]) } else { (&configs[..], &sets[..]) };
+            train_cmd(configs, sets, options, dry_run)
         }
         Command::Eval { run, episodes, video } => eval_cmd(run, episodes, video),
         Command::Analyze { input, top_k, out } => analyze_cmd(input, top_k, out),
@@ -219,6 +230,26 @@ fn retro_import_cmd(paths: &[PathBuf]) -> Result<()> {
     }
     println!("{} ROM(s) imported into {}", imported.len(), rom_dir.display());
     Ok(())
+}
+
+/// `--resumable`: points `options` at the run folder's checkpoint when it has one; false
+/// when the run is finished and there is nothing to do (its folder is printed, as a run's is).
+fn resume_rule(options: &mut TrainOptions) -> bool {
+    let dir = options.run_dir.clone().expect("clap: --resumable requires --run-dir");
+    match run_status(&dir) {
+        RunStatus::Finished => {
+            eprintln!("{}: finished, skipped (it has {})", dir.display(), run_dir::EVAL);
+            println!("{}", dir.display());
+            return false;
+        }
+        RunStatus::Interrupted => {
+            eprintln!("{}: resuming from its checkpoint", dir.display());
+            options.resume = Some(dir);
+            options.run_dir = None;
+        }
+        RunStatus::New => eprintln!("{}: starting", dir.display()),
+    }
+    true
 }
 
 /// `masp train`: resolves the config, trains until the frame budget, evaluates. Ctrl-C

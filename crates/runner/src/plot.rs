@@ -15,35 +15,21 @@
 //! # Ok::<(), anyhow::Error>(())
 //! ```
 //!
-//! Text needs a TrueType font, loaded at run time: `MASP_FONT` (a `.ttf` file), else
-//! DejaVu Sans or Liberation Sans from the usual system folders. Without one the plots are
-//! drawn without text and a warning says so.
+//! Text needs a TrueType font ([`crate::font`]); without one the plots are drawn without
+//! text and a warning says so.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 
 use anyhow::{anyhow, bail, Context, Result};
 use plotters::coord::Shift;
 use plotters::prelude::*;
-use plotters::style::register_font;
 
+use crate::font::{self, FONT_ENV};
 use crate::metrics::MetricsTable;
 use crate::reference::reference;
 use crate::run_dir::{self, RunLabel};
 use crate::stats::{ci95_half_width, mean_sd};
-
-/// Environment variable naming the `.ttf` font for plot text.
-pub const FONT_ENV: &str = "MASP_FONT";
-
-/// Where Debian/Ubuntu, Fedora and Arch put the fonts we look for.
-const SYSTEM_FONTS: [&str; 5] = [
-    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
-    "/usr/share/fonts/dejavu-sans-fonts/DejaVuSans.ttf",
-    "/usr/share/fonts/TTF/DejaVuSans.ttf",
-    "/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf",
-    "/usr/share/fonts/liberation-sans/LiberationSans-Regular.ttf",
-];
 
 /// The metrics.csv columns that hold raw game scores, the unit of DER's published
 /// scores: only beside these is DER's line meaningful.
@@ -121,7 +107,7 @@ pub fn plot_runs(runs: &[PathBuf], out_dir: &Path, metric: &str) -> Result<Vec<P
     agents.dedup();
 
     std::fs::create_dir_all(out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
-    let text = font_loaded();
+    let text = font::loaded();
     if !text {
         eprintln!(
             "warning: no font found (set {FONT_ENV} to a .ttf file, or install DejaVu Sans): the plots have \
@@ -188,20 +174,6 @@ fn interpolate(series: &[(f64, f64)], frames: f64) -> f64 {
     }
     let (x0, y0) = series[i - 1];
     y0 + (y1 - y0) * (frames - x0) / (x1 - x0)
-}
-
-/// Registers the plot font with plotters once; whether one was found.
-fn font_loaded() -> bool {
-    static LOADED: OnceLock<bool> = OnceLock::new();
-    *LOADED.get_or_init(|| {
-        let from_env = std::env::var_os(FONT_ENV).map(PathBuf::from);
-        from_env.into_iter().chain(SYSTEM_FONTS.iter().map(PathBuf::from)).any(|path| {
-            let Ok(bytes) = std::fs::read(&path) else { return false };
-            // plotters keeps fonts for the life of the process; this runs once.
-            let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
-            register_font("sans-serif", FontStyle::Normal, bytes).is_ok()
-        })
-    })
 }
 
 /// Agent `i`'s colour, the same in every panel.

@@ -4,9 +4,8 @@
 //! the environment step, replay insertion, the update with its sampling and MASP's meta
 //! step, and the rest: logging and checkpoints) for `N` updates; after each iteration one
 //! more update of the same agent is timed alone, so that both figures come from the same
-//! minutes of a machine whose speed drifts (back-to-back blocks of each differed by up to
-//! 15 % on a 2-core VM). The report's last three lines compare the loop with the learner it
-//! wraps:
+//! minutes of a machine whose speed drifts (docs/benchmarks.md has the drift measured). The
+//! report's last three lines compare the loop with the learner it wraps:
 //!
 //! ```text
 //! loop_ms_per_update=…      wall time of the loop over the profiled iterations / updates

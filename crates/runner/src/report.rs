@@ -40,8 +40,8 @@ use crate::stats::{bootstrap_ci95, ci95_half_width, mean_sd, Aggregate};
 pub const FINAL_ROWS: usize = 5;
 
 /// Resamples of the aggregates' bootstrap. rliable's default is 50,000; 10,000 already
-/// puts hundreds of values beyond each percentile, and `masp report` of 26 games x 3 agents
-/// x 3 seeds then takes 0.3 s (2-core VM, ci profile).
+/// puts hundreds of values beyond each percentile, at a fifth of the cost
+/// (docs/benchmarks.md times `masp report`).
 pub const BOOTSTRAP_RESAMPLES: usize = 10_000;
 
 /// The bootstrap's seed, fixed so that the same runs give the same report.

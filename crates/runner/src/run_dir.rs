@@ -26,6 +26,8 @@ pub const CONFIG: &str = "config.toml";
 pub const METRICS: &str = "metrics.csv";
 pub const CHECKPOINT: &str = "checkpoint";
 pub const EVAL: &str = "eval.json";
+/// A run's stdout and stderr when a sweep or a cluster job runs it.
+pub const LOG: &str = "train.log";
 /// `masp eval --video`'s GIFs of evaluation games.
 pub const VIDEOS: &str = "videos";
 /// TensorBoard's log folder of a run.
@@ -213,6 +215,28 @@ impl RunLabel {
         let s = Sections::deserialize(toml::Value::Table(table))
             .with_context(|| format!("{}: reading [env] and [run]", path.display()))?;
         Ok(Self { game: s.env.game_name(), agent: s.run.name, seed: s.run.seed })
+    }
+}
+
+/// Where a run stands, from its folder: the one rule by which `masp train --resumable`
+/// (and so every sweep and cluster job) skips, resumes or starts a run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunStatus {
+    /// `eval.json` is there: skip it.
+    Finished,
+    /// A checkpoint is there: continue from it.
+    Interrupted,
+    /// Nothing to continue from: start it.
+    New,
+}
+
+pub fn run_status(dir: &Path) -> RunStatus {
+    if dir.join(EVAL).exists() {
+        RunStatus::Finished
+    } else if find_checkpoint(dir).is_ok() {
+        RunStatus::Interrupted
+    } else {
+        RunStatus::New
     }
 }
 

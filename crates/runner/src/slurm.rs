@@ -17,8 +17,8 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
-use crate::experiment::{Plan, PlannedRun};
-use crate::sweep::{ExperimentArgs, LOG};
+use crate::experiment::{ExperimentArgs, Plan, PlannedRun};
+use crate::run_dir::LOG;
 
 pub const MANIFEST: &str = "manifest.tsv";
 pub const SCRIPT: &str = "slurm.sh";
@@ -93,7 +93,8 @@ fn manifest_line(run: &PlannedRun) -> String {
     fields.join("\t") + "\n"
 }
 
-/// The array job. Its resume rule is [`crate::sweep::run_status`]'s, in shell.
+/// The array job: each task a `masp train --resumable`, whose rule
+/// ([`crate::run_dir::run_status`]) skips, resumes or starts its run.
 fn job_script(plan: &Plan, masp: &Path, root: &Path) -> String {
     let dir = plan.dir.display().to_string();
     format!(
@@ -101,7 +102,7 @@ fn job_script(plan: &Plan, masp: &Path, root: &Path) -> String {
 # The experiment {name}: task i runs line i+1 of {manifest}, one `masp train` each. Submit with
 # `bash {submit}`, which orders the stages; `sbatch {script}` alone suits an experiment of one
 # stage. A task skips a finished run (eval.json), resumes an interrupted one (checkpoint) and
-# starts a new one otherwise, so resubmitting is safe. The run's output goes to its {log}.
+# starts a new one otherwise, so resubmitting is safe. The run's output goes to its {log} too.
 # Edit these for your cluster (partition, time, memory):
 #SBATCH --job-name=masp-{name}
 #SBATCH --array=0-{last}
@@ -115,17 +116,9 @@ IFS=$'\t' read -r -a fields <<< "$line"
 run=${{fields[0]}}
 # One rayon thread per allocated core.
 export RAYON_NUM_THREADS=${{SLURM_CPUS_PER_TASK:-1}}
-if [ -f "$run/eval.json" ]; then
-  echo "$run: finished, skipped"
-  exit 0
-fi
 mkdir -p "$run"
-if [ -f "$run/checkpoint/state.json" ] || [ -f "$run/checkpoint.old/state.json" ]; then
-  echo "$run: resuming"
-  exec "$MASP" train --resume "$run" >> "$run/{log}" 2>&1
-fi
-echo "$run: starting"
-exec "$MASP" train "${{fields[@]:1}}" >> "$run/{log}" 2>&1
+# Into the job's output and the run's {log}; pipefail passes on masp's exit status.
+"$MASP" train --resumable "${{fields[@]:1}}" 2>&1 | tee -a "$run/{log}"
 "#,
         name = plan.name,
         manifest = MANIFEST,
@@ -189,7 +182,7 @@ mod tests {
             jobs: 1,
             frames: None,
             out: out.clone(),
-            emit: Some(crate::sweep::Emit::Slurm),
+            emit: Some(crate::experiment::Emit::Slurm),
             report_only: false,
         };
         emit(&plan, Path::new("/bin/masp"), &root, &args).unwrap();

@@ -17,7 +17,7 @@
 //! every run at its next checkpoint (they share the terminal's process group); the same
 //! command later continues them.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, ExitStatus};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
@@ -26,74 +26,11 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 
 use crate::eval::EvalReport;
-use crate::experiment::{Plan, PlannedRun, Preset};
-use crate::run_dir;
+use crate::experiment::{Emit, ExperimentArgs, Plan, PlannedRun, Preset};
+use crate::run_dir::{self, run_status, RunStatus, LOG};
 
-/// A run's stdout and stderr, in its folder.
-pub const LOG: &str = "train.log";
 /// The report of the finished runs, in the experiment's folder.
 pub const REPORT: &str = "report.md";
-
-/// The options of `masp experiment` (and `cargo xtask experiment`).
-#[derive(Clone, Debug, clap::Args)]
-pub struct ExperimentArgs {
-    /// A preset in configs/experiments/ (main, atari100k, macro-count, noise, transfer,
-    /// toy-sweep), or a path to a preset file.
-    pub name: String,
-    /// Only these of the preset's games, comma-separated, e.g. frostbite,road_runner
-    /// (default: all).
-    #[arg(long, value_delimiter = ',', value_name = "GAMES")]
-    pub games: Vec<String>,
-    /// Only these of the preset's arms, comma-separated, e.g. der,masp (default: all).
-    #[arg(long, value_delimiter = ',', value_name = "ARMS")]
-    pub arms: Vec<String>,
-    /// Seeds per game and arm (default: the preset's).
-    #[arg(long)]
-    pub seeds: Option<u64>,
-    /// Runs at a time, each its own `masp train` process sharing the cores.
-    #[arg(long, default_value_t = 1)]
-    pub jobs: usize,
-    /// Training budget of every run, # environment frames (default: the preset's).
-    #[arg(long)]
-    pub frames: Option<u64>,
-    /// Parent of the experiment's folder OUT/NAME.
-    #[arg(long, default_value = "runs")]
-    pub out: PathBuf,
-    /// Write a job script and its manifest into OUT/NAME instead of running.
-    #[arg(long, value_enum)]
-    pub emit: Option<Emit>,
-    /// Only write the report and the plots of the runs finished so far (after a cluster
-    /// sweep, for instance).
-    #[arg(long, conflicts_with = "emit")]
-    pub report_only: bool,
-}
-
-/// Schedulers `--emit` writes for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum Emit {
-    Slurm,
-}
-
-/// Where a run stands, from its folder.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RunStatus {
-    /// `eval.json` is there.
-    Finished,
-    /// A checkpoint is there: continue with `--resume`.
-    Interrupted,
-    /// Nothing to continue from.
-    New,
-}
-
-pub fn run_status(dir: &Path) -> RunStatus {
-    if dir.join(run_dir::EVAL).exists() {
-        RunStatus::Finished
-    } else if run_dir::find_checkpoint(dir).is_ok() {
-        RunStatus::Interrupted
-    } else {
-        RunStatus::New
-    }
-}
 
 /// `masp experiment`: see the module docs. `masp` is the binary that runs each run (this
 /// one); `root` the folder presets and config paths are relative to; `stop` is set by
@@ -201,7 +138,7 @@ fn execute(plan: &Plan, masp: &Path, jobs: usize, stop: &AtomicBool) -> Result<V
             }
             let run = &plan.runs[i];
             let status = run_status(&run.dir);
-            let mut cmd = train_command(masp, run, status);
+            let mut cmd = train_command(masp, run);
             cmd.env("RAYON_NUM_THREADS", &threads);
             let dir = run.dir.clone();
             let tx = tx.clone();
@@ -265,14 +202,11 @@ fn execute(plan: &Plan, masp: &Path, jobs: usize, stop: &AtomicBool) -> Result<V
         .collect())
 }
 
-/// `masp train` for a run, as its status asks: continue from the checkpoint, or start.
-pub fn train_command(masp: &Path, run: &PlannedRun, status: RunStatus) -> Command {
+/// `masp train --resumable` for a run: it skips, resumes or starts the run as its folder
+/// says ([`RunStatus`]).
+pub fn train_command(masp: &Path, run: &PlannedRun) -> Command {
     let mut cmd = Command::new(masp);
-    cmd.arg("train");
-    match status {
-        RunStatus::Interrupted => cmd.arg("--resume").arg(&run.dir),
-        RunStatus::New | RunStatus::Finished => cmd.args(run.train_args()),
-    };
+    cmd.args(["train", "--resumable"]).args(run.train_args());
     cmd
 }
 

@@ -236,7 +236,11 @@ mod tests {
     fn masked_crc_matches_tensorflow() {
         // crc32c("123456789") = 0xe3069283 (the CRC-32C check value, RFC 3720 B.4).
         assert_eq!(crc32c::crc32c(b"123456789"), 0xe306_9283);
-        assert_eq!(masked_crc32c(b"123456789"), 0xe306_9283u32.rotate_right(15).wrapping_add(0xa282_ead8));
+        // Published masked values: the tfrecord_slow package's test vector, and the bytes
+        // a3 7f 4b 22 that follow the 8-byte length 24 at the start of every TensorFlow
+        // event file (the masked CRC of that length).
+        assert_eq!(masked_crc32c(b"1234567890asdfghjkl"), 4_134_599_430);
+        assert_eq!(masked_crc32c(&24u64.to_le_bytes()).to_le_bytes(), [0xa3, 0x7f, 0x4b, 0x22]);
     }
 
     /// The steps of a file's intact records, through the same framing reader.

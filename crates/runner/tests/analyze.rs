@@ -51,6 +51,13 @@ impl Picture {
     }
 }
 
+/// The heatmap's colour of `v` on `style`'s scale: white to dark blue (masp's shading).
+fn shade(style: &masp::HeatmapStyle, v: f32) -> [u8; 3] {
+    let (lo, hi) = style.range;
+    let t = ((v - lo) / (hi - lo)).clamp(0.0, 1.0);
+    [8u8, 48, 107].map(|dark| (255.0 - t * (255.0 - f32::from(dark))).round() as u8)
+}
+
 #[test]
 fn a_toy_masp_run_is_analysed_like_the_masp_crate_would() {
     let out = fresh_dir("analyze", "toy");
@@ -107,13 +114,33 @@ fn a_toy_masp_run_is_analysed_like_the_masp_crate_would() {
     // The files: analysis/ in the run folder; the PNG decodes at the heatmap's size.
     let dir = run.join("analysis");
     assert_eq!(analysis.heatmap, dir.join("similarity.png"));
-    // 768 px of heatmap over `a` actions, whole pixels per cell, margins 8 and a 16 px colour
-    // bar 8 px off (masp::heatmap_png's layout).
-    let cell = 768 / a as u32;
-    assert_eq!(
-        Picture::read(&analysis.heatmap).size(),
-        (16 + a as u32 * cell + 8 + 16, 16 + a as u32 * cell)
-    );
+    // The picture is the layout's size, and each cell's centre shows its entry of S on the
+    // off-diagonal scale, in the drawing order.
+    let layout = &analysis.heatmap_layout;
+    let picture = Picture::read(&analysis.heatmap);
+    assert_eq!(picture.size(), layout.size);
+    let style = masp::HeatmapStyle::off_diagonal(&s, true).unwrap();
+    assert_eq!(analysis.heatmap_range, style.range);
+    let values = s.to_vec().unwrap();
+    let half = layout.cell_px / 2;
+    for (r, &i) in layout.order.iter().enumerate() {
+        for (c, &j) in layout.order.iter().enumerate() {
+            let (x, y) = (
+                layout.origin.0 + c as u32 * layout.cell_px + half,
+                layout.origin.1 + r as u32 * layout.cell_px + half,
+            );
+            assert_eq!(picture.at(x, y), shade(&style, values[i * a + j]), "cell ({r}, {c})");
+        }
+    }
+    // The font that `cargo xtask setup` installs names each of the 20 actions on the axes.
+    assert_eq!(layout.labels, masp::AxisLabels::Actions);
+    // The corridor's own reference: Spearman against the effect distance.
+    assert!(analysis.spearman_effect_distance.is_some(), "the toy is a corridor");
+    // Blocks: the primitives, then the macros by net move, ascending.
+    assert_eq!(layout.groups[0].0, "primitives");
+    let moves: Vec<i64> =
+        layout.groups[1..].iter().map(|(name, _)| name["move ".len()..].parse().unwrap()).collect();
+    assert!(moves.windows(2).all(|w| w[0] < w[1]), "{moves:?}");
     let md = std::fs::read_to_string(dir.join("analysis.md")).unwrap();
     assert_eq!(md, analysis.to_markdown());
     assert!(md.contains(&format!("{:.4}", want.unwrap())), "{md}");
@@ -179,21 +206,31 @@ fn a_hand_made_s_gives_its_known_top_pairs() {
     assert_eq!((analysis.num_actions, analysis.num_primitives, analysis.frames), (6, 2, None));
     // A file's analysis goes beside it; 768 / 6 = 128 px cells are capped at 48.
     assert_eq!(analysis.heatmap, dir.join("analysis/similarity.png"));
+    let layout = &analysis.heatmap_layout;
+    assert_eq!(layout.cell_px, 48);
     let picture = Picture::read(&analysis.heatmap);
-    assert_eq!(picture.size(), (16 + 6 * 48 + 8 + 16, 16 + 6 * 48));
+    assert_eq!(picture.size(), layout.size);
     // Drawing order: LEFT, RIGHT, then LEFT+LEFT, LEFT+RIGHT, RIGHT+RIGHT, RIGHT+RIGHT+RIGHT.
-    // The colours run from white at 0 to dark blue at the largest off-diagonal entry (0.9),
-    // so the top pair and the diagonal are both dark blue, and 0.1 is darker than 0.05.
-    assert_eq!(analysis.heatmap_max, 0.9f32 as f64);
-    let cell = |row: u32, col: u32| picture.at(8 + col * 48 + 24, 8 + row * 48 + 24);
+    // The colours run from white at the smallest off-diagonal entry (0.05) to dark blue at
+    // the largest (0.9), so the top pair and the diagonal are both dark blue, 0.05 is white
+    // and 0.1 a little blue.
+    assert_eq!(analysis.heatmap_range, (0.05, 0.9));
+    let (ox, oy) = layout.origin;
+    let cell = |row: u32, col: u32| picture.at(ox + col * 48 + 24, oy + row * 48 + 24);
     let dark_blue = [8, 48, 107];
     assert_eq!(cell(4, 5), dark_blue, "RIGHT+RIGHT vs RIGHT+RIGHT+RIGHT, 0.9");
     assert_eq!(cell(2, 2), dark_blue, "the diagonal");
     let (s01, s005) = (cell(1, 3), cell(0, 1));
     assert!(
-        s01[0] < s005[0] && s005[0] < 255,
+        s005 == [255; 3] && s01[0] < 255,
         "RIGHT vs LEFT+RIGHT (0.1) {s01:?}, LEFT vs RIGHT (0.05) {s005:?}"
     );
+    // With a font, the axes carry the six names: the label band holds "RIGHT+RIGHT+RIGHT".
+    assert_eq!(layout.labels, masp::AxisLabels::Actions);
+    assert!(ox > 8 + 8 * 17, "{layout:?}");
+    // Text is drawn in the band left of the first column: some pixel there is not white.
+    let band_inked = (8..ox - 4).any(|x| (oy..oy + 6 * 48).any(|y| picture.at(x, y) != [255; 3]));
+    assert!(band_inked, "the row labels are drawn");
     // Every similar pair above is one edit apart: a negative rank correlation.
     assert!(analysis.spearman_edit_distance.unwrap() < 0.0);
 }
@@ -235,9 +272,9 @@ fn a_grouped_bandit_run_reports_how_s_separates_the_groups() {
     assert_eq!((g.within_pairs, g.between_pairs), (24, 96));
     let config = masp_runner::RunConfig::read_resolved(&run.join("config.toml")).unwrap();
     let masp_runner::EnvConfig::GroupedBandit(section) = config.env else { panic!("{:?}", config.env) };
-    let env = rl_env::GroupedBandit::try_new((&section).into()).unwrap();
+    let env = rl_env::GroupedBandit::try_new(section).unwrap();
     let groups: Vec<Option<usize>> = env.groups().iter().copied().map(Some).collect();
-    let saved = SavedSimilarity::load(&run.join("checkpoint/similarity.json"), &Device::Cpu).unwrap();
+    let saved = SavedSimilarity::load(run.join("checkpoint/similarity.json"), &Device::Cpu).unwrap();
     let s = saved.to_similarity(DType::F32).unwrap();
     assert_eq!(masp::group_separation(&s, &groups).unwrap(), Some(g));
     let report = std::fs::read_to_string(&analysis.report).unwrap();

@@ -47,7 +47,7 @@ fn scores_repeat_for_a_seed_and_copy_count_and_the_training_agent_is_left_as_it_
 
     let first = evaluate(&three, &mut agent, &pool, 7).unwrap();
     assert_eq!((first.episodes, first.scores.len()), (7, 7), "7 episodes over 3 copies: 3 + 2 + 2");
-    assert!(first.scores.iter().any(|&s| s == 1.0), "no game reached the goal: {:?}", first.scores);
+    assert!(first.scores.contains(&1.0), "no game reached the goal: {:?}", first.scores);
     assert!(first.eval_frames < 7 * MAX_STEPS as u64, "every game ran to the time limit");
     assert_eq!(fingerprint(&evaluate(&three, &mut agent, &pool, 7).unwrap()), fingerprint(&first));
 

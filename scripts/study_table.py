@@ -1,0 +1,121 @@
+#!/usr/bin/env python3
+"""Per-arm table of a toy experiment's runs, for docs/experiments.md.
+
+Reads each run folder of OUT/NAME (as `masp experiment` writes them: `{env}__{arm}__{seed}`):
+`metrics.csv` (training return per interval, `eval_score` at checkpoints), `eval.json` (the
+final greedy evaluation) and, where `masp analyze` has run, `analysis/analysis.json` (the
+group separation of S). Prints one markdown row per arm, the mean over seeds with its 95 %
+Student-t half-width, and writes the same numbers to OUT/NAME/study.csv.
+
+    python3 scripts/study_table.py runs/mechanism --threshold 0.8
+
+Sample efficiency is read two ways: the mean training return over the whole budget (the
+area under the learning curve, divided by the budget) and the frames until the interval's
+training return first reaches --threshold (runs that never do count as the budget, and
+are counted).
+"""
+
+import argparse
+import csv
+import json
+import math
+import statistics
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+# Two-sided 95 % Student t quantiles by degrees of freedom.
+T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262}
+
+
+def mean_ci(values, digits=3):
+    """`mean ± half-width` text with `digits` decimals, the mean and the half-width."""
+    values = [v for v in values if v is not None]
+    if not values:
+        return "–", None, None
+    m = statistics.fmean(values)
+    if len(values) < 2:
+        return f"{m:.{digits}f}", m, None
+    half = T95.get(len(values) - 1, 1.96) * statistics.stdev(values) / math.sqrt(len(values))
+    return f"{m:.{digits}f} ± {half:.{digits}f}", m, half
+
+
+def run_numbers(run, threshold):
+    rows = list(csv.DictReader(open(run / "metrics.csv")))
+    budget = int(rows[-1]["frames"])
+    scores = [(int(r["frames"]), float(r["episode_score"])) for r in rows if r["episode_score"]]
+    reached = next((f for f, s in scores if s >= threshold), None)
+    evals = {int(r["frames"]): float(r["eval_score"]) for r in rows if r["eval_score"]}
+    final = json.load(open(run / "eval.json"))["mean"] if (run / "eval.json").exists() else None
+    groups = None
+    analysis = run / "analysis" / "analysis.json"
+    if analysis.exists():
+        groups = json.load(open(analysis)).get("group_separation")
+    return {
+        "auc": statistics.fmean(s for _, s in scores),
+        "first": scores[0][1],
+        "frames_to_threshold": reached if reached is not None else budget,
+        "never": reached is None,
+        "evals": evals,
+        "final": final,
+        "auc_s": groups["auc"] if groups else None,
+        "within": groups["within_mean"] if groups else None,
+        "between": groups["between_mean"] if groups else None,
+    }
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("experiment", type=Path, help="OUT/NAME, the experiment's folder")
+    parser.add_argument("--threshold", type=float, required=True, help="training return to reach")
+    args = parser.parse_args()
+    arms = defaultdict(list)
+    for run in sorted(p for p in args.experiment.iterdir() if (p / "metrics.csv").exists()):
+        parts = run.name.split("__")
+        if len(parts) != 3 or not (run / "eval.json").exists():
+            continue
+        arms[parts[1]].append(run_numbers(run, args.threshold))
+    if not arms:
+        sys.exit(f"no finished run in {args.experiment}")
+    checkpoints = sorted({f for runs in arms.values() for r in runs for f in r["evals"]})
+    header = (
+        ["arm", "seeds", "mean training return", f"frames to {args.threshold}", "never"]
+        + [f"eval at {f}" for f in checkpoints]
+        + ["final eval", "AUC of S (groups)", "S within", "S between"]
+    )
+    print("| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header))
+    table = []
+    for arm, runs in arms.items():
+        cells = [arm, str(len(runs))]
+        numbers = [arm, len(runs)]
+        for key, digits in [("auc", 3), ("frames_to_threshold", 0)]:
+            text, m, h = mean_ci([r[key] for r in runs], digits)
+            cells.append(text)
+            numbers += [m, h]
+        never = sum(r["never"] for r in runs)
+        cells.append(str(never))
+        numbers.append(never)
+        for f in checkpoints:
+            text, m, h = mean_ci([r["evals"].get(f) for r in runs])
+            cells.append(text)
+            numbers += [m, h]
+        for key, digits in [("final", 3), ("auc_s", 3), ("within", 5), ("between", 5)]:
+            text, m, h = mean_ci([r[key] for r in runs], digits)
+            cells.append(text)
+            numbers += [m, h]
+        print("| " + " | ".join(cells) + " |")
+        table.append(numbers)
+    columns = ["arm", "seeds", "return_mean", "return_ci", "frames_mean", "frames_ci", "never"]
+    for f in checkpoints:
+        columns += [f"eval{f}_mean", f"eval{f}_ci"]
+    columns += ["final_mean", "final_ci", "auc_s_mean", "auc_s_ci", "within_mean", "within_ci",
+                "between_mean", "between_ci"]
+    with open(args.experiment / "study.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(columns)
+        w.writerows(table)
+
+
+if __name__ == "__main__":
+    main()
