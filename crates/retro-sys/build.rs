@@ -109,6 +109,7 @@ fn main() {
         .flag_if_supported("-w")
         .compile("genesis_plus_gx");
     println!("cargo:rustc-link-lib=m");
+    link_shared_copy(&out_dir);
 
     generate_bindings(&genesis.join("libretro/libretro.h"), &out_dir);
 
@@ -120,6 +121,26 @@ fn main() {
         "cargo:rustc-env=RETRO_SYS_DEFAULT_ROM_DIR={}",
         workspace.join("third_party/retro/roms").display()
     );
+}
+
+/// The same objects as a shared library, `libgenesis_plus_gx_copy.so`: `retro-env` loads one
+/// private copy of it per extra emulator, each with its own C globals, so several emulators
+/// run in one process. `-Bsymbolic` binds the library's references to its own globals, never
+/// to the statically linked core's.
+fn link_shared_copy(out_dir: &Path) {
+    let so = out_dir.join("libgenesis_plus_gx_copy.so");
+    let status = cc::Build::new()
+        .get_compiler()
+        .to_command()
+        .args(["-shared", "-o"])
+        .arg(&so)
+        .arg("-Wl,--whole-archive")
+        .arg(out_dir.join("libgenesis_plus_gx.a"))
+        .args(["-Wl,--no-whole-archive", "-Wl,-Bsymbolic", "-lm"])
+        .status()
+        .unwrap_or_else(|e| panic!("cannot run the C compiler to link {}: {e}", so.display()));
+    assert!(status.success(), "linking {} failed", so.display());
+    println!("cargo:rustc-env=RETRO_SYS_SHARED_LIBRARY={}", so.display());
 }
 
 /// Fails the build when pin.toml names another version than this crate was written for.

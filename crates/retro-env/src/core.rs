@@ -1,8 +1,11 @@
 //! [`Core`]: the libretro front end over Genesis Plus GX, one owned, loaded game.
 //!
-//! libretro callbacks take no user pointer, and the core keeps its own state in C globals, so
-//! the front end's side (the pressed buttons, the last frame, the pixel format) is a global
-//! too, and at most one `Core` is live per process ([`Error::CoreInUse`]).
+//! The core keeps its state in C globals, so one linked copy serves one emulator: at most one
+//! [`Core::load`] is live per process ([`Error::CoreInUse`]). [`Core::load_isolated`] loads
+//! a private copy of the core's shared library instead (its own globals), so any number run
+//! side by side. libretro callbacks take no user pointer: the front end's side (pressed
+//! buttons, last frame, pixel format) is found through a thread-local pointer set around
+//! every call into a core, which is where all callbacks happen.
 //!
 //! Screens are `(height, width)`; 320x224 for most Genesis games, 256x224 for games in the
 //! 32-cell mode (StreetFighter II). RAM is the 64 KiB of work RAM at 0xFF0000 as the core
@@ -17,16 +20,16 @@
 //! # Ok::<(), retro_env::Error>(())
 //! ```
 
+use std::cell::Cell;
 use std::ffi::{c_char, c_uint, c_void, CStr, CString};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use retro_sys as sys;
 
 use crate::error::{io, Error, Result};
 
-/// True while a `Core` exists in this process.
+/// True while a `Core` of the linked copy exists in this process.
 static LIVE: AtomicBool = AtomicBool::new(false);
 
 /// The core options stable-retro sets (its `s_envVariables`); every other option keeps the
@@ -37,7 +40,9 @@ const CORE_OPTIONS: &[(&CStr, &CStr)] = &[
     (c"genesis_plus_gx_blargg_ntsc_filter", c"disabled"),
 ];
 
-/// The front end's half of the libretro state, shared with the C callbacks.
+/// The front end's half of the libretro state, one per `Core`, reached by the callbacks
+/// through `CURRENT`.
+#[derive(Debug)]
 struct Frontend {
     /// Bit `i` pressed = libretro joypad id `i` on port 0 (genesis.json's `buttons` order).
     buttons: u16,
@@ -51,24 +56,90 @@ struct Frontend {
     system_dir: Option<CString>,
 }
 
-// SAFETY: `frame` points into the core's globals, only dereferenced by the live `Core`, which
-// is unique in the process.
-unsafe impl Send for Frontend {}
+thread_local! {
+    /// The frontend of the core being called on this thread; null outside calls.
+    static CURRENT: Cell<*mut Frontend> = const { Cell::new(std::ptr::null_mut()) };
+}
 
-static FRONTEND: Mutex<Frontend> = Mutex::new(Frontend {
-    buttons: 0,
-    // libretro's default until the core says otherwise.
-    pixel_format: sys::retro_pixel_format_RETRO_PIXEL_FORMAT_0RGB1555,
-    frame: std::ptr::null(),
-    width: 0,
-    height: 0,
-    pitch: 0,
-    system_dir: None,
-});
+/// Runs `f` on the frontend of the core now calling back; `None` outside a call.
+fn with_frontend<R>(f: impl FnOnce(&mut Frontend) -> R) -> Option<R> {
+    let ptr = CURRENT.with(Cell::get);
+    // SAFETY: CURRENT is set only by `Core::call`, to the calling core's frontend, which
+    // outlives the call, and the core calls back only from inside that call on this thread.
+    unsafe { ptr.as_mut() }.map(f)
+}
 
-fn frontend() -> std::sync::MutexGuard<'static, Frontend> {
-    // A panic while holding the lock leaves plain data behind; keep going with it.
-    FRONTEND.lock().unwrap_or_else(|e| e.into_inner())
+/// The libretro entry points of one copy of the core: the linked one, or a loaded one.
+#[derive(Clone, Copy)]
+struct Api {
+    set_environment: unsafe extern "C" fn(sys::retro_environment_t),
+    set_video_refresh: unsafe extern "C" fn(sys::retro_video_refresh_t),
+    set_audio_sample: unsafe extern "C" fn(sys::retro_audio_sample_t),
+    set_audio_sample_batch: unsafe extern "C" fn(sys::retro_audio_sample_batch_t),
+    set_input_poll: unsafe extern "C" fn(sys::retro_input_poll_t),
+    set_input_state: unsafe extern "C" fn(sys::retro_input_state_t),
+    init: unsafe extern "C" fn(),
+    deinit: unsafe extern "C" fn(),
+    load_game: unsafe extern "C" fn(*const sys::retro_game_info) -> bool,
+    unload_game: unsafe extern "C" fn(),
+    run: unsafe extern "C" fn(),
+    reset: unsafe extern "C" fn(),
+    serialize_size: unsafe extern "C" fn() -> usize,
+    serialize: unsafe extern "C" fn(*mut c_void, usize) -> bool,
+    unserialize: unsafe extern "C" fn(*const c_void, usize) -> bool,
+    get_memory_data: unsafe extern "C" fn(c_uint) -> *mut c_void,
+    get_memory_size: unsafe extern "C" fn(c_uint) -> usize,
+}
+
+impl Api {
+    fn linked() -> Api {
+        Api {
+            set_environment: sys::retro_set_environment,
+            set_video_refresh: sys::retro_set_video_refresh,
+            set_audio_sample: sys::retro_set_audio_sample,
+            set_audio_sample_batch: sys::retro_set_audio_sample_batch,
+            set_input_poll: sys::retro_set_input_poll,
+            set_input_state: sys::retro_set_input_state,
+            init: sys::retro_init,
+            deinit: sys::retro_deinit,
+            load_game: sys::retro_load_game,
+            unload_game: sys::retro_unload_game,
+            run: sys::retro_run,
+            reset: sys::retro_reset,
+            serialize_size: sys::retro_serialize_size,
+            serialize: sys::retro_serialize,
+            unserialize: sys::retro_unserialize,
+            get_memory_data: sys::retro_get_memory_data,
+            get_memory_size: sys::retro_get_memory_size,
+        }
+    }
+
+    /// The entry points of a loaded copy; `lib` must outlive every use.
+    fn loaded(lib: &libloading::Library) -> std::result::Result<Api, libloading::Error> {
+        // SAFETY: each symbol is the libretro function of that name, with the signature
+        // libretro.h gives it (the same the bindings use).
+        unsafe {
+            Ok(Api {
+                set_environment: *lib.get(b"retro_set_environment")?,
+                set_video_refresh: *lib.get(b"retro_set_video_refresh")?,
+                set_audio_sample: *lib.get(b"retro_set_audio_sample")?,
+                set_audio_sample_batch: *lib.get(b"retro_set_audio_sample_batch")?,
+                set_input_poll: *lib.get(b"retro_set_input_poll")?,
+                set_input_state: *lib.get(b"retro_set_input_state")?,
+                init: *lib.get(b"retro_init")?,
+                deinit: *lib.get(b"retro_deinit")?,
+                load_game: *lib.get(b"retro_load_game")?,
+                unload_game: *lib.get(b"retro_unload_game")?,
+                run: *lib.get(b"retro_run")?,
+                reset: *lib.get(b"retro_reset")?,
+                serialize_size: *lib.get(b"retro_serialize_size")?,
+                serialize: *lib.get(b"retro_serialize")?,
+                unserialize: *lib.get(b"retro_unserialize")?,
+                get_memory_data: *lib.get(b"retro_get_memory_data")?,
+                get_memory_size: *lib.get(b"retro_get_memory_size")?,
+            })
+        }
+    }
 }
 
 unsafe extern "C" fn environment(cmd: c_uint, data: *mut c_void) -> bool {
@@ -76,8 +147,7 @@ unsafe extern "C" fn environment(cmd: c_uint, data: *mut c_void) -> bool {
         sys::RETRO_ENVIRONMENT_SET_PIXEL_FORMAT => {
             // SAFETY: libretro passes a `retro_pixel_format *` for this command.
             let format = unsafe { *(data as *const sys::retro_pixel_format) };
-            frontend().pixel_format = format;
-            true
+            with_frontend(|f| f.pixel_format = format).is_some()
         }
         sys::RETRO_ENVIRONMENT_GET_VARIABLE => {
             // SAFETY: libretro passes a `retro_variable *` for this command.
@@ -96,8 +166,8 @@ unsafe extern "C" fn environment(cmd: c_uint, data: *mut c_void) -> bool {
             }
         }
         sys::RETRO_ENVIRONMENT_GET_SYSTEM_DIRECTORY => {
-            // The CString lives in a static and is replaced only by the next `Core::load`.
-            let Some(dir) = frontend().system_dir.as_ref().map(|d| d.as_ptr()) else {
+            // The CString lives in the core's frontend, as long as the core.
+            let Some(dir) = with_frontend(|f| f.system_dir.as_ref().map(|d| d.as_ptr())).flatten() else {
                 return false;
             };
             // SAFETY: libretro passes a `const char **` for this command.
@@ -119,16 +189,17 @@ unsafe extern "C" fn environment(cmd: c_uint, data: *mut c_void) -> bool {
 }
 
 unsafe extern "C" fn video_refresh(data: *const c_void, width: c_uint, height: c_uint, pitch: usize) {
-    let mut f = frontend();
-    // NULL means "the same frame again" (a duped frame): keep the last one.
-    if !data.is_null() {
-        f.frame = data as *const u8;
-    }
-    if pitch != 0 {
-        f.pitch = pitch;
-    }
-    f.width = width as usize;
-    f.height = height as usize;
+    with_frontend(|f| {
+        // NULL means "the same frame again" (a duped frame): keep the last one.
+        if !data.is_null() {
+            f.frame = data as *const u8;
+        }
+        if pitch != 0 {
+            f.pitch = pitch;
+        }
+        f.width = width as usize;
+        f.height = height as usize;
+    });
 }
 
 unsafe extern "C" fn audio_sample(_left: i16, _right: i16) {}
@@ -143,35 +214,104 @@ unsafe extern "C" fn input_state(port: c_uint, device: c_uint, _index: c_uint, i
     if port != 0 || device != sys::RETRO_DEVICE_JOYPAD || id >= 16 {
         return 0;
     }
-    i16::from((frontend().buttons >> id) & 1 == 1)
+    with_frontend(|f| i16::from((f.buttons >> id) & 1 == 1)).unwrap_or(0)
 }
 
 /// One Genesis Plus GX instance with a loaded ROM. Dropping it unloads the game and
-/// deinitialises the core, after which another `Core` may be loaded.
-#[derive(Debug)]
+/// deinitialises the core (and, for an isolated one, unloads its copy of the library).
 pub struct Core {
+    api: Api,
+    frontend: Box<Frontend>,
     ram: *mut u8,
     ram_len: usize,
     /// How far `init` got, so that Drop undoes exactly that.
     initialised: bool,
     game_loaded: bool,
+    /// `None`: the linked core (holds `LIVE`); `Some`: this core's private copy.
+    library: Option<libloading::Library>,
 }
 
-// SAFETY: the core's globals belong to this one value (LIVE enforces uniqueness), so moving
-// it to another thread moves all access with it.
+impl std::fmt::Debug for Core {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Core")
+            .field("isolated", &self.library.is_some())
+            .field("ram_len", &self.ram_len)
+            .finish()
+    }
+}
+
+// SAFETY: the core's globals belong to this one value (the linked copy through LIVE, a
+// loaded copy by construction), so moving it to another thread moves all access with it;
+// the callbacks find the frontend through the calling thread's CURRENT.
 unsafe impl Send for Core {}
 
+/// Numbers the private copies of the library, so their file names never collide.
+static COPIES: AtomicUsize = AtomicUsize::new(0);
+
 impl Core {
-    /// Loads a ROM file (its extension, `.md`, tells the core the system). Fails with
-    /// [`Error::CoreInUse`] while another `Core` is live in the process.
+    /// Loads a ROM file (its extension, `.md`, tells the core the system) into the linked
+    /// core. Fails with [`Error::CoreInUse`] while another such `Core` is live in the process;
+    /// [`Core::load_isolated`] has no such limit.
     pub fn load(rom: &Path) -> Result<Core> {
         if LIVE.swap(true, Ordering::AcqRel) {
             return Err(Error::CoreInUse);
         }
         // From here on, Drop of the half-built core releases LIVE and deinitialises.
-        let mut core = Core { ram: std::ptr::null_mut(), ram_len: 0, initialised: false, game_loaded: false };
+        let mut core = Core::new(Api::linked(), None);
         core.init(rom)?;
         Ok(core)
+    }
+
+    /// Loads a ROM into a private copy of the core's shared library, with globals of its own:
+    /// any number of isolated cores (and one [`Core::load`]) run side by side.
+    pub fn load_isolated(rom: &Path) -> Result<Core> {
+        // dlopen returns the same handle for a file it has open, so each copy is its own file;
+        // it is deleted once loaded (the mapping stays).
+        let n = COPIES.fetch_add(1, Ordering::Relaxed);
+        let copy = std::env::temp_dir().join(format!("masp-retro-core-{}-{n}.so", std::process::id()));
+        std::fs::copy(sys::SHARED_LIBRARY, &copy).map_err(io(&copy))?;
+        // SAFETY: the library is the core built with this crate; loading runs no constructor
+        // with side effects outside its own globals.
+        let lib = unsafe { libloading::Library::new(&copy) };
+        let _ = std::fs::remove_file(&copy);
+        let failed = |e: libloading::Error| Error::Core { op: "dlopen", message: e.to_string() };
+        let lib = lib.map_err(failed)?;
+        let api = Api::loaded(&lib).map_err(failed)?;
+        let mut core = Core::new(api, Some(lib));
+        core.init(rom)?;
+        Ok(core)
+    }
+
+    fn new(api: Api, library: Option<libloading::Library>) -> Core {
+        let frontend = Box::new(Frontend {
+            buttons: 0,
+            // libretro's default until the core says otherwise.
+            pixel_format: sys::retro_pixel_format_RETRO_PIXEL_FORMAT_0RGB1555,
+            frame: std::ptr::null(),
+            width: 0,
+            height: 0,
+            pitch: 0,
+            system_dir: None,
+        });
+        Core {
+            api,
+            frontend,
+            ram: std::ptr::null_mut(),
+            ram_len: 0,
+            initialised: false,
+            game_loaded: false,
+            library,
+        }
+    }
+
+    /// Calls into this core with `CURRENT` pointing at its frontend, restored afterwards (a
+    /// call may happen while another core's is on the stack only across threads, but the
+    /// restore keeps nesting correct anyway).
+    fn call<R>(&mut self, f: impl FnOnce(&Api) -> R) -> R {
+        let previous = CURRENT.with(|c| c.replace(&mut *self.frontend));
+        let result = f(&self.api);
+        CURRENT.with(|c| c.set(previous));
+        result
     }
 
     fn init(&mut self, rom: &Path) -> Result<()> {
@@ -179,33 +319,29 @@ impl Core {
         let path_c = CString::new(rom.as_os_str().as_encoded_bytes())
             .map_err(|_| Error::Core { op: "retro_load_game", message: "ROM path contains NUL".into() })?;
         let dir = rom.parent().unwrap_or(Path::new("."));
-        {
-            let mut f = frontend();
-            f.system_dir = CString::new(dir.as_os_str().as_encoded_bytes()).ok();
-            f.buttons = 0;
-            f.frame = std::ptr::null();
-            f.pixel_format = sys::retro_pixel_format_RETRO_PIXEL_FORMAT_0RGB1555;
-        }
+        self.frontend.system_dir = CString::new(dir.as_os_str().as_encoded_bytes()).ok();
         let info = sys::retro_game_info {
             path: path_c.as_ptr(),
             data: data.as_ptr().cast(),
             size: data.len(),
             meta: std::ptr::null(),
         };
-        // SAFETY: LIVE makes this the only user of the core; the callbacks are valid for the
+        let mut initialised = false;
+        // SAFETY: this `Core` is its copy's only user; the callbacks are valid for the
         // program's life; `info` and what it points to outlive the call (the core copies the
         // ROM into its own cartridge buffer).
-        let loaded = unsafe {
-            sys::retro_set_environment(Some(environment));
-            sys::retro_set_video_refresh(Some(video_refresh));
-            sys::retro_set_audio_sample(Some(audio_sample));
-            sys::retro_set_audio_sample_batch(Some(audio_sample_batch));
-            sys::retro_set_input_poll(Some(input_poll));
-            sys::retro_set_input_state(Some(input_state));
-            sys::retro_init();
-            self.initialised = true;
-            sys::retro_load_game(&info)
-        };
+        let loaded = self.call(|api| unsafe {
+            (api.set_environment)(Some(environment));
+            (api.set_video_refresh)(Some(video_refresh));
+            (api.set_audio_sample)(Some(audio_sample));
+            (api.set_audio_sample_batch)(Some(audio_sample_batch));
+            (api.set_input_poll)(Some(input_poll));
+            (api.set_input_state)(Some(input_state));
+            (api.init)();
+            initialised = true;
+            (api.load_game)(&info)
+        });
+        self.initialised = initialised;
         if !loaded {
             return Err(Error::Core {
                 op: "retro_load_game",
@@ -214,36 +350,38 @@ impl Core {
         }
         self.game_loaded = true;
         // SAFETY: a game is loaded; the RAM buffer is a core global that lives until unload.
-        unsafe {
-            self.ram = sys::retro_get_memory_data(sys::RETRO_MEMORY_SYSTEM_RAM).cast();
-            self.ram_len = sys::retro_get_memory_size(sys::RETRO_MEMORY_SYSTEM_RAM);
-        }
-        if self.ram.is_null() {
-            self.ram_len = 0;
-        }
+        let (ram, len) = self.call(|api| unsafe {
+            (
+                (api.get_memory_data)(sys::RETRO_MEMORY_SYSTEM_RAM).cast::<u8>(),
+                (api.get_memory_size)(sys::RETRO_MEMORY_SYSTEM_RAM),
+            )
+        });
+        self.ram = ram;
+        self.ram_len = if ram.is_null() { 0 } else { len };
         Ok(())
     }
 
     /// Emulates one frame (1/60 s) with `buttons` held: bit `i` is genesis.json's
     /// `buttons[i]` (B, A, MODE, START, UP, DOWN, LEFT, RIGHT, C, Y, X, Z).
     pub fn run_frame(&mut self, buttons: u16) {
-        frontend().buttons = buttons;
-        // SAFETY: this `Core` is the core's only user, and a game is loaded.
-        unsafe { sys::retro_run() };
+        self.frontend.buttons = buttons;
+        // SAFETY: this `Core` is its copy's only user, and a game is loaded.
+        self.call(|api| unsafe { (api.run)() });
     }
 
     /// Power-cycles the console (the ROM stays loaded).
     pub fn reset(&mut self) {
         // SAFETY: as in `run_frame`.
-        unsafe { sys::retro_reset() };
+        self.call(|api| unsafe { (api.reset)() });
     }
 
     /// The core's whole state, as `.state` files hold it (before gzip).
     pub fn serialize(&self) -> Result<Vec<u8>> {
+        // No callback runs while serialising, so CURRENT need not be set (and `&self` cannot).
         // SAFETY: as in `run_frame`; the buffer is as large as the core asks.
         unsafe {
-            let mut buf = vec![0u8; sys::retro_serialize_size()];
-            if !sys::retro_serialize(buf.as_mut_ptr().cast(), buf.len()) {
+            let mut buf = vec![0u8; (self.api.serialize_size)()];
+            if !(self.api.serialize)(buf.as_mut_ptr().cast(), buf.len()) {
                 return Err(Error::Core { op: "retro_serialize", message: "the core refused".into() });
             }
             Ok(buf)
@@ -253,7 +391,7 @@ impl Core {
     /// Restores a state from [`Core::serialize`] (or a `.state` file, unzipped).
     pub fn unserialize(&mut self, state: &[u8]) -> Result<()> {
         // SAFETY: as in `run_frame`; the core reads at most `state.len()` bytes.
-        let ok = unsafe { sys::retro_unserialize(state.as_ptr().cast(), state.len()) };
+        let ok = self.call(|api| unsafe { (api.unserialize)(state.as_ptr().cast(), state.len()) });
         if ok {
             Ok(())
         } else {
@@ -279,7 +417,7 @@ impl Core {
 
     /// `(width, height)` of the last frame drawn; `(0, 0)` before the first `run_frame`.
     pub fn screen_size(&self) -> (usize, usize) {
-        let f = frontend();
+        let f = &self.frontend;
         if f.frame.is_null() {
             (0, 0)
         } else {
@@ -300,7 +438,7 @@ impl Core {
     }
 
     fn for_each_pixel(&self, out: &mut [u8], channels: usize, mut put: impl FnMut(&mut [u8], [u8; 3])) {
-        let f = frontend();
+        let f = &self.frontend;
         let (w, h) = if f.frame.is_null() { (0, 0) } else { (f.width, f.height) };
         assert_eq!(out.len(), w * h * channels, "screen buffer must be {w}x{h}x{channels}");
         let bytes_per_pixel = match f.pixel_format {
@@ -340,17 +478,20 @@ fn decode(format: sys::retro_pixel_format, px: &[u8]) -> [u8; 3] {
 
 impl Drop for Core {
     fn drop(&mut self) {
-        // SAFETY: this is the live core; unload before deinit, as libretro orders them.
-        unsafe {
-            if self.game_loaded {
-                sys::retro_unload_game();
+        let (loaded, initialised) = (self.game_loaded, self.initialised);
+        // SAFETY: this core's copy has no other user; unload before deinit, as libretro
+        // orders them; the library (if loaded) is dropped after, with the struct.
+        self.call(|api| unsafe {
+            if loaded {
+                (api.unload_game)();
             }
-            if self.initialised {
-                sys::retro_deinit();
+            if initialised {
+                (api.deinit)();
             }
+        });
+        if self.library.is_none() {
+            LIVE.store(false, Ordering::Release);
         }
-        frontend().frame = std::ptr::null();
-        LIVE.store(false, Ordering::Release);
     }
 }
 

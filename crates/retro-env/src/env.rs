@@ -15,7 +15,7 @@
 //! ```
 
 use rl_env::pixels::{max_pool, AreaResize, FrameStack};
-use rl_env::{check_action, Env, EnvSpec, Obs, ObsSpec, RgbImage, Step, StepInfo};
+use rl_env::{check_action, Env, EnvSpec, Obs, ObsSpec, RgbImage, Step, StepInfo, VecEnv};
 use serde::{Deserialize, Serialize};
 
 use crate::actions::{Action, ActionSet, Pad};
@@ -181,8 +181,9 @@ impl Rules {
     }
 }
 
-/// One Genesis game with the preprocessing of [`RetroConfig`]. At most one per process (the
-/// core's globals); see [`Core`].
+/// One Genesis game with the preprocessing of [`RetroConfig`]. At most one [`RetroEnv::new`]
+/// per process (the linked core's globals); [`RetroEnv::new_isolated`] and [`RetroEnv::vec`]
+/// have no limit.
 #[derive(Debug)]
 pub struct RetroEnv {
     config: RetroConfig,
@@ -207,8 +208,25 @@ pub struct RetroEnv {
 }
 
 impl RetroEnv {
-    /// Loads the game's integration, ROM and start state.
+    /// Loads the game's integration, ROM and start state into the linked core (one such env
+    /// per process; see [`Core::load`]).
     pub fn new(config: RetroConfig) -> Result<RetroEnv> {
+        RetroEnv::build(config, Core::load)
+    }
+
+    /// The same on a private copy of the core ([`Core::load_isolated`]): any number of these
+    /// run in one process, side by side.
+    pub fn new_isolated(config: RetroConfig) -> Result<RetroEnv> {
+        RetroEnv::build(config, Core::load_isolated)
+    }
+
+    /// `n` isolated copies in a [`RetroVecEnv`], stepped in parallel on rayon.
+    pub fn vec(config: RetroConfig, n: usize) -> Result<RetroVecEnv> {
+        let envs = (0..n).map(|_| RetroEnv::new_isolated(config.clone())).collect::<Result<Vec<_>>>()?;
+        Ok(VecEnv::new(envs))
+    }
+
+    fn build(config: RetroConfig, load: fn(&std::path::Path) -> Result<Core>) -> Result<RetroEnv> {
         config.validate()?;
         let game = Integration::load(&config.game)?;
         let rom = rom_path(&game)?;
@@ -216,7 +234,7 @@ impl RetroEnv {
         let rules = Rules::new(&game, config.reward)?;
         let state_name = config.state.clone().or_else(|| game.default_state.clone());
         let start = state_name.map(|s| game.state(&s)).transpose()?;
-        let core = Core::load(&rom)?;
+        let core = load(&rom)?;
         let size = config.screen_size;
         let spec = EnvSpec {
             observation: ObsSpec::Pixels { channels: config.frame_stack, height: size, width: size },
@@ -318,6 +336,9 @@ impl RetroEnv {
         resize.resize(&self.cropped, slot);
     }
 }
+
+/// Several [`RetroEnv`]s on private copies of the core, stepped in parallel.
+pub type RetroVecEnv = VecEnv<RetroEnv>;
 
 /// A saved [`RetroEnv`]: emulator state and episode bookkeeping.
 #[derive(Clone, Debug)]

@@ -200,3 +200,46 @@ fn raw_screens_match_stable_retros_env() {
     }
     assert!(rows.len() > 500);
 }
+
+/// Isolated copies (each on its own loaded copy of the core) in a vector env, stepped in
+/// parallel, give each copy the frames it gives alone on the linked core.
+#[test]
+fn a_vector_env_of_isolated_copies_gives_each_copy_its_own_frames() {
+    let _g = lock();
+    let lists: Vec<Vec<usize>> = (0..3).map(|i| actions(150, 126, 20 + i)).collect();
+    let mut alone = Vec::new();
+    {
+        let mut env = airstriker();
+        for list in &lists {
+            env.reset(None);
+            alone.push(
+                play(&mut env, list).into_iter().map(|(hash, reward, _)| (hash, reward)).collect::<Vec<_>>(),
+            );
+        }
+        // The linked core stays live while the vector env runs beside it.
+        let mut venv = RetroEnv::vec(RetroConfig::airstriker(), 3).unwrap();
+        venv.reset(None);
+        let len = 4 * 84 * 84;
+        let mut together = vec![Vec::new(); 3];
+        for t in 0..150 {
+            let step: Vec<usize> = lists.iter().map(|l| l[t]).collect();
+            venv.step(&step);
+            for (i, out) in venv.results().iter().enumerate() {
+                if t < alone[i].len() {
+                    // A finished copy is reset at once; its last frame is kept aside.
+                    let obs = if out.done() {
+                        pixels(venv.final_obs(i))
+                    } else {
+                        &pixels(venv.obs())[i * len..(i + 1) * len]
+                    };
+                    together[i].push((fnv1a(obs), out.reward));
+                }
+            }
+        }
+        for i in 0..3 {
+            assert_eq!(together[i], alone[i], "copy {i}");
+        }
+        assert_ne!(alone[0], alone[1]);
+        drop(env);
+    }
+}

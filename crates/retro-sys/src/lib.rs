@@ -29,5 +29,9 @@ extern "C" {
 /// `SOURCE_DIR/stable_retro/data/stable`, the button maps in `SOURCE_DIR/cores`.
 pub const SOURCE_DIR: &str = env!("RETRO_SYS_SOURCE_DIR");
 
+/// The core again as a shared library, for private copies loaded with `dlopen` (one per
+/// extra emulator in a process: each copy has its own globals).
+pub const SHARED_LIBRARY: &str = env!("RETRO_SYS_SHARED_LIBRARY");
+
 /// Where `cargo xtask setup` and `masp retro import` put ROMs: `third_party/retro/roms`.
 pub const DEFAULT_ROM_DIR: &str = env!("RETRO_SYS_DEFAULT_ROM_DIR");
