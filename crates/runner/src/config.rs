@@ -539,24 +539,7 @@ impl RunConfig {
     pub fn validate(&self) -> Result<()> {
         match &self.env {
             EnvConfig::Atari { protocol, game } => keyed("env", protocol.train_config(game).validate())?,
-            EnvConfig::Retro(r) => {
-                keyed("env", r.validate())?;
-                // Genesis Plus GX keeps its state in C globals: one emulator per process.
-                let why = "env.kind = \"retro\" runs one emulator per process (the core's state is global)";
-                check(self.run.num_envs == 1, "run.num_envs", || {
-                    format!("[run] num_envs = {}: {why}, so set run.num_envs = 1", self.run.num_envs)
-                })?;
-                check(self.run.eval_envs == 1, "run.eval_envs", || {
-                    format!("[run] eval_envs = {}: {why}, so set run.eval_envs = 1", self.run.eval_envs)
-                })?;
-                check(self.run.checkpoint_eval_episodes == 0, "run.checkpoint_eval_episodes", || {
-                    format!(
-                        "[run] checkpoint_eval_episodes = {}: {why}, so it cannot evaluate while training; \
-                         set it to 0 (the run's final evaluation still happens)",
-                        self.run.checkpoint_eval_episodes
-                    )
-                })?;
-            }
+            EnvConfig::Retro(r) => keyed("env", r.validate())?,
             EnvConfig::Corridor(c) => keyed("env", c.validate())?,
             EnvConfig::KeyDoor(k) => keyed("env", k.validate())?,
             EnvConfig::GroupedBandit(b) => keyed("env", b.validate())?,

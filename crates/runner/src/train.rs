@@ -349,9 +349,6 @@ pub fn train(config: &RunConfig, options: &TrainOptions) -> Result<TrainSummary>
             break;
         }
     }
-    // The training envs are done: free them before any evaluation builds its own, since an
-    // emulator whose state is global (Genesis Plus GX) allows one live copy per process.
-    drop(venv);
     if let Some(p) = profile {
         bar.finish_and_clear();
         let report = finish_profile(config, &mut agent, &pool, &p)?;

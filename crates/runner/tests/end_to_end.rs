@@ -409,8 +409,18 @@ fn pong_default_config_trains_a_few_thousand_frames() {
 #[test]
 fn airstriker_preset_trains_a_few_thousand_frames_on_the_genesis_core() {
     let preset = common::root().join("configs/games/airstriker.toml");
-    // Random play ends Airstriker in about 1500 frames; the cap bounds a passive policy.
-    let extra = ["--config", preset.to_str().unwrap(), "--set", "env.max_episode_frames=6000"];
+    // Random play ends Airstriker in about 1500 frames; the cap bounds a passive policy. Two
+    // training copies and two evaluation copies: isolated cores, all in one process.
+    let extra = [
+        "--config",
+        preset.to_str().unwrap(),
+        "--set",
+        "env.max_episode_frames=6000",
+        "--set",
+        "run.num_envs=2",
+        "--set",
+        "run.eval_envs=2",
+    ];
     let (run, eval) = train_a_few_thousand_frames("airstriker", &extra);
     assert!(run.file_name().unwrap().to_str().unwrap().starts_with("Airstriker-Genesis-v0__masp__0__"));
     assert_eq!(eval["game"], "Airstriker-Genesis-v0");

@@ -2,7 +2,7 @@
 //! SF2 ROM, and the special-moves pool against the env's actions.
 
 mod common;
-use common::{fresh_dir, masp, root};
+use common::{fresh_dir, root};
 
 use macro_actions::ActionPool;
 use retro_env::{ActionSet, Pad};
@@ -61,15 +61,6 @@ fn sf2_without_its_rom_fails_with_the_import_command() {
     assert!(!ok);
     assert!(stderr.contains(SF2) && stderr.contains("a5aad1d108046d9388e33247610dafb4c6516e0b"), "{stderr}");
     assert!(stderr.contains("masp retro import"), "{stderr}");
-}
-
-#[test]
-fn retro_configs_refuse_several_env_copies() {
-    let preset = root().join("configs/games/airstriker.toml");
-    let (ok, _, stderr) =
-        masp(&["train", "--config", preset.to_str().unwrap(), "--set", "run.num_envs=4", "--dry-run"]);
-    assert!(!ok);
-    assert!(stderr.contains("num_envs = 4") && stderr.contains("run.num_envs = 1"), "{stderr}");
 }
 
 #[test]
