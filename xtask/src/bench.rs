@@ -27,6 +27,13 @@ pub enum Which {
         #[arg(long, default_value_t = 0.25)]
         sticky: f32,
     },
+    /// One Genesis env (retro-env: Airstriker, frame skip 4 with the whole frame pipeline)
+    /// against stable-retro 1.0.1's RetroEnv stepping the same game raw, on one core.
+    Retro {
+        /// Emulator frames to time on each side.
+        #[arg(long, default_value_t = 80_000)]
+        frames: usize,
+    },
     /// One full Rainbow learner update (batch 32, 4x84x84, 51 atoms, noisy dueling, double-Q,
     /// C51 projection, Adam) against the same update in PyTorch on the same CPU.
     Learner {
@@ -91,6 +98,7 @@ pub fn run(which: Which) -> Result<()> {
             let options = masp.then_some(["--meta-batch", &meta_batch, "--difference", &difference]);
             learner(actions, batch, updates, threads, options)
         }
+        Which::Retro { frames } => retro(frames),
         Which::Train { .. } => unreachable!("handled above"),
     }
 }
@@ -107,6 +115,24 @@ fn env(game: &str, envs: usize, steps: usize, sticky: f32) -> Result<()> {
         cmd::output(Command::new(python).arg(shared_dir().join("bench/ale_py_env_fps.py")).args(args))?;
     print!("{reference}");
     report("ours_frames_per_s", &ours, "ale_py_frames_per_s", &reference)
+}
+
+fn retro(frames: usize) -> Result<()> {
+    // retro_fps counts agent steps of 4 frames.
+    let steps = (frames / 4).to_string();
+    cmd::run(cmd::cargo().args(["build", "--release", "-p", "retro-env", "--example", "retro_fps"]))?;
+    let ours = cmd::output(
+        Command::new(repo_root().join("target/release/examples/retro_fps")).args(["--steps", &steps]),
+    )?;
+    print!("{ours}");
+    let python = venv("stable-retro", &["stable-retro==1.0.1"])?;
+    let reference = cmd::output(
+        Command::new(python)
+            .arg(repo_root().join("scripts/retro_bench.py"))
+            .args(["--frames", &frames.to_string()]),
+    )?;
+    print!("{reference}");
+    report("ours_frames_per_s", &ours, "stable_retro_frames_per_s", &reference)
 }
 
 /// `masp`: the MASP options to pass to `learner_step_masp`, or `None` for the plain update.

@@ -6,6 +6,9 @@
 //! 2. The pinned ale-py sdist (`third_party/ale/pin.toml`): downloaded with pip, its sha256
 //!    checked, unpacked atomically into `third_party/ale/<name>/`, and a marker written so
 //!    later runs do nothing.
+//! 3. The same for stable-retro's sdist (`third_party/retro/pin.toml`: Genesis Plus GX's
+//!    sources and the game integrations), then Airstriker's ROM, which the sdist ships as a
+//!    free test game, copied into `third_party/retro/roms/` after its sha1 is checked.
 
 use std::fs;
 use std::io::Read;
@@ -14,11 +17,12 @@ use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 use serde::Deserialize;
+use sha1::Sha1;
 use sha2::{Digest, Sha256};
 
 use crate::cmd::{self, repo_root};
 
-/// `third_party/ale/pin.toml`: the one place the ALE version and hash are written.
+/// A `third_party/*/pin.toml`: the one place a fetched sdist's version and hash are written.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Pin {
@@ -34,7 +38,7 @@ impl Pin {
         toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))
     }
 
-    /// The folder the sdist unpacks to: `ale_py-0.12.1`.
+    /// The folder the sdist unpacks to: `ale_py-0.12.1`, `stable_retro-1.0.1`.
     pub fn unpacked_name(&self) -> &str {
         self.file.trim_end_matches(".tar.gz")
     }
@@ -46,7 +50,48 @@ pub fn run() -> Result<()> {
     let pin = Pin::load(&ale_dir.join("pin.toml"))?;
     let sources = ensure_sources(&pin, &ale_dir, &repo_root().join("target/ale-download"))?;
     println!("setup: ALE {} sources and ROMs ready in {}", pin.version, sources.display());
+
+    let retro_dir = repo_root().join("third_party/retro");
+    let pin = Pin::load(&retro_dir.join("pin.toml"))?;
+    let sources = ensure_sources(&pin, &retro_dir, &repo_root().join("target/retro-download"))?;
+    let rom = install_test_rom(&sources, &retro_dir.join("roms"))?;
+    println!(
+        "setup: stable-retro {} sources ready in {}, test ROM {}",
+        pin.version,
+        sources.display(),
+        rom.display()
+    );
     Ok(())
+}
+
+/// The free homebrew game stable-retro ships for its own tests; every other ROM comes from
+/// the user through `masp retro import`.
+const TEST_GAME: &str = "Airstriker-Genesis-v0";
+
+/// Copies Airstriker's `rom.md` from the sdist to `<rom_dir>/<game>.md`, the name
+/// `retro-env` looks for, once its sha1 matches the integration's `rom.sha`.
+fn install_test_rom(sources: &Path, rom_dir: &Path) -> Result<PathBuf> {
+    let integration = sources.join("stable_retro/data/stable").join(TEST_GAME);
+    let target = rom_dir.join(format!("{TEST_GAME}.md"));
+    let expected = fs::read_to_string(integration.join("rom.sha"))
+        .with_context(|| format!("reading {}", integration.join("rom.sha").display()))?;
+    let expected = expected.split_whitespace().next().unwrap_or_default().to_ascii_lowercase();
+    if target.is_file() && sha1_hex(&fs::read(&target)?) == expected {
+        return Ok(target);
+    }
+    let rom = fs::read(integration.join("rom.md"))
+        .with_context(|| format!("reading {}", integration.join("rom.md").display()))?;
+    let actual = sha1_hex(&rom);
+    if actual != expected {
+        bail!("{TEST_GAME}'s rom.md has sha1 {actual}, its rom.sha says {expected}: the sdist is not the pinned one; delete third_party/retro and rerun `cargo xtask setup`");
+    }
+    fs::create_dir_all(rom_dir).with_context(|| format!("creating {}", rom_dir.display()))?;
+    fs::write(&target, rom).with_context(|| format!("writing {}", target.display()))?;
+    Ok(target)
+}
+
+fn sha1_hex(bytes: &[u8]) -> String {
+    Sha1::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// A system requirement: how to tell it is there, and the Debian package that provides it.
@@ -181,7 +226,7 @@ fn download(pin: &Pin, download_dir: &Path) -> Result<()> {
             .arg(download_dir)
             .arg(format!("{}=={}", pin.package, pin.version)),
     )
-    .context("downloading the ALE sources from the Python package index")
+    .with_context(|| format!("downloading {} {} from the Python package index", pin.package, pin.version))
 }
 
 /// Fails unless the file's sha256 is `expected`; the error names both hashes and the fix.
@@ -199,7 +244,7 @@ pub fn verify_sha256(path: &Path, expected: &str) -> Result<()> {
     let actual: String = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
     if actual != expected.to_ascii_lowercase() {
         bail!(
-            "sha256 mismatch for {}: expected {expected} (third_party/ale/pin.toml), got {actual}. \
+            "sha256 mismatch for {}: expected {expected} (its third_party/*/pin.toml), got {actual}. \
              The download is corrupt or not the pinned release: delete it and rerun `cargo xtask setup`",
             path.display()
         );
@@ -301,9 +346,35 @@ mod tests {
     }
 
     #[test]
-    fn the_real_pin_parses() {
+    fn the_real_pins_parse() {
         let pin = Pin::load(&repo_root().join("third_party/ale/pin.toml")).unwrap();
         assert_eq!(pin.unpacked_name(), format!("ale_py-{}", pin.version));
         assert_eq!(pin.sha256.len(), 64);
+        let pin = Pin::load(&repo_root().join("third_party/retro/pin.toml")).unwrap();
+        assert_eq!(pin.unpacked_name(), format!("stable_retro-{}", pin.version));
+        assert_eq!(pin.sha256.len(), 64);
+    }
+
+    #[test]
+    fn sha1_matches_known_digest() {
+        // FIPS 180-2, appendix A.1.
+        assert_eq!(sha1_hex(b"abc"), "a9993e364706816aba3e25717850c26c9cd0d89d");
+    }
+
+    #[test]
+    fn test_rom_is_installed_only_when_its_sha1_matches() {
+        let dir = temp_dir("test-rom");
+        let integration = dir.join("src/stable_retro/data/stable").join(TEST_GAME);
+        fs::create_dir_all(&integration).unwrap();
+        fs::write(integration.join("rom.md"), "rom bytes").unwrap();
+        fs::write(integration.join("rom.sha"), "0000000000000000000000000000000000000000\n").unwrap();
+        let err = install_test_rom(&dir.join("src"), &dir.join("roms")).unwrap_err().to_string();
+        assert!(err.contains("rom.sha") && err.contains(&sha1_hex(b"rom bytes")), "{err}");
+        assert!(!dir.join("roms").exists());
+
+        fs::write(integration.join("rom.sha"), format!("{}\n", sha1_hex(b"rom bytes"))).unwrap();
+        let installed = install_test_rom(&dir.join("src"), &dir.join("roms")).unwrap();
+        assert_eq!(installed, dir.join("roms").join(format!("{TEST_GAME}.md")));
+        assert_eq!(fs::read(&installed).unwrap(), b"rom bytes");
     }
 }

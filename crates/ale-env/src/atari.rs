@@ -23,13 +23,18 @@ use std::path::PathBuf;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use rl_env::pixels::{max_pool, AreaResize, FrameStack};
 use rl_env::{check_action, Env, EnvSpec, Obs, ObsSpec, RgbImage, Step, StepInfo, VecEnv};
 use serde::{Deserialize, Serialize};
 
 use crate::ale::{action_name, Ale};
 use crate::error::{Error, Result};
-use crate::preprocess::{max_pool, AreaResize, FrameStack, SCREEN_HEIGHT, SCREEN_WIDTH};
 use crate::roms::rom_path;
+
+/// ALE's screen height in pixels (NTSC).
+const SCREEN_HEIGHT: usize = 210;
+/// ALE's screen width in pixels.
+const SCREEN_WIDTH: usize = 160;
 
 /// ALE's action ids used by the resets.
 const NOOP: i32 = 0;

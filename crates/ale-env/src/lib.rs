@@ -13,7 +13,6 @@
 mod ale;
 mod atari;
 mod error;
-mod preprocess;
 mod protocol;
 mod roms;
 

@@ -10,6 +10,8 @@
 //!   groups of identical effect), in which a learned similarity of actions matters.
 //! * Generic wrappers: [`TimeLimit`], [`ClipReward`].
 //! * [`RgbImage`]: what [`Env::render_rgb`] shows of an environment, for videos.
+//! * [`pixels`]: the emulator backends' shared frame preprocessing (max-pool, grayscale,
+//!   OpenCV-exact area resize, frame stack).
 
 #![forbid(unsafe_code)]
 
@@ -18,6 +20,7 @@ mod env;
 mod error;
 mod grouped_bandit;
 mod key_door;
+pub mod pixels;
 mod rgb;
 mod spec;
 mod vec_env;

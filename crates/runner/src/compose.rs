@@ -17,6 +17,7 @@ use macro_actions::{
 };
 use masp::MaspRegularizer;
 use rainbow::Agent;
+use retro_env::RetroEnv;
 use rl_env::{Corridor, Env, GroupedBandit, KeyDoor};
 
 use crate::config::{EnvConfig, MacroSource, RunConfig};
@@ -33,6 +34,11 @@ pub fn base_envs(config: &RunConfig, eval: bool, n: usize) -> Result<Vec<Box<dyn
                     let atari = if eval { protocol.eval_config(game) } else { protocol.train_config(game) };
                     Box::new(AtariEnv::new(atari).with_context(|| format!("[env] game = {game:?}"))?)
                 }
+                // Isolated cores: training, evaluation and any number of copies coexist.
+                EnvConfig::Retro(r) => Box::new(
+                    RetroEnv::new_isolated(r.clone())
+                        .with_context(|| format!("[env] game = {:?}", r.game))?,
+                ),
                 EnvConfig::Corridor(c) => Box::new(Corridor::try_new(c.clone()).context("[env]")?),
                 EnvConfig::KeyDoor(k) => Box::new(KeyDoor::try_new(k.clone()).context("[env]")?),
                 EnvConfig::GroupedBandit(b) => Box::new(GroupedBandit::try_new(b.clone()).context("[env]")?),

@@ -1,7 +1,8 @@
 //! `RunConfig`: everything that defines a run, as one TOML document with five sections.
 //!
 //! ```toml
-//! [env]      # kind = "atari" (game, protocol) | "corridor" | "key_door" | "grouped_bandit" (their knobs)
+//! [env]      # kind = "atari" (game, protocol) | "retro" (game, state, actions, frame_skip, reward)
+//!            # | "corridor" | "key_door" | "grouped_bandit" (their knobs)
 //! [macros]   # source = { kind = "none" | "random" | "file" }, corruption
 //! [agent]    # preset = "rainbow" | "der" | "toy", then any AgentConfig override
 //! [masp]     # enabled, then any MaspConfig field
@@ -24,6 +25,7 @@ use anyhow::{bail, Context, Result};
 use macro_actions::RandomConfig;
 use masp::MaspConfig;
 use rainbow::{AgentConfig, ExplorationKind};
+use retro_env::RetroConfig;
 use rl_env::{CorridorConfig, GroupedBanditConfig, KeyDoorConfig};
 use serde::{Deserialize, Serialize};
 
@@ -68,6 +70,9 @@ pub enum EnvConfig {
         #[serde(default = "default_protocol")]
         protocol: Protocol,
     },
+    /// A Sega Genesis game through the Gym Retro backend (retro-env), by its stable-retro
+    /// integration name.
+    Retro(RetroConfig),
     /// rl-env's corridor: a sparse-reward chain (toy); one step is one frame.
     Corridor(CorridorConfig),
     /// rl-env's key-and-door grid (toy); one step is one frame.
@@ -97,6 +102,7 @@ impl EnvConfig {
     pub fn frames_per_step(&self) -> u64 {
         match self {
             EnvConfig::Atari { game, protocol } => u64::from(protocol.train_config(game).frame_skip),
+            EnvConfig::Retro(r) => u64::from(r.frame_skip),
             EnvConfig::Corridor(_) | EnvConfig::KeyDoor(_) | EnvConfig::GroupedBandit(_) => 1,
         }
     }
@@ -105,6 +111,7 @@ impl EnvConfig {
     pub fn game_name(&self) -> String {
         match self {
             EnvConfig::Atari { game, .. } => game.clone(),
+            EnvConfig::Retro(r) => r.game.clone(),
             EnvConfig::Corridor(_) => "corridor".into(),
             EnvConfig::KeyDoor(_) => "key_door".into(),
             EnvConfig::GroupedBandit(_) => "grouped_bandit".into(),
@@ -198,7 +205,7 @@ macro_rules! invalid_field_of {
     )*};
 }
 
-invalid_field_of!(rainbow, masp, rl_env, ale_env, macro_actions);
+invalid_field_of!(rainbow, masp, rl_env, ale_env, macro_actions, retro_env);
 
 /// `result` of validating the section at `section`, its error keyed by the field it names.
 fn keyed<E>(section: &str, result: std::result::Result<(), E>) -> Result<()>
@@ -465,6 +472,12 @@ impl RunConfig {
             ale_env::rom_path(game)
                 .map_err(|e| anyhow::anyhow!("{}: `env.game`: {e}", describe("env.game")))?;
         }
+        // The integration must exist; its ROM is checked when the env is built, so that
+        // presets of games whose ROM is not imported here (SF2) still resolve and expand.
+        if let EnvConfig::Retro(r) = &config.env {
+            retro_env::Integration::load(&r.game)
+                .map_err(|e| anyhow::anyhow!("{}: `env.game`: {e}", describe("env.game")))?;
+        }
         Ok(config)
     }
 
@@ -526,6 +539,7 @@ impl RunConfig {
     pub fn validate(&self) -> Result<()> {
         match &self.env {
             EnvConfig::Atari { protocol, game } => keyed("env", protocol.train_config(game).validate())?,
+            EnvConfig::Retro(r) => keyed("env", r.validate())?,
             EnvConfig::Corridor(c) => keyed("env", c.validate())?,
             EnvConfig::KeyDoor(k) => keyed("env", k.validate())?,
             EnvConfig::GroupedBandit(b) => keyed("env", b.validate())?,

@@ -153,6 +153,23 @@ enum Command {
         #[arg(long, value_name = "POOL_FILE")]
         out: PathBuf,
     },
+    /// Gym Retro (Sega Genesis) games: ROM management.
+    Retro {
+        #[command(subcommand)]
+        command: RetroCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum RetroCommand {
+    /// Find ROMs in files, folders and zip archives by sha1 (against the game integrations'
+    /// rom.sha) and copy each into the ROM folder (RETRO_ROM_DIR, or third_party/retro/roms)
+    /// under the name the env looks for, like stable-retro's `python -m retro.import`.
+    Import {
+        /// Files, folders (searched recursively) or zip archives.
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<PathBuf>,
+    },
 }
 
 /// candle allocates and frees tensors of many MB in every learner update; glibc's malloc
@@ -194,7 +211,27 @@ fn try_main() -> Result<()> {
             let config = NgramConfig { top_k, min_n: min_len, max_n: max_len, ..NgramConfig::default() };
             mine_cmd(&trajectories, &config, &out)
         }
+        Command::Retro { command: RetroCommand::Import { paths } } => retro_import_cmd(&paths),
     }
+}
+
+/// `masp retro import`: copies every recognised ROM under PATHS into the ROM folder.
+fn retro_import_cmd(paths: &[PathBuf]) -> Result<()> {
+    let rom_dir = retro_env::rom_dir();
+    let imported = retro_env::import(paths, &retro_env::integrations_dir(), &rom_dir)?;
+    for rom in &imported {
+        println!("imported {} from {} -> {}", rom.game, rom.source, rom.path.display());
+    }
+    if imported.is_empty() {
+        anyhow::bail!(
+            "no ROM under {} matches a game integration's sha1 (rom.sha in {}); stable-retro \
+             supports only the exact dumps it names",
+            paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "),
+            retro_env::integrations_dir().display()
+        );
+    }
+    println!("{} ROM(s) imported into {}", imported.len(), rom_dir.display());
+    Ok(())
 }
 
 /// `--resumable`: points `options` at the run folder's checkpoint when it has one; false

@@ -368,35 +368,63 @@ fn a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint() {
     assert!(ok, "{stderr}");
 }
 
-#[test]
-fn pong_default_config_trains_a_few_thousand_frames() {
-    let out = fresh_dir("end_to_end", "pong");
-    let run = train(&[
-        "--out",
-        out.to_str().unwrap(),
-        "--set",
-        "run.frames=3000",
-        "--set",
-        "run.log_interval=1000",
-        "--set",
-        "run.eval_episodes=1",
-        // Small replay and an early learning start, so memory stays small and updates run.
+/// Trains 3000 frames with a small replay and an early learning start (so memory stays
+/// small and updates run) and one evaluation episode; checks the frame count and returns the
+/// run folder and its eval.json.
+fn train_a_few_thousand_frames(name: &str, extra: &[&str]) -> (PathBuf, Value) {
+    let out = fresh_dir("end_to_end", name);
+    let mut args = vec!["--out", out.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    for set in ["run.frames=3000", "run.log_interval=1000", "run.eval_episodes=1"] {
+        args.extend_from_slice(&["--set", set]);
+    }
+    args.extend_from_slice(&[
         "--set",
         "agent.replay.capacity=5000",
         "--set",
         "agent.learner.learning_starts=100",
     ]);
-    assert!(run.file_name().unwrap().to_str().unwrap().starts_with("pong__masp__0__"));
+    let run = train(&args);
     let rows = metrics(&run);
     let frames: Vec<u64> = column(&rows, "frames").iter().map(|f| f.parse().unwrap()).collect();
     assert!(*frames.last().unwrap() >= 3000);
     let eval = json(&run.join("eval.json"));
-    assert_eq!(eval["protocol"], "machado");
     assert_eq!(eval["episodes"], 1);
+    (run, eval)
+}
+
+#[test]
+fn pong_default_config_trains_a_few_thousand_frames() {
+    let (run, eval) = train_a_few_thousand_frames("pong", &[]);
+    assert!(run.file_name().unwrap().to_str().unwrap().starts_with("pong__masp__0__"));
+    assert_eq!(eval["protocol"], "machado");
     // Raw Pong scores lie in [-21, 21].
     let score = eval["scores"][0].as_f64().unwrap();
     assert!((-21.0..=21.0).contains(&score), "{score}");
     let resolved = masp_runner::RunConfig::read_resolved(&run.join("config.toml")).unwrap();
     assert!(resolved.masp_enabled);
     assert_eq!(resolved.agent.replay.capacity, 5000);
+}
+
+#[test]
+fn airstriker_preset_trains_a_few_thousand_frames_on_the_genesis_core() {
+    let preset = common::root().join("configs/games/airstriker.toml");
+    // Random play ends Airstriker in about 1500 frames; the cap bounds a passive policy. Two
+    // training copies and two evaluation copies: isolated cores, all in one process.
+    let extra = [
+        "--config",
+        preset.to_str().unwrap(),
+        "--set",
+        "env.max_episode_frames=6000",
+        "--set",
+        "run.num_envs=2",
+        "--set",
+        "run.eval_envs=2",
+    ];
+    let (run, eval) = train_a_few_thousand_frames("airstriker", &extra);
+    assert!(run.file_name().unwrap().to_str().unwrap().starts_with("Airstriker-Genesis-v0__masp__0__"));
+    assert_eq!(eval["game"], "Airstriker-Genesis-v0");
+    // Airstriker scores 20 a kill.
+    let score = eval["scores"][0].as_f64().unwrap();
+    assert!(score >= 0.0 && score % 20.0 == 0.0, "{score}");
 }

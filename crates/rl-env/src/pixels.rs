@@ -1,14 +1,16 @@
-//! Pure frame preprocessing, no emulator: max-pool of two grayscale screens, the area
-//! downscale of `cv2.resize(..., interpolation=cv2.INTER_AREA)`, and the frame stack.
+//! Pure frame preprocessing shared by the emulator backends (Atari, Gym Retro): max-pool of
+//! two grayscale screens, grayscale from RGB, the area downscale of
+//! `cv2.resize(..., interpolation=cv2.INTER_AREA)`, and the frame stack.
 //!
-//! Shapes: screens are `u8` grayscale `(210, 160)` row-major (ALE's NTSC screen); frames are
-//! `(size, size)`, 84x84 by default; the stack is `(k, size, size)`, oldest frame first.
+//! Shapes: screens are `u8` grayscale `(height, width)` row-major (ALE's NTSC screen is
+//! `(210, 160)`, the Genesis's `(224, 320)`); frames are `(size, size)`, 84x84 by default; the
+//! stack is `(k, size, size)`, oldest frame first.
 //!
-//! Grayscale comes from ALE itself (`getScreenGrayscale`, the palette's luminance), so this
-//! module never sees RGB. Note the order that follows from it, the same as gymnasium's and
-//! Dopamine's `AtariPreprocessing`: max-pool of two *grayscale* screens, not grayscale of the
-//! max of two RGB screens as in the Nature DQN code. The two differ only where colours of
-//! equal luminance flicker.
+//! For Atari, grayscale comes from ALE itself (`getScreenGrayscale`, the palette's
+//! luminance); other backends convert their RGB screens with [`rgb_to_gray`]. Note the order,
+//! the same as gymnasium's and Dopamine's `AtariPreprocessing`: max-pool of two *grayscale*
+//! screens, not grayscale of the max of two RGB screens as in the Nature DQN code. The two
+//! differ only where colours of equal luminance flicker.
 //!
 //! ```ignore
 //! let mut resize = AreaResize::new(210, 160, 84, 84);
@@ -18,18 +20,22 @@
 //! let obs: &[u8] = stack.as_slice(); // (4, 84, 84), oldest first
 //! ```
 
-/// ALE's screen height in pixels (NTSC).
-pub(crate) const SCREEN_HEIGHT: usize = 210;
-/// ALE's screen width in pixels.
-pub(crate) const SCREEN_WIDTH: usize = 160;
-
 /// `out[i] = max(a[i], b[i])`: removes the flicker of sprites that the Atari draws only on
 /// every other frame. Panics if the lengths differ.
-pub(crate) fn max_pool(a: &[u8], b: &[u8], out: &mut [u8]) {
+pub fn max_pool(a: &[u8], b: &[u8], out: &mut [u8]) {
     assert!(a.len() == b.len() && a.len() == out.len(), "max_pool needs three slices of one length");
     for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
         *o = x.max(y);
     }
+}
+
+/// OpenCV's `cvtColor(COLOR_RGB2GRAY)` for 8-bit pixels, bit for bit: the BT.601 luma
+/// weights in 14-bit fixed point (`R2Y = 4899`, `G2Y = 9617`, `B2Y = 1868`), rounded half up.
+#[inline]
+pub fn rgb_to_gray(r: u8, g: u8, b: u8) -> u8 {
+    const SHIFT: u32 = 14;
+    let y = 4899 * u32::from(r) + 9617 * u32::from(g) + 1868 * u32::from(b);
+    ((y + (1 << (SHIFT - 1))) >> SHIFT) as u8
 }
 
 /// One row of the vertical table: source row `sy` adds `beta` times its horizontal sums to
@@ -105,7 +111,7 @@ fn round_to_u8(v: f32) -> u8 {
 /// and copies the output rows none of whose source rows changed. Same inputs give the same
 /// f32 operations, so this changes no bit of the result.
 #[derive(Clone, Debug)]
-pub(crate) struct AreaResize {
+pub struct AreaResize {
     src_h: usize,
     src_w: usize,
     dst_h: usize,
@@ -278,7 +284,7 @@ impl Horizontal {
 impl AreaResize {
     /// Panics unless `1 <= dst <= src` on both axes: INTER_AREA only averages when it
     /// shrinks (OpenCV falls back to bilinear when enlarging).
-    pub(crate) fn new(src_h: usize, src_w: usize, dst_h: usize, dst_w: usize) -> Self {
+    pub fn new(src_h: usize, src_w: usize, dst_h: usize, dst_w: usize) -> Self {
         assert!(
             (1..=src_h).contains(&dst_h) && (1..=src_w).contains(&dst_w),
             "AreaResize shrinks only: {src_h}x{src_w} -> {dst_h}x{dst_w}"
@@ -315,7 +321,7 @@ impl AreaResize {
     }
 
     /// Downscales `src` `(src_h, src_w)` into `dst` `(dst_h, dst_w)`. Panics on wrong lengths.
-    pub(crate) fn resize(&mut self, src: &[u8], dst: &mut [u8]) {
+    pub fn resize(&mut self, src: &[u8], dst: &mut [u8]) {
         assert_eq!(src.len(), self.src_h * self.src_w, "resize source has the wrong size");
         assert_eq!(dst.len(), self.dst_h * self.dst_w, "resize destination has the wrong size");
         let (src_w, dst_w, primed) = (self.src_w, self.dst_w, self.primed);
@@ -382,27 +388,27 @@ fn store_row(acc: &[f32], lanes: usize, out: &mut [u8]) {
 /// out a contiguous borrowed observation, which moves the same bytes (`(k-1) * frame_len`,
 /// 21 KiB for 4x84x84) through a second buffer; the shift needs neither.
 #[derive(Clone, Debug)]
-pub(crate) struct FrameStack {
+pub struct FrameStack {
     frame_len: usize,
     data: Vec<u8>,
 }
 
 impl FrameStack {
     /// A stack of `k >= 1` zero frames of `frame_len` bytes each.
-    pub(crate) fn new(k: usize, frame_len: usize) -> Self {
+    pub fn new(k: usize, frame_len: usize) -> Self {
         assert!(k >= 1 && frame_len >= 1, "a frame stack needs at least one non-empty frame");
         Self { frame_len, data: vec![0; k * frame_len] }
     }
 
     /// Drops the oldest frame and returns the (stale) newest slot for the caller to fill.
-    pub(crate) fn push_slot(&mut self) -> &mut [u8] {
+    pub fn push_slot(&mut self) -> &mut [u8] {
         let n = self.data.len();
         self.data.copy_within(self.frame_len.., 0);
         &mut self.data[n - self.frame_len..]
     }
 
     /// Sets every slot to a copy of the newest frame: the stack after a reset.
-    pub(crate) fn fill_with_newest(&mut self) {
+    pub fn fill_with_newest(&mut self) {
         let n = self.data.len();
         let (older, newest) = self.data.split_at_mut(n - self.frame_len);
         for slot in older.chunks_exact_mut(self.frame_len) {
@@ -411,17 +417,17 @@ impl FrameStack {
     }
 
     /// The newest slot, writable, without shifting (for a reset that fills it first).
-    pub(crate) fn newest_mut(&mut self) -> &mut [u8] {
+    pub fn newest_mut(&mut self) -> &mut [u8] {
         let n = self.data.len();
         &mut self.data[n - self.frame_len..]
     }
 
-    pub(crate) fn newest(&self) -> &[u8] {
+    pub fn newest(&self) -> &[u8] {
         &self.data[self.data.len() - self.frame_len..]
     }
 
     /// `(k, frame_len)`, oldest first.
-    pub(crate) fn as_slice(&self) -> &[u8] {
+    pub fn as_slice(&self) -> &[u8] {
         &self.data
     }
 }
@@ -429,6 +435,10 @@ impl FrameStack {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// ALE's NTSC screen, the shape the Atari backend resizes.
+    const SCREEN_HEIGHT: usize = 210;
+    const SCREEN_WIDTH: usize = 160;
 
     /// The exact area average, independent of OpenCV's tables: each output pixel is the mean
     /// of the source over the rectangle `[dx*W/w, (dx+1)*W/w) x [dy*H/h, (dy+1)*H/h)`, each
@@ -489,6 +499,16 @@ mod tests {
 
     fn fnv1a(bytes: &[u8]) -> u64 {
         bytes.iter().fold(0xcbf29ce484222325u64, |h, &b| (h ^ b as u64).wrapping_mul(0x100000001b3))
+    }
+
+    #[test]
+    fn gray_uses_opencvs_fixed_point_luma() {
+        // The weights sum to 2^14, so grays stay grays and white stays 255.
+        for v in [0u8, 1, 127, 128, 254, 255] {
+            assert_eq!(rgb_to_gray(v, v, v), v);
+        }
+        // Pure primaries: round(255 * w / 2^14) for each weight (76.2, 149.7, 29.07).
+        assert_eq!([rgb_to_gray(255, 0, 0), rgb_to_gray(0, 255, 0), rgb_to_gray(0, 0, 255)], [76, 150, 29]);
     }
 
     #[test]
