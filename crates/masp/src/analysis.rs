@@ -124,13 +124,7 @@ pub struct SimilarPair {
 /// `ids` (`S`'s row identities).
 pub fn top_pairs(similarity: &Similarity, ids: &[String], k: usize) -> Result<Vec<SimilarPair>> {
     let a = similarity.num_actions();
-    if ids.len() != a {
-        return Err(Error::Shape {
-            what: "the action identities".into(),
-            expected: format!("{a} names, one per row of S"),
-            got: vec![ids.len()],
-        });
-    }
+    names_per_row(a, ids)?;
     let s = similarity.to_vec()?;
     let mut pairs = upper_pairs(a);
     // Stable sort: equal similarities keep (a, b) order.
@@ -269,13 +263,7 @@ pub fn heatmap_png(
     let path = path.as_ref();
     let plot_err = |reason: String| Error::Plot { path: path.to_path_buf(), reason };
     let a = similarity.num_actions();
-    if ids.len() != a {
-        return Err(Error::Shape {
-            what: "the action identities".into(),
-            expected: format!("{a} names, one per row of S"),
-            got: vec![ids.len()],
-        });
-    }
+    names_per_row(a, ids)?;
     let layout = heatmap_layout(ids, groups, style).map_err(plot_err)?;
     let s = similarity.to_vec()?;
     let root = BitMapBackend::new(path, layout.size).into_drawing_area();
@@ -443,6 +431,18 @@ fn shade(v: f32) -> RGBColor {
     let v = v.clamp(0.0, 1.0);
     let mix = |hi: u8| (255.0 - v * (255.0 - hi as f32)).round() as u8;
     RGBColor(mix(8), mix(48), mix(107))
+}
+
+/// `ids` must name each of `S`'s `a` rows.
+fn names_per_row(a: usize, ids: &[String]) -> Result<()> {
+    match ids.len() == a {
+        true => Ok(()),
+        false => Err(Error::Shape {
+            what: "the action identities".into(),
+            expected: format!("{a} names, one per row of S"),
+            got: vec![ids.len()],
+        }),
+    }
 }
 
 /// The pairs `(i, j)`, `i < j < a`, in row order.
