@@ -335,7 +335,7 @@ impl Step<'_> {
             .collect::<candle_core::Result<Vec<_>>>()?;
         // (3) Back to theta before anything else reads the network: here only the variables the
         // loss does not reach; `along_at` writes theta +- eps g over the others from `theta`
-        // itself (a full copy of 244 MB at 1042 actions saved).
+        // itself (a full copy of the network saved).
         for ((var, t), d) in vars.iter().zip(theta).zip(&direction) {
             if d.is_none() {
                 write_copy(var, t)?;

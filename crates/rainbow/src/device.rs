@@ -68,9 +68,8 @@ fn open_cuda(ordinal: usize) -> Result<Device> {
 /// which runs the custom ops and gemm products, gets `threads` threads (`None`: the
 /// `RAYON_NUM_THREADS` already set, else all cores), and candle's own elementwise kernels
 /// run on the calling thread. candle 0.11's pool for those spins at a barrier per op and
-/// costs more than it saves on this network's tensors: on the 2-core VM, 18 actions, the
-/// update took 40.0-43.7 ms against 43.6-50.5 ms with it on 2 threads (5 alternated
-/// runs), the same at 1042 actions. A `CANDLE_NUM_THREADS` the user has set is kept.
+/// costs more than it saves on this network's tensors (docs/benchmarks.md has the
+/// measurement). A `CANDLE_NUM_THREADS` the user has set is kept.
 ///
 /// Both libraries read these once, at their first use: call this before any tensor work,
 /// while the process has no other thread.
