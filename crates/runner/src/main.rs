@@ -192,11 +192,15 @@ fn try_main() -> Result<()> {
         Command::Train { configs, sets, out, run_dir, resume, resumable, dry_run, profile } => {
             let mut options =
                 TrainOptions { out, run_dir, resume, progress: true, stop: Arc::default(), profile };
+            let explicit_resume = options.resume.is_some();
             if resumable && !resume_rule(&mut options) {
                 return Ok(());
             }
+            // A run that --resumable resumes continues as it was set up: the flags that
+            // would have started it do not apply (an explicit --resume takes its --set).
+            let resumed_by_rule = options.resume.is_some() && !explicit_resume;
             let (configs, sets) =
-                if options.resume.is_some() { (&[][..], &[][..]) } else { (&configs[..], &sets[..]) };
+                if resumed_by_rule { (&[][..], &[][..]) } else { (&configs[..], &sets[..]) };
             train_cmd(configs, sets, options, dry_run)
         }
         Command::Eval { run, episodes, video } => eval_cmd(run, episodes, video),
