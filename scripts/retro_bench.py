@@ -37,7 +37,8 @@ def main():
                 env.reset()
                 break
     secs = time.perf_counter() - start
-    print(f"frames={frames} seconds={secs:.3f} stable_retro_frames_per_s={frames / secs:.0f}")
+    print(f"frames={frames} seconds={secs:.3f}")
+    print(f"stable_retro_frames_per_s={frames / secs:.0f}")
 
 
 if __name__ == "__main__":
