@@ -192,16 +192,13 @@ fn try_main() -> Result<()> {
         Command::Train { configs, sets, out, run_dir, resume, resumable, dry_run, profile } => {
             let mut options =
                 TrainOptions { out, run_dir, resume, progress: true, stop: Arc::default(), profile };
-            let explicit_resume = options.resume.is_some();
-            if resumable && !resume_rule(&mut options) {
-                return Ok(());
+            match resumable.then(|| resume_rule(&mut options)) {
+                Some(RunStatus::Finished) => Ok(()),
+                // A run that --resumable resumes continues as it was set up: the flags that
+                // would have started it do not apply (an explicit --resume takes its --set).
+                Some(RunStatus::Interrupted) => train_cmd(&[], &[], options, dry_run),
+                Some(RunStatus::New) | None => train_cmd(&configs, &sets, options, dry_run),
             }
-            // A run that --resumable resumes continues as it was set up: the flags that
-            // would have started it do not apply (an explicit --resume takes its --set).
-            let resumed_by_rule = options.resume.is_some() && !explicit_resume;
-            let (configs, sets) =
-                if resumed_by_rule { (&[][..], &[][..]) } else { (&configs[..], &sets[..]) };
-            train_cmd(configs, sets, options, dry_run)
         }
         Command::Eval { run, episodes, video } => eval_cmd(run, episodes, video),
         Command::Analyze { input, top_k, out } => analyze_cmd(input, top_k, out),
@@ -238,15 +235,15 @@ fn retro_import_cmd(paths: &[PathBuf]) -> Result<()> {
     Ok(())
 }
 
-/// `--resumable`: points `options` at the run folder's checkpoint when it has one; false
-/// when the run is finished and there is nothing to do (its folder is printed, as a run's is).
-fn resume_rule(options: &mut TrainOptions) -> bool {
+/// `--resumable`: the run folder's status, said; `options` pointed at its checkpoint when it
+/// has one, and a finished run's folder printed (as a run's is), there being nothing to do.
+fn resume_rule(options: &mut TrainOptions) -> RunStatus {
     let dir = options.run_dir.clone().expect("clap: --resumable requires --run-dir");
-    match run_status(&dir) {
+    let status = run_status(&dir);
+    match status {
         RunStatus::Finished => {
             eprintln!("{}: finished, skipped (it has {})", dir.display(), run_dir::EVAL);
             println!("{}", dir.display());
-            return false;
         }
         RunStatus::Interrupted => {
             eprintln!("{}: resuming from its checkpoint", dir.display());
@@ -255,7 +252,7 @@ fn resume_rule(options: &mut TrainOptions) -> bool {
         }
         RunStatus::New => eprintln!("{}: starting", dir.display()),
     }
-    true
+    status
 }
 
 /// `masp train`: resolves the config, trains until the frame budget, evaluates. Ctrl-C
