@@ -335,8 +335,8 @@ fn report_cmd(runs: &[PathBuf], out: Option<&std::path::Path>) -> Result<()> {
 }
 
 /// `masp experiment NAME`: the preset's runs, each a `masp train` of this binary, then
-/// `masp report` and `masp plot`. Ctrl-C reaches the runs too (one process group): they
-/// checkpoint and stop, and no new run starts.
+/// `masp report` and `masp plot`. Ctrl-C (or SIGINT to this process alone) is passed on to
+/// the runs: they checkpoint and stop, and no new run starts.
 fn experiment_cmd(args: &ExperimentArgs) -> Result<()> {
     let stop = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&stop);

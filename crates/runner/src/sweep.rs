@@ -13,14 +13,15 @@
 //!
 //! Resumable: a run whose folder has `eval.json` is finished and skipped, one with a
 //! checkpoint continues with `masp train --resume`, any other starts with `--run-dir`. A run
-//! waits for its `after` run; a failed run fails its dependents and no other. Ctrl-C stops
-//! every run at its next checkpoint (they share the terminal's process group); the same
-//! command later continues them.
+//! waits for its `after` run; a failed run fails its dependents and no other. Ctrl-C (or
+//! `kill -INT` of this process alone, as a scheduler sends it) stops every run at its next
+//! checkpoint: each run has its own process group, so the signal reaches it once, passed on
+//! by this process; the same command later continues them.
 
 use std::path::Path;
 use std::process::{Command, ExitStatus};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
@@ -76,6 +77,55 @@ pub fn experiment(args: &ExperimentArgs, masp: &Path, root: &Path, stop: &Atomic
     reported
 }
 
+/// The running `masp train` processes, so that a stop reaches each of them exactly once (a
+/// second Ctrl-C makes `masp train` abort without its checkpoint).
+#[derive(Clone, Default)]
+struct Children(Arc<Mutex<ChildList>>);
+
+#[derive(Default)]
+struct ChildList {
+    pids: Vec<u32>,
+    interrupted: bool,
+}
+
+impl Children {
+    /// Starts `cmd` in its own process group, so that a terminal's Ctrl-C reaches it only
+    /// through [`Children::interrupt`]; a run started after the stop is interrupted at once.
+    fn spawn(&self, cmd: &mut Command) -> std::io::Result<std::process::Child> {
+        #[cfg(unix)]
+        std::os::unix::process::CommandExt::process_group(cmd, 0);
+        let mut list = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let child = cmd.spawn()?;
+        list.pids.push(child.id());
+        if list.interrupted {
+            interrupt(child.id());
+        }
+        Ok(child)
+    }
+
+    fn remove(&self, pid: u32) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).pids.retain(|&p| p != pid);
+    }
+
+    /// SIGINT to every running run, once: each writes its checkpoint and stops.
+    fn interrupt(&self) {
+        let mut list = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if !std::mem::replace(&mut list.interrupted, true) {
+            list.pids.iter().for_each(|&pid| interrupt(pid));
+        }
+    }
+}
+
+#[cfg(unix)]
+fn interrupt(pid: u32) {
+    use nix::sys::signal::{kill, Signal};
+    // A run that has just exited is no longer there to stop.
+    let _ = kill(nix::unistd::Pid::from_raw(pid as i32), Signal::SIGINT);
+}
+
+#[cfg(not(unix))]
+fn interrupt(_pid: u32) {}
+
 /// What a worker thread sends back: the run's index, how `masp train` exited, how long it took.
 type Outcome = (usize, Result<ExitStatus>, Duration);
 
@@ -111,6 +161,7 @@ fn execute(plan: &Plan, masp: &Path, jobs: usize, stop: &AtomicBool) -> Result<V
         (cores / jobs).max(1).to_string()
     });
     let (tx, rx) = mpsc::channel::<Outcome>();
+    let children = Children::default();
     let (mut running, mut ended) = (0usize, count(RunStatus::Finished));
     loop {
         // Plan order puts a dependency before its dependents, so one pass settles chains.
@@ -142,6 +193,7 @@ fn execute(plan: &Plan, masp: &Path, jobs: usize, stop: &AtomicBool) -> Result<V
             cmd.env("RAYON_NUM_THREADS", &threads);
             let dir = run.dir.clone();
             let tx = tx.clone();
+            let children = children.clone();
             eprintln!(
                 "{} {}",
                 if status == RunStatus::Interrupted { "resuming" } else { "starting" },
@@ -149,7 +201,7 @@ fn execute(plan: &Plan, masp: &Path, jobs: usize, stop: &AtomicBool) -> Result<V
             );
             std::thread::spawn(move || {
                 let start = Instant::now();
-                let result = spawn_logged(&mut cmd, &dir);
+                let result = spawn_logged(&mut cmd, &dir, &children);
                 // The receiver lives until every worker has reported.
                 let _ = tx.send((i, result, start.elapsed()));
             });
@@ -159,7 +211,14 @@ fn execute(plan: &Plan, masp: &Path, jobs: usize, stop: &AtomicBool) -> Result<V
         if running == 0 {
             break;
         }
-        let (i, result, elapsed) = rx.recv().context("a run's worker thread vanished")?;
+        let (i, result, elapsed) = loop {
+            match rx.recv_timeout(Duration::from_millis(100)) {
+                Ok(outcome) => break outcome,
+                Err(mpsc::RecvTimeoutError::Timeout) if stop.load(Ordering::SeqCst) => children.interrupt(),
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => bail!("a run's worker thread vanished"),
+            }
+        };
         running -= 1;
         let run = &plan.runs[i];
         let log = run.dir.join(LOG);
@@ -211,7 +270,7 @@ pub fn train_command(masp: &Path, run: &PlannedRun) -> Command {
 }
 
 /// Runs `cmd` with stdout and stderr appended to `dir/train.log`, after a line naming it.
-fn spawn_logged(cmd: &mut Command, dir: &Path) -> Result<ExitStatus> {
+fn spawn_logged(cmd: &mut Command, dir: &Path, children: &Children) -> Result<ExitStatus> {
     use std::io::Write;
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let path = dir.join(LOG);
@@ -222,7 +281,10 @@ fn spawn_logged(cmd: &mut Command, dir: &Path) -> Result<ExitStatus> {
         .with_context(|| format!("opening {}", path.display()))?;
     writeln!(log, "==> {cmd:?}").with_context(|| format!("writing {}", path.display()))?;
     cmd.stdout(log.try_clone()?).stderr(log);
-    cmd.status().with_context(|| format!("could not start {cmd:?}"))
+    let mut child = children.spawn(cmd).with_context(|| format!("could not start {cmd:?}"))?;
+    let status = child.wait().with_context(|| format!("waiting for {cmd:?}"));
+    children.remove(child.id());
+    status
 }
 
 /// `", eval mean 1.00 over 3 episodes"`, or nothing when eval.json cannot be read.

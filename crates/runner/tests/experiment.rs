@@ -140,8 +140,23 @@ after = "bad"
 #[cfg(unix)]
 #[test]
 fn ctrl_c_stops_the_runs_at_a_checkpoint_and_starts_no_new_one() {
+    // A terminal's Ctrl-C: SIGINT to the foreground job's whole process group.
+    stop_the_runs("ctrl-c", |pid| format!("-{pid}"));
+}
+
+#[cfg(unix)]
+#[test]
+fn sigint_to_the_experiment_alone_reaches_its_runs() {
+    // `kill -INT PID`, as a person or a scheduler sends it: the runs hear it from masp.
+    stop_the_runs("sigint", |pid| pid.to_string());
+}
+
+/// Starts a 3-run experiment two at a time, sends SIGINT to `target(pid)` while two run,
+/// and checks that both stop at a checkpoint and the third never starts.
+#[cfg(unix)]
+fn stop_the_runs(name: &str, target: impl Fn(u32) -> String) {
     use std::os::unix::process::CommandExt;
-    let out = fresh_dir("experiment", "ctrl-c");
+    let out = fresh_dir("experiment", name);
     let preset = out.join("long.toml");
     // Budgets far beyond the test: the runs are still training when Ctrl-C comes.
     std::fs::write(
@@ -167,8 +182,7 @@ fn ctrl_c_stops_the_runs_at_a_checkpoint_and_starts_no_new_one() {
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
     std::thread::sleep(std::time::Duration::from_secs(1));
-    let group = format!("-{}", child.id());
-    assert!(Command::new("kill").args(["-INT", "--", &group]).status().unwrap().success());
+    assert!(Command::new("kill").args(["-INT", "--", &target(child.id())]).status().unwrap().success());
     let result = child.wait_with_output().unwrap();
     let log = String::from_utf8_lossy(&result.stderr);
     assert!(!result.status.success(), "{log}");
