@@ -37,7 +37,11 @@ use crate::learned_similarity::Similarity;
 /// `A (A - 1) / 2` pairs above the diagonal; ties take their average rank. `None` when it
 /// is undefined (fewer than two pairs, or either side constant).
 pub fn spearman(similarity: &Similarity, distance: &[f32]) -> Result<Option<f64>> {
-    let a = similarity.num_actions();
+    spearman_of(&similarity.to_vec()?, similarity.num_actions(), distance)
+}
+
+/// [`spearman`] of any `(A, A)` row-major matrix `values`.
+pub(crate) fn spearman_of(values: &[f32], a: usize, distance: &[f32]) -> Result<Option<f64>> {
     if distance.len() != a * a {
         return Err(Error::Shape {
             what: "the distance matrix".into(),
@@ -45,9 +49,8 @@ pub fn spearman(similarity: &Similarity, distance: &[f32]) -> Result<Option<f64>
             got: vec![distance.len()],
         });
     }
-    let s = similarity.to_vec()?;
     let pairs = upper_pairs(a);
-    let x = ranks(&pairs.iter().map(|&(i, j)| s[i * a + j] as f64).collect::<Vec<_>>());
+    let x = ranks(&pairs.iter().map(|&(i, j)| values[i * a + j] as f64).collect::<Vec<_>>());
     let y = ranks(&pairs.iter().map(|&(i, j)| distance[i * a + j] as f64).collect::<Vec<_>>());
     Ok(pearson(&x, &y))
 }
@@ -72,7 +75,15 @@ pub fn group_separation(
     similarity: &Similarity,
     groups: &[Option<usize>],
 ) -> Result<Option<GroupSeparation>> {
-    let a = similarity.num_actions();
+    separation_of(&similarity.to_vec()?, similarity.num_actions(), groups)
+}
+
+/// [`group_separation`] of any symmetric `(A, A)` row-major matrix `values`.
+pub(crate) fn separation_of(
+    values: &[f32],
+    a: usize,
+    groups: &[Option<usize>],
+) -> Result<Option<GroupSeparation>> {
     if groups.len() != a {
         return Err(Error::Shape {
             what: "the action groups".into(),
@@ -80,7 +91,7 @@ pub fn group_separation(
             got: vec![groups.len()],
         });
     }
-    let s = similarity.to_vec()?;
+    let s = values;
     let (mut values, mut within) = (Vec::new(), Vec::new());
     for (i, j) in upper_pairs(a) {
         if let (Some(gi), Some(gj)) = (groups[i], groups[j]) {

@@ -121,6 +121,7 @@ mod optimizer;
 mod penalty;
 #[cfg(feature = "rainbow")]
 mod rainbow_hook;
+mod signal;
 mod state;
 mod transfer;
 
@@ -136,5 +137,6 @@ pub use meta_gradient::{meta_gradient, MetaGradient, MetaModel, MetaReport};
 pub use penalty::{directional, penalty, PenaltyOperator};
 #[cfg(feature = "rainbow")]
 pub use rainbow_hook::{MaspRegularizer, MetaPaths, MetaTimings};
+pub use signal::{EffectReference, MetaSignal, SignalWindow};
 pub use state::{MASP_STATE_FILE, MASP_STATE_FORMAT, MASP_STATE_FORMAT_VERSION, STATE_SIMILARITY_FILE};
 pub use transfer::{Alignment, SavedSimilarity, SIMILARITY_FORMAT, SIMILARITY_FORMAT_VERSION};

@@ -52,6 +52,7 @@ use crate::meta_gradient::{
 };
 use crate::optimizer::SimilarityOptimizer;
 use crate::penalty::PenaltyOperator;
+use crate::signal::{EffectReference, MetaSignal, SignalWindow};
 use crate::state::{self, Counters};
 use crate::transfer::{Alignment, SavedSimilarity};
 
@@ -67,6 +68,8 @@ pub struct Masp {
     meta_steps: u64,
     /// The meta step's copy of theta, kept between steps (one network's worth of memory).
     saved: SavedTheta,
+    /// The tangents since the last [`Masp::take_signal`].
+    signal: MetaSignal,
 }
 
 impl Masp {
@@ -75,6 +78,8 @@ impl Masp {
         config.validate()?;
         let operator = PenaltyOperator::new(&similarity.tensor(), config.form, config.eta)?;
         let optimizer = SimilarityOptimizer::new(&config, similarity.var())?;
+        let mut signal = MetaSignal::default();
+        signal.open(&similarity)?;
         Ok(Self {
             config,
             similarity,
@@ -83,6 +88,7 @@ impl Masp {
             updates: 0,
             meta_steps: 0,
             saved: SavedTheta::default(),
+            signal,
         })
     }
 
@@ -179,11 +185,18 @@ impl Masp {
     /// The projected step on `S` along `meta`'s gradient, and the new penalty operator.
     fn step_on_similarity(&mut self, meta: MetaGradient) -> Result<MetaReport> {
         let tangent = self.similarity.tangent(&meta.grad)?;
+        self.signal.record(&tangent)?;
         self.optimizer.step(self.similarity.var(), &tangent)?;
         self.similarity.project()?;
         self.operator = PenaltyOperator::new(&self.similarity.tensor(), self.config.form, self.config.eta)?;
         self.meta_steps += 1;
         Ok(meta.report)
+    }
+
+    /// Where the meta-gradient went since the last call ([`crate::signal`]), scored against
+    /// `reference` where the env knows its actions' effects; `None` if no meta step ran.
+    pub fn take_signal(&mut self, reference: Option<EffectReference>) -> Result<Option<SignalWindow>> {
+        self.signal.take(&self.similarity, reference)
     }
 
     /// Replaces `S` (e.g. after loading a checkpoint); the optimiser's state starts afresh.

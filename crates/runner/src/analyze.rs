@@ -34,10 +34,10 @@ use masp::{
     group_separation, heatmap_png, spearman, top_pairs, ActionGroup, AxisLabels, GroupSeparation,
     HeatmapLayout, HeatmapStyle, SavedSimilarity, SimilarityStats,
 };
-use rl_env::Corridor;
 
 use crate::compose::SIMILARITY_FILE;
-use crate::config::{EnvConfig, RunConfig};
+use crate::config::RunConfig;
+use crate::effects::EnvReference;
 use crate::{font, run_dir};
 
 /// The files `analyze` writes into its output folder.
@@ -91,7 +91,7 @@ pub struct Analysis {
     pub group_separation: Option<GroupSeparation>,
     /// For the corridor: Spearman's rank correlation between `S` and the actions' effect
     /// distance, the mean over start cells of how many cells apart the two actions end
-    /// (see [`effect_distance`]); negative when actions of like effect get like rows.
+    /// (see [`crate::effects::effect_distance`]); negative when actions of like effect get like rows.
     pub spearman_effect_distance: Option<f64>,
     /// Most similar first.
     pub top_pairs: Vec<AnalyzedPair>,
@@ -218,17 +218,8 @@ fn locate_similarity(input: &Path) -> Result<(PathBuf, Option<u64>)> {
     }
 }
 
-/// What the run's env knows of its actions' effects, beyond their names.
-enum EnvReference {
-    /// The grouped bandit's hidden group of each action (a macro has none).
-    Groups(Vec<Option<usize>>),
-    /// The corridor's [`effect_distance`] matrix, `(A, A)` row-major, and each action's net
-    /// move from the corridor's middle.
-    Corridor { distance: Vec<f32>, moves: Vec<i64> },
-}
-
-/// The reference of the run's env (grouped bandit or corridor), read from the run's
-/// `config.toml` beside the checkpoint; `None` for other envs or a file outside a run.
+/// The reference of the run's env ([`EnvReference::of`]), read from the run's `config.toml`
+/// beside the checkpoint; `None` for other envs or a file outside a run.
 fn env_reference(source: &Path, pool: &ActionPool) -> Result<Option<EnvReference>> {
     let Some(run) = source.parent().and_then(Path::parent) else { return Ok(None) };
     let path = run.join(run_dir::CONFIG);
@@ -240,54 +231,7 @@ fn env_reference(source: &Path, pool: &ActionPool) -> Result<Option<EnvReference
     if !matches!(kind.as_deref(), Some("grouped_bandit" | "corridor")) {
         return Ok(None);
     }
-    let mismatch = |env_actions: usize| {
-        anyhow::anyhow!(
-            "{}: the env has {env_actions} actions, S {} primitives: is this S from another run?",
-            path.display(),
-            pool.num_primitives()
-        )
-    };
-    match RunConfig::read_resolved(&path)?.env {
-        EnvConfig::GroupedBandit(section) => {
-            let env = rl_env::GroupedBandit::try_new(section).context("[env]")?;
-            if env.groups().len() != pool.num_primitives() {
-                return Err(mismatch(env.groups().len()));
-            }
-            let mut groups: Vec<Option<usize>> = env.groups().iter().copied().map(Some).collect();
-            groups.resize(pool.len(), None);
-            Ok(Some(EnvReference::Groups(groups)))
-        }
-        EnvConfig::Corridor(section) => {
-            let env = Corridor::try_new(section).context("[env]")?;
-            if pool.primitive_names() != Corridor::ACTION_NAMES {
-                return Err(mismatch(Corridor::ACTION_NAMES.len()));
-            }
-            let middle = (env.config().length - 1) / 2;
-            let moves =
-                (0..pool.len()).map(|i| env.walk(middle, pool.actions(i)) as i64 - middle as i64).collect();
-            Ok(Some(EnvReference::Corridor { distance: effect_distance(&env, pool), moves }))
-        }
-        _ => Ok(None),
-    }
-}
-
-/// How differently each pair of actions moves the agent in `env`: the mean, over the cells
-/// an episode can be in (all but the goal), of how many cells apart the two end
-/// ([`Corridor::walk`], no slip); `(A, A)` row-major. 0 for two macros that end in the same
-/// cell from everywhere (`RIGHT+LEFT+RIGHT` and `NOOP+RIGHT`, say), whatever their spelling.
-pub fn effect_distance(env: &Corridor, pool: &ActionPool) -> Vec<f32> {
-    let starts = env.config().length - 1;
-    let ends: Vec<Vec<usize>> =
-        (0..pool.len()).map(|i| (0..starts).map(|s| env.walk(s, pool.actions(i))).collect()).collect();
-    let a = pool.len();
-    let mut distance = vec![0f32; a * a];
-    for i in 0..a {
-        for j in 0..a {
-            let sum: usize = ends[i].iter().zip(&ends[j]).map(|(x, y)| x.abs_diff(*y)).sum();
-            distance[i * a + j] = (sum as f64 / starts as f64) as f32;
-        }
-    }
-    distance
+    EnvReference::of(&RunConfig::read_resolved(&path)?.env, pool).with_context(|| path.display().to_string())
 }
 
 /// The heatmap's order for hidden groups: each group's actions (`group 0`, `group 1`, ...),
@@ -331,7 +275,7 @@ fn default_out(source: &Path) -> PathBuf {
 /// The pool that the saved identities denote, in their order: the primitives are the
 /// identities without `+` (a pool lists them first), each macro's name is its primitives'
 /// names joined by `+`.
-fn pool_of(ids: &[String]) -> Result<ActionPool> {
+pub(crate) fn pool_of(ids: &[String]) -> Result<ActionPool> {
     let num_primitives = ids.iter().take_while(|id| !id.contains(NAME_SEPARATOR)).count();
     let (primitives, macros) = ids.split_at(num_primitives);
     if let Some(late) = macros.iter().find(|id| !id.contains(NAME_SEPARATOR)) {
@@ -461,27 +405,6 @@ impl Analysis {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rl_env::CorridorConfig;
-
-    #[test]
-    fn effect_distance_counts_cells_apart_from_every_start() {
-        let env = Corridor::new(CorridorConfig { length: 10, ..Default::default() });
-        let ids = ["LEFT", "RIGHT", "NOOP", "BACK", "RIGHT+LEFT+RIGHT", "NOOP+RIGHT", "RIGHT+BACK"]
-            .map(String::from);
-        let pool = pool_of(&ids).unwrap();
-        let d = effect_distance(&env, &pool);
-        let at = |i: usize, j: usize| d[i * 7 + j];
-        // LEFT vs RIGHT from starts 0..9: 1 cell apart at 0 (the wall), 2 elsewhere.
-        assert_eq!(at(0, 1), (1.0 + 8.0 * 2.0) / 9.0);
-        assert_eq!(at(1, 0), at(0, 1), "symmetric");
-        assert_eq!(at(4, 5), 0.0, "two spellings of one step right");
-        assert_eq!(at(4, 1), 0.0);
-        // NOOP vs BACK: start s ends s cells apart; mean of 0..9.
-        assert_eq!(at(2, 3), 36.0 / 9.0);
-        // RIGHT+BACK ends in 0 except from 8, where RIGHT enters the goal and ends the walk.
-        assert_eq!(at(6, 3), 9.0 / 9.0);
-        assert!((0..7).all(|i| at(i, i) == 0.0));
-    }
 
     #[test]
     fn heatmap_blocks_follow_the_env() {

@@ -25,6 +25,7 @@
 mod analyze;
 pub mod compose;
 pub mod config;
+mod effects;
 mod eval;
 pub mod experiment;
 mod font;

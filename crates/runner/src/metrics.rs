@@ -6,7 +6,9 @@
 //! rewards; empty if none finished), `eval_score` (at a checkpoint: the mean raw score of
 //! `run.checkpoint_eval_episodes` games of the evaluation policy), `loss`, `penalty`, `mean_priority`, `grad_norm` (the
 //! interval's last update), the MASP columns (`s_*`: statistics of `S`; `penalty_td_ratio`,
-//! `meta_grad_norm`: the last meta step), and `fps` (frames per second over the interval).
+//! `meta_grad_norm`: the last meta step; `meta_reach`, `meta_consistency`, `s_change`,
+//! `meta_alignment`: where the interval's meta-gradients went, [`masp::SignalWindow`]), and
+//! `fps` (frames per second over the interval).
 //!
 //! The same values go to TensorBoard (`tb/`, [`crate::tensorboard`]) with the frames as
 //! the step. [`MetricsTable`] reads the CSV back for `masp plot` and `masp report`.
@@ -24,7 +26,7 @@ use crate::tensorboard::EventWriter;
 pub const HEADER: &str =
     "frames,agent_steps,updates,games,episode_score,clipped_return,eval_score,loss,penalty,\
 mean_priority,grad_norm,s_mean_off_diagonal,s_max_off_diagonal,s_mean_row_entropy,s_mean_self_weight,\
-penalty_td_ratio,meta_grad_norm,fps";
+penalty_td_ratio,meta_grad_norm,meta_reach,meta_consistency,s_change,meta_alignment,fps";
 
 /// One row; `None` is an empty cell.
 #[derive(Clone, Debug, Default)]
@@ -43,6 +45,7 @@ pub struct Row {
     pub s_stats: Option<masp::SimilarityStats>,
     pub penalty_td_ratio: Option<f64>,
     pub meta_grad_norm: Option<f64>,
+    pub signal: Option<masp::SignalWindow>,
     pub fps: f64,
 }
 
@@ -77,8 +80,9 @@ impl Cell {
 
 impl Row {
     /// The row's cells, named as [`HEADER`]'s columns and in its order.
-    fn cells(&self) -> [(&'static str, Cell); 18] {
+    fn cells(&self) -> [(&'static str, Cell); 22] {
         let s = self.s_stats.as_ref();
+        let w = self.signal.as_ref();
         [
             ("frames", Cell::Count(self.frames)),
             ("agent_steps", Cell::Count(self.agent_steps)),
@@ -97,6 +101,10 @@ impl Row {
             ("s_mean_self_weight", Cell::F64(s.map(|s| s.mean_self_weight))),
             ("penalty_td_ratio", Cell::F64(self.penalty_td_ratio)),
             ("meta_grad_norm", Cell::F64(self.meta_grad_norm)),
+            ("meta_reach", Cell::F64(w.map(|w| w.reach))),
+            ("meta_consistency", Cell::F64(w.map(|w| w.consistency))),
+            ("s_change", Cell::F64(w.map(|w| w.s_change))),
+            ("meta_alignment", Cell::F64(w.and_then(|w| w.alignment))),
             ("fps", Cell::Rate(self.fps)),
         ]
     }
@@ -127,6 +135,17 @@ impl MetricsWriter {
             .append(true)
             .open(&path)
             .with_context(|| format!("opening {}", path.display()))?;
+        if !new {
+            let text =
+                std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+            if text.lines().next() != Some(HEADER) {
+                bail!(
+                    "{} has other columns than this masp writes (another version started the run): \
+                     continue it with the masp binary that started it, or start the run afresh",
+                    path.display()
+                );
+            }
+        }
         let mut out = BufWriter::new(file);
         if new {
             writeln!(out, "{HEADER}").with_context(|| format!("writing {}", path.display()))?;
@@ -244,11 +263,25 @@ mod tests {
         let row = Row { frames: 8, agent_steps: 2, loss: Some(0.5), fps: 3.25, ..Row::default() };
         let names: Vec<&str> = row.cells().iter().map(|(n, _)| *n).collect();
         assert_eq!(names.join(","), HEADER);
-        assert_eq!(row.to_csv(), "8,2,0,0,,,,0.5,,,,,,,,,,3.2");
+        assert_eq!(row.to_csv(), "8,2,0,0,,,,0.5,,,,,,,,,,,,,,3.2");
         assert_eq!(
             row.scalars(),
             [("agent_steps", 2.0), ("updates", 0.0), ("games", 0.0), ("loss", 0.5), ("fps", 3.25)]
         );
+    }
+
+    #[test]
+    fn a_metrics_file_of_other_columns_is_not_appended_to() {
+        let run = std::env::temp_dir().join(format!("masp-metrics-{}", std::process::id()));
+        std::fs::create_dir_all(&run).unwrap();
+        let path = run.join(run_dir::METRICS);
+        std::fs::write(&path, "frames,fps\n500,1.0\n").unwrap();
+        let err = MetricsWriter::open(&run).err().expect("other columns").to_string();
+        assert!(err.contains("other columns") && err.contains("start the run afresh"), "{err}");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "frames,fps\n500,1.0\n", "left as it was");
+        std::fs::write(&path, format!("{HEADER}\n")).unwrap();
+        assert!(MetricsWriter::open(&run).is_ok(), "its own columns: appended to");
+        std::fs::remove_dir_all(&run).unwrap();
     }
 
     #[test]

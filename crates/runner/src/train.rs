@@ -26,6 +26,7 @@ use rl_env::Obs;
 
 use crate::compose;
 use crate::config::RunConfig;
+use crate::effects::EnvReference;
 use crate::eval::{evaluate, EvalReport};
 use crate::games::Games;
 use crate::metrics::{self, MetricsWriter, Row};
@@ -144,6 +145,10 @@ pub fn train(config: &RunConfig, options: &TrainOptions) -> Result<TrainSummary>
         ),
     };
     let masp = compose::attach_regularizer(config, &mut agent, &pool, resume_from.as_deref())?;
+    let effects = match &masp {
+        Some(_) => EnvReference::of(&config.env, &pool)?,
+        None => None,
+    };
     eprintln!(
         "{} on {}: {} actions ({} primitives, {} macros), {} env copies, {} frames budget{}",
         config.run.name,
@@ -319,10 +324,12 @@ pub fn train(config: &RunConfig, options: &TrainOptions) -> Result<TrainSummary>
                 ..Row::default()
             };
             if let Some(m) = &masp {
-                let m = m.borrow();
+                let mut m = m.borrow_mut();
                 row.s_stats = m.similarity_stats().ok();
                 row.penalty_td_ratio = m.last_report().map(|r| r.penalty_td_ratio);
                 row.meta_grad_norm = m.last_report().map(|r| r.meta_grad_norm);
+                let effects = effects.as_ref().map(EnvReference::effects);
+                row.signal = m.masp_mut().take_signal(effects).context("the meta-gradient's signal")?;
             }
             metrics.write(&row)?;
             last_log = (frames, Instant::now());

@@ -282,6 +282,21 @@ fn a_grouped_bandit_run_reports_how_s_separates_the_groups() {
         report.contains(&format!("| {:.4} |", g.auc)) && report.contains("within the env's groups"),
         "{report}"
     );
+    // The signal columns: every 500-frame row after the first meta step scores the
+    // meta-gradient against the same groups; S's change is what S did between the rows.
+    let metrics = std::fs::read_to_string(run.join("metrics.csv")).unwrap();
+    let header: Vec<&str> = metrics.lines().next().unwrap().split(',').collect();
+    let column = |name: &str| header.iter().position(|c| *c == name).unwrap();
+    let rows: Vec<Vec<&str>> = metrics.lines().skip(1).map(|l| l.split(',').collect()).collect();
+    assert_eq!(rows.len(), 3, "{metrics}");
+    for row in &rows {
+        let value =
+            |name: &str| row[column(name)].parse::<f64>().unwrap_or_else(|_| panic!("{name}: {metrics}"));
+        assert!((0.0..=1.0).contains(&value("meta_alignment")), "an AUC: {metrics}");
+        assert!(value("meta_reach") > 0.0 && value("meta_reach") <= 1.0, "{metrics}");
+        assert!(value("meta_consistency") > 0.0 && value("meta_consistency") <= 1.0, "{metrics}");
+        assert!(value("s_change") > 0.0, "Adam moves S by about beta a step: {metrics}");
+    }
     // Other envs have no groups to report.
     let toy = toy_run(&fresh_dir("analyze", "no_groups"), &[]);
     assert_eq!(analyze(&toy, &AnalyzeOptions { top_k: 3, out: None }).unwrap().group_separation, None);
