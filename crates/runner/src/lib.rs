@@ -1,5 +1,7 @@
 //! The `masp` runner: a config in, a run folder out.
 //!
+//! * [`cli`]: the `masp` command line, one function per subcommand over the modules below;
+//!   `main.rs` only runs it.
 //! * [`RunConfig`] ([`config`]): the env, macros, agent, MASP and run sections of one TOML
 //!   document; [`overrides`]: `--set key.path=value`, merging, and errors that suggest the
 //!   closest key.
@@ -23,6 +25,7 @@
 #![forbid(unsafe_code)]
 
 mod analyze;
+pub mod cli;
 pub mod compose;
 pub mod config;
 mod effects;

@@ -1,51 +1,12 @@
-//! What the runner's integration tests share: the repository root, the toy preset, fresh
-//! output folders and running the `masp` binary.
+//! What the runner's integration tests share: `helpers.rs`, run against the runner's own
+//! `masp`.
 #![allow(dead_code)] // each test file uses its own subset
 
-use std::path::PathBuf;
-use std::process::Command;
+mod helpers;
 
-pub fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+pub use helpers::*;
 
-/// `configs/toy.toml`, the corridor preset.
-pub fn toy() -> String {
-    root().join("configs/toy.toml").display().to_string()
-}
-
-/// An empty folder `suite/name` under cargo's scratch folder for integration tests.
-pub fn fresh_dir(suite: &str, name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(suite).join(name);
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-/// Runs `masp ARGS`; (success, stdout, stderr).
-pub fn masp(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_masp"))
-        .args(args)
-        // The toy network is tiny: one thread is faster than several.
-        .env("RAYON_NUM_THREADS", "1")
-        .output()
-        .expect("running masp");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-/// Runs `masp train` on the toy preset into `out` with each of `sets` as a `--set`;
-/// (success, stdout, stderr).
-pub fn train_toy(out: &std::path::Path, sets: &[&str]) -> (bool, String, String) {
-    let toy = toy();
-    let mut args = vec!["train", "--config", &toy, "--out", out.to_str().unwrap()];
-    for set in sets {
-        args.extend(["--set", set]);
-    }
-    masp(&args)
-}
+/// The binary under test.
+pub const MASP: &str = env!("CARGO_BIN_EXE_masp");
+/// The repository root, two levels above this package.
+pub const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");

@@ -11,9 +11,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+mod common;
+use common::{root, MASP};
 
 /// `bash -c script`.
 fn sh(script: &str) -> Output {
@@ -130,7 +129,7 @@ fn slurm_job_arrays_of_the_toy_sweep_run_on_a_one_node_cluster_or_skip_saying_wh
     });
 
     // Emit the toy sweep with a tiny budget, submit it, wait for the queue to drain.
-    let masp = env!("CARGO_BIN_EXE_masp");
+    let masp = MASP;
     let out = scratch.join("out");
     let common = ["toy-sweep", "--frames", "300", "--out", out.to_str().unwrap()];
     let emit = Command::new(masp)

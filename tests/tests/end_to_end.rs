@@ -135,7 +135,7 @@ fn saved_state(checkpoint: &Path) -> (usize, Value, Vec<Vec<u32>>) {
 /// Starts `masp train ARGS`, waits until its checkpoint has passed `frames`, then presses
 /// Ctrl-C (SIGINT); returns the run folder and stderr.
 fn train_then_interrupt(args: &[&str], frames: u64) -> (PathBuf, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_masp"))
+    let mut child = Command::new(common::MASP)
         .arg("train")
         .args(args)
         .env("RAYON_NUM_THREADS", "1")
@@ -271,7 +271,7 @@ fn a_run_killed_again_and_again_resumes_to_the_end_with_clean_logs() {
         "run.eval_episodes=2",
     ];
     let start = |resume: bool| {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_masp"));
+        let mut cmd = Command::new(common::MASP);
         cmd.arg("train").env("RAYON_NUM_THREADS", "1");
         if resume {
             cmd.args(["--resume", dir]);

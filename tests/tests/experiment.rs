@@ -12,7 +12,7 @@ use common::{fresh_dir, root};
 
 /// Runs `masp experiment ARGS` in the repository root; (success, stderr + stdout).
 fn experiment(args: &[&str]) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_masp"))
+    let out = Command::new(common::MASP)
         .arg("experiment")
         .args(args)
         .current_dir(root())
@@ -165,7 +165,7 @@ fn stop_the_runs(name: &str, target: impl Fn(u32) -> String) {
          set = [\"run.target_score=2.0\", \"run.eval_episodes=1\"]\n[[arm]]\nname = \"masp\"\n",
     )
     .unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_masp"))
+    let child = Command::new(common::MASP)
         .args(["experiment", preset.to_str().unwrap(), "--jobs", "2", "--out", out.to_str().unwrap()])
         .current_dir(root())
         .env("RAYON_NUM_THREADS", "1")
