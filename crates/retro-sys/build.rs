@@ -42,13 +42,20 @@ const CORE_DIRS: &[&str] = &[
     "core/cart_hw/svp",
 ];
 
-/// The libretro glue and the parts of libretro-common it calls (the ROM is read through
-/// `filestream_*`).
+/// The libretro glue besides `libretro.c` (compiled on its own, see [`FRAME_RENAMES`]) and the
+/// parts of libretro-common it calls (the ROM is read through `filestream_*`).
 const GLUE: &[&str] = &[
-    "libretro/libretro.c",
     "libretro/scrc32.c",
     "libretro/libretro-common/streams/file_stream.c",
     "libretro/libretro-common/streams/file_stream_transforms.c",
+];
+
+/// `libretro.c`'s `retro_run` always draws the frame; its calls go to `shim/skip_render.c`
+/// instead, which lets the front end switch drawing off (`masp_retro_set_skip_render`).
+const FRAME_RENAMES: &[(&str, &str)] = &[
+    ("system_frame_gen", "masp_system_frame_gen"),
+    ("system_frame_scd", "masp_system_frame_scd"),
+    ("system_frame_sms", "masp_system_frame_sms"),
 ];
 
 fn main() {
@@ -70,6 +77,8 @@ fn main() {
 
     let mut sources: Vec<PathBuf> = GLUE.iter().map(|f| genesis.join(f)).collect();
     sources.push(manifest_dir.join("shim/log.c"));
+    sources.push(manifest_dir.join("shim/skip_render.c"));
+    sources.push(manifest_dir.join("shim/fast_audio.c"));
     for dir in CORE_DIRS {
         sources.extend(c_files(&genesis.join(dir)));
     }
@@ -79,6 +88,32 @@ fn main() {
         println!("cargo:rerun-if-changed={}", path.display());
     }
 
+    let libretro_c = genesis.join("libretro/libretro.c");
+    println!("cargo:rerun-if-changed={}", libretro_c.display());
+    let mut glue = core_build(&genesis);
+    glue.file(&libretro_c);
+    for (name, renamed) in FRAME_RENAMES {
+        glue.define(name, *renamed);
+    }
+    let glue_objects = glue.compile_intermediates();
+    core_build(&genesis).files(&sources).objects(&glue_objects).compile("genesis_plus_gx");
+    println!("cargo:rustc-link-lib=m");
+    link_shared_copy(&out_dir);
+
+    generate_bindings(&genesis.join("libretro/libretro.h"), &out_dir);
+
+    let source_root_str =
+        source_root.to_str().expect("stable-retro source path must be valid UTF-8 (it is embedded)");
+    println!("cargo:rustc-env=RETRO_SYS_SOURCE_DIR={source_root_str}");
+    let workspace = fs::canonicalize(&workspace).unwrap_or(workspace);
+    println!(
+        "cargo:rustc-env=RETRO_SYS_DEFAULT_ROM_DIR={}",
+        workspace.join("third_party/retro/roms").display()
+    );
+}
+
+/// The compiler settings every file of the core is built with.
+fn core_build(genesis: &Path) -> cc::Build {
     let mut build = cc::Build::new();
     for dir in CORE_DIRS {
         build.include(genesis.join(dir));
@@ -86,7 +121,6 @@ fn main() {
     build
         .include(genesis.join("libretro"))
         .include(genesis.join("libretro/libretro-common/include"))
-        .files(&sources)
         .opt_level(3)
         .pic(true)
         // Makefile.libretro's Unix defines, with 16-bit (RGB565) colour: stable-retro's wheel
@@ -104,23 +138,14 @@ fn main() {
         // The core's headers declare globals without `extern` (tentative definitions);
         // GCC >= 10 defaults to -fno-common and would fail the link with duplicates.
         .flag("-fcommon")
+        // The core's code reads its many globals directly instead of through the GOT, as it
+        // could not if the shared copy exported them. The entry points stay exported: they
+        // are declared `RETRO_API`, which is default visibility.
+        .flag("-fvisibility=hidden")
         // Third-party code: its warnings are not ours to fix and drown real ones.
         .warnings(false)
-        .flag_if_supported("-w")
-        .compile("genesis_plus_gx");
-    println!("cargo:rustc-link-lib=m");
-    link_shared_copy(&out_dir);
-
-    generate_bindings(&genesis.join("libretro/libretro.h"), &out_dir);
-
-    let source_root_str =
-        source_root.to_str().expect("stable-retro source path must be valid UTF-8 (it is embedded)");
-    println!("cargo:rustc-env=RETRO_SYS_SOURCE_DIR={source_root_str}");
-    let workspace = fs::canonicalize(&workspace).unwrap_or(workspace);
-    println!(
-        "cargo:rustc-env=RETRO_SYS_DEFAULT_ROM_DIR={}",
-        workspace.join("third_party/retro/roms").display()
-    );
+        .flag_if_supported("-w");
+    build
 }
 
 /// The same objects as a shared library, `libgenesis_plus_gx_copy.so`: `retro-env` loads one

@@ -24,6 +24,7 @@ use std::cell::Cell;
 use std::ffi::{c_char, c_uint, c_void, CStr, CString};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::OnceLock;
 
 use retro_sys as sys;
 
@@ -89,6 +90,8 @@ struct Api {
     unserialize: unsafe extern "C" fn(*const c_void, usize) -> bool,
     get_memory_data: unsafe extern "C" fn(c_uint) -> *mut c_void,
     get_memory_size: unsafe extern "C" fn(c_uint) -> usize,
+    set_skip_render: unsafe extern "C" fn(bool),
+    set_fast_audio: unsafe extern "C" fn(),
 }
 
 impl Api {
@@ -111,6 +114,8 @@ impl Api {
             unserialize: sys::retro_unserialize,
             get_memory_data: sys::retro_get_memory_data,
             get_memory_size: sys::retro_get_memory_size,
+            set_skip_render: sys::masp_retro_set_skip_render,
+            set_fast_audio: sys::masp_retro_set_fast_audio,
         }
     }
 
@@ -137,6 +142,8 @@ impl Api {
                 unserialize: *lib.get(b"retro_unserialize")?,
                 get_memory_data: *lib.get(b"retro_get_memory_data")?,
                 get_memory_size: *lib.get(b"retro_get_memory_size")?,
+                set_skip_render: *lib.get(b"masp_retro_set_skip_render")?,
+                set_fast_audio: *lib.get(b"masp_retro_set_fast_audio")?,
             })
         }
     }
@@ -349,6 +356,9 @@ impl Core {
             });
         }
         self.game_loaded = true;
+        // The front end discards the sound, so how finely it is resampled does not matter.
+        // SAFETY: a game is loaded; the setting is this copy's own global.
+        self.call(|api| unsafe { (api.set_fast_audio)() });
         // SAFETY: a game is loaded; the RAM buffer is a core global that lives until unload.
         let (ram, len) = self.call(|api| unsafe {
             (
@@ -369,6 +379,20 @@ impl Core {
         self.call(|api| unsafe { (api.run)() });
     }
 
+    /// Emulates one frame like [`Core::run_frame`] without drawing it: every chip runs and
+    /// RAM changes alike, but the screen keeps the last drawn frame. For frames whose
+    /// picture is never looked at; the VDP's sprite collision and overflow flags, which
+    /// only drawing sets, stay clear in such a frame.
+    pub fn run_frame_undrawn(&mut self, buttons: u16) {
+        self.frontend.buttons = buttons;
+        // SAFETY: as in `run_frame`; the switch is this copy's own global.
+        self.call(|api| unsafe {
+            (api.set_skip_render)(true);
+            (api.run)();
+            (api.set_skip_render)(false);
+        });
+    }
+
     /// Power-cycles the console (the ROM stays loaded).
     pub fn reset(&mut self) {
         // SAFETY: as in `run_frame`.
@@ -377,15 +401,22 @@ impl Core {
 
     /// The core's whole state, as `.state` files hold it (before gzip).
     pub fn serialize(&self) -> Result<Vec<u8>> {
+        let mut buf = Vec::new();
+        self.serialize_into(&mut buf)?;
+        Ok(buf)
+    }
+
+    /// [`Core::serialize`] into `buf`, reusing its allocation: for states saved every step.
+    pub fn serialize_into(&self, buf: &mut Vec<u8>) -> Result<()> {
         // No callback runs while serialising, so CURRENT need not be set (and `&self` cannot).
         // SAFETY: as in `run_frame`; the buffer is as large as the core asks.
         unsafe {
-            let mut buf = vec![0u8; (self.api.serialize_size)()];
+            buf.resize((self.api.serialize_size)(), 0);
             if !(self.api.serialize)(buf.as_mut_ptr().cast(), buf.len()) {
                 return Err(Error::Core { op: "retro_serialize", message: "the core refused".into() });
             }
-            Ok(buf)
         }
+        Ok(())
     }
 
     /// Restores a state from [`Core::serialize`] (or a `.state` file, unzipped).
@@ -434,27 +465,93 @@ impl Core {
 
     /// The last frame in grayscale, `(height, width)`, with OpenCV's RGB-to-gray weights.
     pub fn screen_gray(&self, out: &mut [u8]) {
-        self.for_each_pixel(out, 1, |o, [r, g, b]| o[0] = rl_env::pixels::rgb_to_gray(r, g, b));
+        let format = self.frontend.pixel_format;
+        let Some(table) = gray_table(format) else {
+            return self.for_each_pixel(out, 1, |o, [r, g, b]| o[0] = rl_env::pixels::rgb_to_gray(r, g, b));
+        };
+        for (row, out_row) in self.rows(out, 1) {
+            gray_row(table, row, out_row);
+        }
     }
 
     fn for_each_pixel(&self, out: &mut [u8], channels: usize, mut put: impl FnMut(&mut [u8], [u8; 3])) {
-        let f = &self.frontend;
-        let (w, h) = if f.frame.is_null() { (0, 0) } else { (f.width, f.height) };
-        assert_eq!(out.len(), w * h * channels, "screen buffer must be {w}x{h}x{channels}");
-        let bytes_per_pixel = match f.pixel_format {
-            sys::retro_pixel_format_RETRO_PIXEL_FORMAT_XRGB8888 => 4,
-            _ => 2,
-        };
-        for y in 0..h {
-            // SAFETY: the core's frame buffer holds `height` rows of `pitch` bytes, valid until
-            // the next `retro_run`, which needs `&mut self`.
-            let row = unsafe { std::slice::from_raw_parts(f.frame.add(y * f.pitch), w * bytes_per_pixel) };
-            let out_row = &mut out[y * w * channels..(y + 1) * w * channels];
-            for (px, o) in row.chunks_exact(bytes_per_pixel).zip(out_row.chunks_exact_mut(channels)) {
-                put(o, decode(f.pixel_format, px));
+        let format = self.frontend.pixel_format;
+        for (row, out_row) in self.rows(out, channels) {
+            for (px, o) in row.chunks_exact(bytes_per_pixel(format)).zip(out_row.chunks_exact_mut(channels)) {
+                put(o, decode(format, px));
             }
         }
     }
+
+    /// The last frame's rows, each paired with its row of `out` (`channels` bytes a pixel).
+    /// Panics if `out` is not `width * height * channels` long.
+    fn rows<'a>(
+        &'a self,
+        out: &'a mut [u8],
+        channels: usize,
+    ) -> impl Iterator<Item = (&'a [u8], &'a mut [u8])> + 'a {
+        let f = &self.frontend;
+        let (w, h) = self.screen_size();
+        assert_eq!(out.len(), w * h * channels, "screen buffer must be {w}x{h}x{channels}");
+        let row_len = w * bytes_per_pixel(f.pixel_format);
+        // `max(1)`: an empty screen has no rows, and chunks of 0 bytes would panic.
+        out.chunks_exact_mut((w * channels).max(1)).enumerate().map(move |(y, out_row)| {
+            // SAFETY: the core's frame buffer holds `height` rows of `pitch` bytes, valid until
+            // the next `retro_run`, which needs `&mut self` (this borrows `self`).
+            let row = unsafe { std::slice::from_raw_parts(f.frame.add(y * f.pitch), row_len) };
+            (row, out_row)
+        })
+    }
+}
+
+/// Indexed by a 16-bit pixel: its size spares the look-ups their bounds checks.
+type GrayTable = [u8; 1 << 16];
+
+/// One row of 16-bit pixels to gray through `table`. Four pixels are read as one `u64`: a
+/// quarter of the loads, which is most of the work of a look-up.
+fn gray_row(table: &GrayTable, row: &[u8], out: &mut [u8]) {
+    // Where pixel `i` of the four sits in the `u64`.
+    let shift = |i: u32| if cfg!(target_endian = "little") { 16 * i } else { 48 - 16 * i };
+    let quads = row.chunks_exact(8);
+    let rest = quads.remainder();
+    let mut out_quads = out.chunks_exact_mut(4);
+    for (px, o) in quads.zip(&mut out_quads) {
+        let four = u64::from_ne_bytes(px.try_into().expect("chunks of 8 bytes"));
+        let gray = |i| table[usize::from((four >> shift(i)) as u16)];
+        o.copy_from_slice(&[gray(0), gray(1), gray(2), gray(3)]);
+    }
+    for (px, o) in rest.chunks_exact(2).zip(out_quads.into_remainder()) {
+        *o = table[usize::from(u16::from_ne_bytes([px[0], px[1]]))];
+    }
+}
+
+fn bytes_per_pixel(format: sys::retro_pixel_format) -> usize {
+    match format {
+        sys::retro_pixel_format_RETRO_PIXEL_FORMAT_XRGB8888 => 4,
+        _ => 2,
+    }
+}
+
+/// The gray level of every 16-bit pixel value of `format` (`None` for 32-bit formats), built
+/// once per process: two screens are converted every step, and a look-up per pixel is
+/// several times cheaper than decoding and weighing it.
+fn gray_table(format: sys::retro_pixel_format) -> Option<&'static GrayTable> {
+    static RGB565: OnceLock<Box<GrayTable>> = OnceLock::new();
+    static RGB1555: OnceLock<Box<GrayTable>> = OnceLock::new();
+    let table = match format {
+        sys::retro_pixel_format_RETRO_PIXEL_FORMAT_RGB565 => &RGB565,
+        sys::retro_pixel_format_RETRO_PIXEL_FORMAT_0RGB1555 => &RGB1555,
+        _ => return None,
+    };
+    let build = || {
+        let mut gray = Box::new([0; 1 << 16]);
+        for (v, y) in (0..=u16::MAX).zip(gray.iter_mut()) {
+            let [r, g, b] = decode(format, &v.to_ne_bytes());
+            *y = rl_env::pixels::rgb_to_gray(r, g, b);
+        }
+        gray
+    };
+    Some(table.get_or_init(build))
 }
 
 /// One pixel in the core's format to RGB, as stable-retro's front end converts it: the
@@ -498,6 +595,27 @@ impl Drop for Core {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn gray_rows_equal_decoding_and_weighing_each_pixel() {
+        for format in [
+            sys::retro_pixel_format_RETRO_PIXEL_FORMAT_RGB565,
+            sys::retro_pixel_format_RETRO_PIXEL_FORMAT_0RGB1555,
+        ] {
+            let table = gray_table(format).expect("a 16-bit format");
+            let pixels: Vec<u16> = (0..=u16::MAX).collect();
+            // Rows of 7 pixels: one `u64` of four and a remainder of three.
+            for row in pixels.chunks(7) {
+                let bytes: Vec<u8> = row.iter().flat_map(|v| v.to_ne_bytes()).collect();
+                let mut out = vec![0; row.len()];
+                gray_row(table, &bytes, &mut out);
+                for (&v, &got) in row.iter().zip(&out) {
+                    let [r, g, b] = decode(format, &v.to_ne_bytes());
+                    assert_eq!(got, rl_env::pixels::rgb_to_gray(r, g, b), "pixel {v:#06x}");
+                }
+            }
+        }
+    }
 
     #[test]
     fn pixel_formats_shift_like_stable_retro() {

@@ -54,6 +54,12 @@ pub struct RetroConfig {
     pub reward: RewardKind,
     /// Truncate an episode after this many frames (# frames); 0 means never.
     pub max_episode_frames: u64,
+    /// Draw every emulated frame. Off (the default), the first `frame_skip - 2` frames of a
+    /// step, which no observation shows, are emulated without drawing them: the same
+    /// observations, RAM and rewards (a test checks it on Airstriker) for less work. A game
+    /// whose logic reads the VDP's sprite collision or overflow flags, which only drawing
+    /// sets, could play differently; switch this on for such a game.
+    pub draw_all_frames: bool,
 }
 
 impl Default for RetroConfig {
@@ -67,6 +73,7 @@ impl Default for RetroConfig {
             frame_stack: 4,
             reward: RewardKind::Scenario,
             max_episode_frames: 0,
+            draw_all_frames: false,
         }
     }
 }
@@ -202,6 +209,9 @@ pub struct RetroEnv {
     /// Built for the (cropped) screen size last seen; rebuilt if the game changes mode.
     resize: Option<(usize, usize, AreaResize)>,
     stack: FrameStack,
+    /// The core's state and the reward baselines at the start of the step, to emulate a
+    /// step again with every frame drawn (see `step`).
+    step_start: (Vec<u8>, Vec<i64>),
     episode_frames: u64,
     episode_score: f64,
     lives: i32,
@@ -254,6 +264,7 @@ impl RetroEnv {
             pooled: Vec::new(),
             cropped: Vec::new(),
             resize: None,
+            step_start: (Vec::new(), Vec::new()),
             episode_frames: 0,
             episode_score: 0.0,
             lives: 0,
@@ -301,6 +312,46 @@ impl RetroEnv {
         Ok(())
     }
 
+    /// Holds `mask` for up to `frame_skip` frames, the first `undrawn` of them not drawn,
+    /// checking rewards and done after each frame and grabbing the frames to pool.
+    fn run_frames(&mut self, mask: u16, undrawn: u32) -> Frames {
+        let skip = self.config.frame_skip;
+        let mut run = Frames { reward: 0.0, terminated: false, frames: 0, grabbed: 0 };
+        for f in 0..skip {
+            if f < undrawn {
+                self.core.run_frame_undrawn(mask);
+            } else {
+                self.core.run_frame(mask);
+            }
+            run.frames += 1;
+            let ram = self.core.ram();
+            run.reward += self.rules.reward(ram);
+            run.terminated = self.rules.done(ram);
+            // The last two frames of the skip (or the frames up to an early end) are pooled.
+            if f + 2 >= skip || run.terminated {
+                self.screens.swap(0, 1);
+                self.grab(1);
+                run.grabbed += 1;
+            }
+            if run.terminated {
+                break;
+            }
+        }
+        run
+    }
+
+    fn save_step_start(&mut self) {
+        let (core, previous) = &mut self.step_start;
+        self.core.serialize_into(core).expect("the core saves any state it runs");
+        previous.clone_from(&self.rules.previous);
+    }
+
+    fn restore_step_start(&mut self) {
+        let (core, previous) = &self.step_start;
+        self.core.unserialize(core).expect("the core restores a state it saved");
+        self.rules.previous.clone_from(previous);
+    }
+
     /// Grabs the current screen into `screens[slot]` in grayscale.
     fn grab(&mut self, slot: usize) {
         let (w, h) = self.core.screen_size();
@@ -335,6 +386,15 @@ impl RetroEnv {
         let slot = if replace { self.stack.newest_mut() } else { self.stack.push_slot() };
         resize.resize(&self.cropped, slot);
     }
+}
+
+/// What one step's frames gave.
+struct Frames {
+    reward: f64,
+    terminated: bool,
+    frames: u32,
+    /// Screens grabbed for pooling (2, or 1 when the episode ended early).
+    grabbed: u32,
 }
 
 /// Several [`RetroEnv`]s on private copies of the core, stepped in parallel.
@@ -377,27 +437,18 @@ impl Env for RetroEnv {
     fn step(&mut self, action: usize) -> Step<'_> {
         check_action(action, &self.spec);
         let mask = self.actions[action].mask;
-        let skip = self.config.frame_skip;
-        let mut reward = 0.0;
-        let mut terminated = false;
-        let mut frames = 0;
-        let mut grabbed = 0;
-        for f in 0..skip {
-            self.core.run_frame(mask);
-            frames += 1;
-            let ram = self.core.ram();
-            reward += self.rules.reward(ram);
-            terminated = self.rules.done(ram);
-            // The last two frames of the skip (or the frames up to an early end) are pooled.
-            if f + 2 >= skip || terminated {
-                self.screens.swap(0, 1);
-                self.grab(1);
-                grabbed += 1;
-            }
-            if terminated {
-                break;
-            }
+        let undrawn = if self.config.draw_all_frames { 0 } else { self.config.frame_skip.saturating_sub(2) };
+        if undrawn > 0 {
+            self.save_step_start();
         }
+        let mut run = self.run_frames(mask, undrawn);
+        if run.terminated && run.frames <= undrawn {
+            // The episode ended on a frame that was not drawn, and the observation shows that
+            // frame: emulate the step again, drawing it. Once an episode at most.
+            self.restore_step_start();
+            run = self.run_frames(mask, 0);
+        }
+        let Frames { reward, terminated, frames, grabbed } = run;
         self.process(grabbed >= 2, false);
         self.episode_frames += u64::from(frames);
         self.episode_score += reward;

@@ -201,6 +201,35 @@ fn raw_screens_match_stable_retros_env() {
     assert!(rows.len() > 500);
 }
 
+/// Frames left undrawn (`draw_all_frames` off, the default) change nothing the env gives:
+/// over whole episodes of play, the same observations, rewards, episode ends and RAM as
+/// drawing every frame, including episodes that end on an undrawn frame.
+#[test]
+fn undrawn_frames_change_no_observation() {
+    let _g = lock();
+    let acts = actions(3000, 126, 31);
+    let play_all = |draw_all_frames: bool| {
+        let mut env = RetroEnv::new(RetroConfig { draw_all_frames, ..RetroConfig::airstriker() }).unwrap();
+        let mut trace = vec![(fnv1a(pixels(env.reset(None))), 0.0, false, 0)];
+        let mut ends_undrawn = 0;
+        for &a in &acts {
+            let step = env.step(a);
+            let (hash, reward, done) = (fnv1a(pixels(step.obs)), step.reward, step.done());
+            ends_undrawn += usize::from(step.terminated && step.info.frames <= 2);
+            trace.push((hash, reward, done, fnv1a(env.core().ram())));
+            if done {
+                env.reset(None);
+            }
+        }
+        (trace, ends_undrawn)
+    };
+    let (drawn, _) = play_all(true);
+    let (undrawn, ends_undrawn) = play_all(false);
+    assert_eq!(undrawn, drawn);
+    assert!(drawn.iter().filter(|s| s.2).count() >= 3, "3000 random steps should end several episodes");
+    assert!(ends_undrawn >= 1, "no episode ended on an undrawn frame: pick another action list");
+}
+
 /// Isolated copies (each on its own loaded copy of the core) in a vector env, stepped in
 /// parallel, give each copy the frames it gives alone on the linked core.
 #[test]

@@ -23,6 +23,14 @@ extern "C" {
     /// A `retro_log_printf_t` that discards the message (`shim/log.c`): the core calls its
     /// log callback unchecked, so `RETRO_ENVIRONMENT_GET_LOG_INTERFACE` must give one.
     pub fn masp_retro_log(level: retro_log_level, fmt: *const std::ffi::c_char, ...);
+
+    /// While `skip` is true, `retro_run` emulates frames without drawing them
+    /// (`shim/skip_render.c`): the screen buffer keeps the last drawn frame.
+    pub fn masp_retro_set_skip_render(skip: bool);
+
+    /// Resamples the core's sound the fast way from now on (`shim/fast_audio.c`): other
+    /// samples to the audio callback, the same emulation. Call after `retro_load_game`.
+    pub fn masp_retro_set_fast_audio();
 }
 
 /// The unpacked stable-retro sdist this crate was built from: the game integrations are in

@@ -183,8 +183,8 @@ impl Horizontal {
         }
         let width = (0..phases).map(|p| end[p] - start[p]).max()?;
         // Wider windows than the cells need would mean the scale does not repeat; the
-        // one-lane layout is then cheaper.
-        if lanes > 1 && width > 4 {
+        // one-lane layout is then cheaper. Five taps: Genesis's 320-pixel rows to 84.
+        if lanes > 1 && width > 5 {
             return None;
         }
         let mut weights = vec![0f32; phases * width * lanes];
@@ -193,10 +193,8 @@ impl Horizontal {
             let x = local(t)? - start[p];
             weights[(p * width + x) * lanes + k] = t.alpha;
         }
-        // The 4-lane loop reads 4 window positions whatever the tap count, and transposes
-        // every segment whole.
-        let read = if lanes > 1 { 4 } else { width };
-        let window_len = (0..phases).map(|p| start[p] + read).max()?.max(seg);
+        // Each phase reads its whole window; the 4-lane loop transposes every segment whole.
+        let window_len = (0..phases).map(|p| start[p] + width).max()?.max(seg);
         Some(Self {
             lanes,
             seg,
@@ -215,6 +213,7 @@ impl Horizontal {
             (4, 2) => self.run_fixed::<2>(row, out),
             (4, 3) => self.run_fixed::<3>(row, out),
             (4, 4) => self.run_fixed::<4>(row, out),
+            (4, 5) => self.run_fixed::<5>(row, out),
             _ => self.run_one_lane(row, out),
         }
     }
@@ -226,8 +225,6 @@ impl Horizontal {
         let seg = self.seg;
         // Transpose the row into (x, lane) order. Zipping the four segments (rather than
         // indexing) lets the compiler see four contiguous streams and vectorise.
-        // Zipping the four segments (rather than indexing) lets the compiler see four
-        // contiguous streams and vectorise the conversion.
         let (s0, rest) = row.split_at(seg);
         let (s1, rest) = rest.split_at(seg);
         let (s2, s3) = rest.split_at(seg);
@@ -244,7 +241,8 @@ impl Horizontal {
             }
         }
         for ((o, &s), w) in out.chunks_exact_mut(L).zip(&self.start).zip(self.weights.chunks_exact(T * L)) {
-            let px: &[f32; 16] = self.row_t[s * L..s * L + 16].try_into().expect("window fits the row");
+            // A constant length, so that the indexing below needs no bounds checks.
+            let px = &self.row_t[s * L..][..T * L];
             let mut acc = [0f32; L];
             for k in 0..L {
                 acc[k] = px[k] * w[k];
@@ -581,6 +579,28 @@ mod tests {
             for dw in 1..=sw {
                 for (sh, dh) in [(1, 1), (5, 2), (6, 4)] {
                     assert_matches_brute_force(&lcg_screen(sh * sw, (sw * 31 + dw) as u64), sh, sw, dh, dw);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn four_lanes_give_the_one_lane_bits_at_the_genesis_and_atari_widths() {
+        // Genesis rows are 320 pixels (five taps a cell at 84) or 256; Atari's are 160.
+        for (src_w, taps) in [(320, 5), (256, 4), (160, 3)] {
+            let table = area_taps(src_w, 84, 1.0 / (84.0 / src_w as f64));
+            let mut four = Horizontal::with_lanes(&table, src_w, 84, 4).expect("these scales repeat");
+            assert_eq!(four.taps, taps, "{src_w} pixels");
+            let mut one = Horizontal::with_lanes(&table, src_w, 84, 1).expect("one lane always fits");
+            let (mut by_lane, mut by_cell) = (vec![0f32; 84], vec![0f32; 84]);
+            for seed in 0..8 {
+                let row = lcg_screen(src_w, seed);
+                four.run(&row, &mut by_lane);
+                one.run(&row, &mut by_cell);
+                // Lane order is (phases, lanes): cell d is phase d % 21 of lane d / 21.
+                for (d, want) in by_cell.iter().enumerate() {
+                    let got = by_lane[(d % 21) * 4 + d / 21];
+                    assert_eq!(got.to_bits(), want.to_bits(), "{src_w} pixels, seed {seed}, cell {d}");
                 }
             }
         }
