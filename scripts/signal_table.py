@@ -41,6 +41,7 @@ def run_numbers(run, interval):
         "reach": statistics.fmean(value(r, "meta_reach") for r in rows),
         "consistency": statistics.fmean(consistency),
         "chance": statistics.fmean(chance),
+        "change": statistics.fmean(value(r, "s_change") for r in rows),
         "relative_change": statistics.fmean(
             value(r, "s_change") / value(r, "s_mean_off_diagonal") for r in rows if value(r, "s_mean_off_diagonal")
         ),
@@ -55,6 +56,7 @@ KEYS = [
     ("reach", "pairs reached", 3),
     ("consistency", "consistency", 3),
     ("chance", "consistency of random signs", 3),
+    ("change", "S's change per interval", 5),
     ("relative_change", "S's change per interval / mean S", 4),
     ("alignment", "AUC of the interval's descent (groups)", 3),
     ("aligned_share", "intervals with AUC > 0.5", 2),
