@@ -54,7 +54,7 @@ fn toy_preset_trains_to_its_threshold_and_fills_the_run_folder() {
     assert_eq!(eval["game"], "corridor");
 
     let rows = metrics(&run);
-    assert_eq!(rows[0].len(), 18);
+    assert_eq!(rows[0].len(), 22);
     assert!(rows.len() >= 2, "at least one metrics row");
     let frames: Vec<u64> = column(&rows, "frames").iter().map(|f| f.parse().unwrap()).collect();
     assert!(frames.windows(2).all(|w| w[0] < w[1]), "{frames:?}");
@@ -303,8 +303,8 @@ fn a_run_killed_again_and_again_resumes_to_the_end_with_clean_logs() {
     assert!(status.success(), "the last resume finishes the run");
 
     let rows = metrics(&run);
-    assert_eq!(rows[0].len(), 18);
-    assert!(rows[1..].iter().all(|r| r.len() == 18), "every row is whole");
+    assert_eq!(rows[0].len(), 22);
+    assert!(rows[1..].iter().all(|r| r.len() == 22), "every row is whole");
     let frames: Vec<u64> = column(&rows, "frames").iter().map(|f| f.parse().unwrap()).collect();
     assert!(frames.windows(2).all(|w| w[0] < w[1]), "frames rise strictly: {frames:?}");
     assert!(*frames.last().unwrap() >= 3000, "{frames:?}");
