@@ -217,6 +217,12 @@ impl Similarity {
         self.s.as_detached_tensor()
     }
 
+    /// `P(S)`, `(A, A)`: `S` with each row divided by its row sum (docs/method.md, section 2),
+    /// detached; what the network's S-embedding is handed as its context.
+    pub fn row_normalised(&self) -> Result<Tensor> {
+        crate::penalty::row_normalised(&self.tensor())
+    }
+
     /// A snapshot of `S`, `(A, A)` row-major, in f32 whatever its dtype.
     pub fn to_vec(&self) -> Result<Vec<f32>> {
         Ok(self.s.as_tensor().to_dtype(DType::F32)?.flatten_all()?.to_vec1()?)

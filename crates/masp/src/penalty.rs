@@ -61,8 +61,7 @@ impl PenaltyOperator {
         check_square(s)?;
         let kind = match form {
             Form::RowNormalised => {
-                let p = s.broadcast_div(&s.sum_keepdim(1)?)?;
-                let m = (Tensor::eye(dims[0], s.dtype(), s.device())? - p)?;
+                let m = (Tensor::eye(dims[0], s.dtype(), s.device())? - row_normalised(s)?)?;
                 Operator::RowNormalised { m_t: m.t()?.contiguous()? }
             }
             Form::Pairwise => {
@@ -109,6 +108,11 @@ impl PenaltyOperator {
     pub(crate) fn check_q(&self, q: &Tensor, what: &str) -> Result<usize> {
         check_q(q, self.num_actions, self.dtype, what)
     }
+}
+
+/// `P(S)`: `s`, `(A, A)`, with each row divided by its row sum.
+pub(crate) fn row_normalised(s: &Tensor) -> Result<Tensor> {
+    Ok(s.broadcast_div(&s.sum_keepdim(1)?)?)
 }
 
 /// `eta/n sum_s ||(I - P(S)) Q_s||^2` or the pairwise form, on `q`, `(n, A)`, with `s`,

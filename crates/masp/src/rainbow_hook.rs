@@ -37,6 +37,13 @@
 //! parameters bit-identical (the generic path restores them from a copy; the learner's
 //! never writes them).
 //!
+//! With the S-embedding on the learner's networks (rainbow's `SEmbeddingConfig`), the hook
+//! hands them `P(S)` as their context after every meta step (and, through
+//! [`MaspRegularizer::install_action_context`], at the start and after loading a checkpoint),
+//! and every meta step takes the path through the variables: the learner's factored
+//! lookahead does not cover the embedding's parameters. Within a meta step the context is
+//! held constant, so `S` reaches `L_meta` only through the penalty, as without it.
+//!
 //! The latest [`MetaReport`] and the current [`SimilarityStats`] are kept for logging;
 //! [`MaspRegularizer::set_profiling`] times the meta step's stages ([`MetaTimings`]).
 //!
@@ -98,6 +105,8 @@ pub struct MaspRegularizer {
     profile: bool,
     timings: MetaTimings,
     paths: MetaPaths,
+    /// Whether the learner's networks have the S-embedding, whose context is `P(S)`.
+    s_embedding: bool,
 }
 
 /// How many meta steps took each path: the learner's own [`MetaAccess::lookahead_jvp`]
@@ -156,6 +165,7 @@ impl MaspRegularizer {
             profile: false,
             timings: MetaTimings::default(),
             paths: MetaPaths::default(),
+            s_embedding: false,
         }
     }
 
@@ -176,8 +186,30 @@ impl MaspRegularizer {
                 got: vec![ids.len()],
             });
         }
+        let s_embedding = learner.online().action_context().is_some();
+        if s_embedding && config.difference == Difference::OneSided {
+            return Err(Error::config(
+                "MaspConfig",
+                "difference",
+                config.difference,
+                "the one-sided difference exists on the learner's own path, which a network with the \
+                 S-embedding does not take: use difference = \"central\"",
+            ));
+        }
         let (masp, alignment) = Masp::from_config(config, ids, prior, learner.dtype(), learner.device())?;
-        Ok((Self::new(masp), alignment))
+        Ok((Self { s_embedding, ..Self::new(masp) }, alignment))
+    }
+
+    /// Hands `learner`'s networks the current `P(S)` as their S-embedding's context, if they
+    /// have one: at the start of a run and after loading MASP's state (after each meta step
+    /// [`Regularizer::before_step`] does it itself).
+    pub fn install_action_context(&self, learner: &mut Learner) -> Result<()> {
+        if self.s_embedding {
+            learner
+                .set_action_context(&self.masp.similarity().row_normalised()?)
+                .map_err(|e| Error::Model { reason: format!("could not take P(S) as its context: {e}") })?;
+        }
+        Ok(())
     }
 
     pub fn masp(&self) -> &Masp {
@@ -247,8 +279,10 @@ impl MaspRegularizer {
         };
         let losses = (gradient.td_loss.into(), gradient.penalty.unwrap_or(0.0).into());
         let config = self.masp.config();
+        // The S-embedding's parameters are outside the learner's factored lookahead: its meta
+        // step goes through the variables, the same method at more cost.
         let (report, timings) = match config.lookahead {
-            Lookahead::Sgd => {
+            Lookahead::Sgd if !self.s_embedding => {
                 // No silent fallback to the generic path: it is the same method at about
                 // twice the cost, so a learner that did not record is a bug to surface.
                 let request = LookaheadRequest {
@@ -270,7 +304,7 @@ impl MaspRegularizer {
                 self.paths.learner += 1;
                 self.meta_step_from_learner(&jvp, &q, losses, (clock, t1))?
             }
-            Lookahead::AdamPreconditioned => {
+            Lookahead::Sgd | Lookahead::AdamPreconditioned => {
                 self.paths.generic += 1;
                 let fresh = fresh.as_ref().unwrap_or(&batch);
                 self.meta_step_through_model(access, gradient, &q, losses, (&batch, fresh), (clock, t1))?
@@ -345,6 +379,9 @@ impl Regularizer for MaspRegularizer {
             let report = self.meta_step(access, gradient)?;
             self.last = Some((gradient.update, report));
             self.stats.take();
+            if self.s_embedding {
+                access.set_action_context(&self.masp.similarity().row_normalised()?)?;
+            }
         }
         Ok(())
     }
@@ -358,7 +395,7 @@ impl Regularizer for MaspRegularizer {
     /// does that step's network work without writing its parameters
     /// ([`MetaAccess::lookahead_jvp`]).
     fn wants_lookahead_jvp(&self) -> bool {
-        self.masp.meta_step_due_next() && self.masp.config().lookahead == Lookahead::Sgd
+        self.masp.meta_step_due_next() && self.masp.config().lookahead == Lookahead::Sgd && !self.s_embedding
     }
 }
 

@@ -36,13 +36,20 @@ fn learner(noisy: bool, seed: u64) -> Learner {
 }
 
 fn learner_in(noisy: bool, seed: u64, dtype: DType) -> Learner {
-    let network = NetworkConfig {
+    learner_of(&network(noisy), seed, dtype)
+}
+
+fn network(noisy: bool) -> NetworkConfig {
+    NetworkConfig {
         torso: TorsoConfig::Mlp { hidden: vec![32] },
         hidden: 32,
         atoms: ATOMS,
         noisy,
         ..NetworkConfig::rainbow()
-    };
+    }
+}
+
+fn learner_of(network: &NetworkConfig, seed: u64, dtype: DType) -> Learner {
     let config = LearnerConfig {
         batch_size: BATCH,
         lr: 1e-3,
@@ -58,7 +65,7 @@ fn learner_in(noisy: bool, seed: u64, dtype: DType) -> Learner {
         1,
     )
     .unwrap();
-    Learner::new(&config, &network, replay, A, dtype, &CPU, seed).unwrap()
+    Learner::new(&config, network, replay, A, dtype, &CPU, seed).unwrap()
 }
 
 /// A fixed replay: 12 episodes of 20 synthetic transitions (random observations, actions
@@ -212,11 +219,19 @@ impl Regularizer for BothMetaSteps<'_> {
 
 /// The meta step the learner's hook takes (from the update's own gradient, by the
 /// learner's `lookahead_jvp`, which keeps the head's gradients as batch factors and writes
-/// no parameter) equals the one `Masp::meta_step` computes from scratch through the
-/// variables (lookahead forward and backward included) at the same parameters, noise and
-/// batch (`B' = B`).
+/// no parameter; with the S-embedding, through the variables) equals the one
+/// `Masp::meta_step` computes from scratch through the variables (lookahead forward and
+/// backward included) at the same parameters, noise and batch (`B' = B`). With the
+/// S-embedding, the hook then hands the online and target networks the new `P(S)`.
 #[test]
 fn meta_step_from_the_update_gradient_equals_the_full_meta_step() {
+    let embedding = NetworkConfig { s_embedding: Some(Default::default()), ..network(true) };
+    for network in [network(true), embedding] {
+        meta_step_from_the_update_gradient_equals_the_full_meta_step_with(&network);
+    }
+}
+
+fn meta_step_from_the_update_gradient_equals_the_full_meta_step_with(network: &NetworkConfig) {
     let config = MaspConfig {
         meta_interval: 1,
         fresh_batch: false,
@@ -225,11 +240,12 @@ fn meta_step_from_the_update_gradient_equals_the_full_meta_step() {
         alpha: 0.1, // large, so that the lookahead moves g measurably
         ..Default::default()
     };
-    let mut learner = learner(true, 5);
+    let mut learner = learner_of(network, 5, DType::F32);
     fill(&mut learner, |a| a);
     learner.update(0, &mut ()).unwrap();
     let (mut hooked, _) = MaspRegularizer::for_learner(config.clone(), &ids(), None, &learner).unwrap();
     let (mut full, _) = MaspRegularizer::for_learner(config, &ids(), None, &learner).unwrap();
+    hooked.install_action_context(&mut learner).unwrap();
     let before = full.masp().similarity().to_vec().unwrap();
     let mut both = BothMetaSteps { full: full.masp_mut(), full_report: None, hooked: &mut hooked };
     learner.update(1, &mut both).unwrap();
@@ -257,6 +273,29 @@ fn meta_step_from_the_update_gradient_equals_the_full_meta_step() {
         "steps differ by {} (size {size})",
         max_abs_diff(&a, &b)
     );
+    let paths = hooked.meta_paths();
+    if network.s_embedding.is_some() {
+        assert_eq!((paths.learner, paths.generic), (0, 1), "through the variables");
+        let p: Vec<f32> =
+            hooked.masp().similarity().row_normalised().unwrap().flatten_all().unwrap().to_vec1().unwrap();
+        for net in [learner.online(), learner.target()] {
+            let context: Vec<f32> = net.action_context().unwrap().flatten_all().unwrap().to_vec1().unwrap();
+            assert_eq!(context, p, "the new P(S) handed over");
+        }
+    } else {
+        assert_eq!((paths.learner, paths.generic), (1, 0), "the learner's own path");
+    }
+}
+
+/// The one-sided difference lives on the learner's own path, which the S-embedding does not
+/// take: asking for both is a config error, not a silent central difference.
+#[test]
+fn the_s_embedding_refuses_the_one_sided_difference() {
+    let network = NetworkConfig { s_embedding: Some(Default::default()), ..network(true) };
+    let learner = learner_of(&network, 5, DType::F32);
+    let config = MaspConfig { difference: masp::Difference::OneSided, ..Default::default() };
+    let err = MaspRegularizer::for_learner(config, &ids(), None, &learner).unwrap_err();
+    assert!(matches!(err, masp::Error::InvalidConfig { field: "difference", .. }), "{err}");
 }
 
 /// The one-sided difference (issue 14's cheaper meta step: `u` from `Q(theta + s g)` and

@@ -156,9 +156,16 @@ fn write_atomic(path: &Path, write: impl FnOnce(&mut BufWriter<File>) -> std::io
     })
 }
 
+/// The S-embedding's context is kept beside the parameters, so that an agent loaded only to
+/// act (evaluation, videos) acts as trained.
+const CONTEXT: &str = "s_embedding.context";
+
 fn net_tensors(prefix: &str, net: &RainbowNet, out: &mut HashMap<String, Tensor>) -> Result<()> {
     for (name, var) in net.named_vars() {
         out.insert(format!("{prefix}.{name}"), var.as_tensor().to_device(&Device::Cpu)?);
+    }
+    if let Some(context) = net.action_context() {
+        out.insert(format!("{prefix}.{CONTEXT}"), context.to_device(&Device::Cpu)?);
     }
     for (k, (f_in, f_out)) in net.noise_factors().into_iter().enumerate() {
         out.insert(
@@ -189,6 +196,9 @@ fn restore_net(
         var.set(&t.to_device(var.device())?).map_err(|e| {
             Error::checkpoint(path, format!("{prefix}.{name}: {e} (was it saved by another network?)"))
         })?;
+    }
+    if net.action_context().is_some() {
+        net.set_action_context(&take(tensors, &format!("{prefix}.{CONTEXT}"), path)?)?;
     }
     let mut factors = Vec::new();
     for k in 0..net.noise_factors().len() {

@@ -5,7 +5,8 @@
 //!
 //! * Network ([`RainbowNet`], [`NetworkConfig`]): a [`Torso`] (the Nature CNN on `u8`
 //!   `(batch, 4, 84, 84)` stacks scaled on the device, or an MLP on vectors) and a dueling
-//!   C51 [`Head`] of factorised-noise [`NoisyLinear`] layers; log-probabilities
+//!   C51 [`Head`] of factorised-noise [`NoisyLinear`] layers, optionally with per-action
+//!   features from an action-similarity context ([`SEmbeddingConfig`]); log-probabilities
 //!   `(batch, actions, atoms)`.
 //! * Distributional RL ([`Support`]): expected Q `(batch, actions)`, the C51 projection of
 //!   `G + D z` with per-sample discounts `D`, the cross-entropy ([`cross_entropy`]).
@@ -93,6 +94,7 @@ mod nstep;
 mod optimizer;
 mod regularizer;
 mod replay;
+mod s_embedding;
 mod torso;
 mod transition;
 
@@ -117,5 +119,6 @@ pub use regularizer::{
 pub use replay::batch::Batch;
 pub use replay::prioritized::PrioritizedReplay;
 pub use replay::sum_tree::{MinTree, SumTree};
+pub use s_embedding::SEmbeddingConfig;
 pub use torso::{Torso, TorsoConfig};
 pub use transition::Transition;

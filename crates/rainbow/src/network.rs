@@ -31,6 +31,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::head::{Head, HeadLayers};
 use crate::noisy_linear::BuiltLinear;
+use crate::s_embedding::SEmbeddingConfig;
 use crate::torso::{Torso, TorsoConfig, TorsoLayers};
 
 /// The network's shape. `rainbow()` (= `Default`) is the Atari network of Hessel et al.
@@ -52,6 +53,11 @@ pub struct NetworkConfig {
     pub sigma0: f64,
     /// Dueling value and advantage streams (Wang et al. 2016). Default on.
     pub dueling: bool,
+    /// Per-action features from an action-similarity context in the advantage stream
+    /// ([`SEmbeddingConfig`]; the project's reading of MASP's context embedding, which needs
+    /// MASP to hand the context over). Default off.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub s_embedding: Option<SEmbeddingConfig>,
 }
 
 impl Default for NetworkConfig {
@@ -71,6 +77,7 @@ impl NetworkConfig {
             noisy: true,
             sigma0: 0.5,
             dueling: true,
+            s_embedding: None,
         }
     }
 
@@ -102,6 +109,14 @@ impl NetworkConfig {
         if let TorsoConfig::Mlp { hidden } = &self.torso {
             if hidden.contains(&0) {
                 return bad("torso.hidden", hidden, "give every MLP layer at least 1 unit, e.g. [64]");
+            }
+        }
+        if let Some(e) = &self.s_embedding {
+            if e.dims == 0 {
+                return bad("s_embedding.dims", &e.dims, "use at least 1 feature per action, e.g. 8");
+            }
+            if !(e.init_scale.is_finite() && e.init_scale >= 0.0) {
+                return bad("s_embedding.init_scale", &e.init_scale, "use a bound >= 0, e.g. 0.01");
             }
         }
         Ok(())
@@ -164,7 +179,7 @@ impl RainbowNet {
         }
         let torso = Torso::new(&config.torso, obs, dtype, device, rng)?;
         let sigma0 = config.noisy.then_some(config.sigma0);
-        let head = Head::new(
+        let mut head = Head::new(
             torso.out_dim(),
             config.hidden,
             actions,
@@ -175,6 +190,9 @@ impl RainbowNet {
             device,
             rng,
         )?;
+        if let Some(embedding) = &config.s_embedding {
+            head = head.with_s_embedding(embedding, rng)?;
+        }
         Ok(Self { config: config.clone(), torso, head })
     }
 
@@ -256,8 +274,37 @@ impl RainbowNet {
         Ok(())
     }
 
+    /// The action-similarity context `P (actions, actions)` of the S-embedding (the identity
+    /// until one is handed over); `None` without it.
+    pub fn action_context(&self) -> Option<&Tensor> {
+        self.head.s_embedding().map(|e| e.context())
+    }
+
+    /// Hands the S-embedding a new context `P (actions, actions)`, a constant input (converted
+    /// to the network's dtype and device). An error for a network without the S-embedding.
+    pub fn set_action_context(&mut self, context: &Tensor) -> Result<()> {
+        let actions = self.actions();
+        let Some(embedding) = self.head.s_embedding_mut() else {
+            return Err(Error::config(
+                "NetworkConfig",
+                "s_embedding",
+                "None",
+                "an action context needs the S-embedding: set [agent.network] s_embedding = { dims = 8 }",
+            ));
+        };
+        if context.dims() != [actions, actions] {
+            return Err(Error::ShapeMismatch {
+                what: "RainbowNet::set_action_context".into(),
+                expected: format!("[{actions}, {actions}]"),
+                found: format!("{:?}", context.dims()),
+            });
+        }
+        Ok(embedding.set_context(context)?)
+    }
+
     /// Copies every parameter (and the noise sample) of `other`, a network of the same
-    /// shape, in place: the target-network sync.
+    /// shape, in place: the target-network sync. The S-embedding's context is an input that
+    /// its owner hands to both networks, and is not copied.
     pub fn copy_from(&mut self, other: &RainbowNet) -> Result<()> {
         for ((name, dst), (_, src)) in self.named_vars().iter().zip(other.named_vars()) {
             if dst.shape() != src.shape() {
@@ -390,6 +437,34 @@ mod tests {
         assert_eq!(diff(&online, &target), 0.0);
     }
 
+    /// The context is an input of the S-embedding's networks only, of shape `(actions,
+    /// actions)`, starting at the identity.
+    #[test]
+    fn the_action_context_is_checked_and_taken() {
+        let spec = ObsSpec::Vector { len: 3 };
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let mut plain =
+            RainbowNet::new(&NetworkConfig::mlp(8), &spec, 4, DType::F32, &Device::Cpu, &mut rng).unwrap();
+        let p = Tensor::full(0.25f64, (4, 4), &Device::Cpu).unwrap();
+        assert!(plain.action_context().is_none());
+        assert!(matches!(
+            plain.set_action_context(&p),
+            Err(Error::InvalidConfig { field: "s_embedding", .. })
+        ));
+        let config =
+            NetworkConfig { s_embedding: Some(SEmbeddingConfig::default()), ..NetworkConfig::mlp(8) };
+        let mut net = RainbowNet::new(&config, &spec, 4, DType::F32, &Device::Cpu, &mut rng).unwrap();
+        let eye = Tensor::eye(4, DType::F32, &Device::Cpu).unwrap();
+        let context = |net: &RainbowNet| net.action_context().unwrap().to_vec2::<f32>().unwrap();
+        assert_eq!(context(&net), eye.to_vec2::<f32>().unwrap());
+        let bad = Tensor::full(0.5f64, (4, 2), &Device::Cpu).unwrap();
+        assert!(matches!(net.set_action_context(&bad), Err(Error::ShapeMismatch { .. })));
+        net.set_action_context(&p).unwrap();
+        assert_eq!(context(&net), vec![vec![0.25f32; 4]; 4]);
+        let obs = Tensor::ones((2, 3), DType::F32, &Device::Cpu).unwrap();
+        assert_eq!(net.forward(&obs).unwrap().dims(), &[2, 4, 51]);
+    }
+
     #[test]
     fn validation_names_the_field() {
         let d = NetworkConfig::rainbow;
@@ -404,7 +479,15 @@ mod tests {
             field(NetworkConfig { torso: TorsoConfig::Mlp { hidden: vec![0] }, ..d() }),
             "torso.hidden"
         );
+        let embedding = |dims, init_scale| Some(SEmbeddingConfig { dims, init_scale });
+        assert_eq!(field(NetworkConfig { s_embedding: embedding(0, 0.01), ..d() }), "s_embedding.dims");
+        assert_eq!(field(NetworkConfig { s_embedding: embedding(8, -1.0), ..d() }), "s_embedding.init_scale");
         NetworkConfig::der().validate().unwrap();
+        let toml: NetworkConfig = toml::from_str("s_embedding = { dims = 4 }").unwrap();
+        assert_eq!(toml.s_embedding, embedding(4, 0.01));
+        let round: NetworkConfig = toml::from_str(&toml::to_string(&toml).unwrap()).unwrap();
+        assert_eq!(round, toml);
+        assert!(!toml::to_string(&d()).unwrap().contains("s_embedding"), "off: not written");
         let toml: NetworkConfig = toml::from_str("hidden = 256\n[torso]\nkind = \"nature_cnn\"").unwrap();
         assert_eq!(toml, NetworkConfig { hidden: 256, ..d() });
         assert!(toml::from_str::<NetworkConfig>("hiden = 3").unwrap_err().to_string().contains("hiden"));

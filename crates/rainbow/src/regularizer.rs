@@ -28,6 +28,8 @@
 //!   g)` and `Q(theta - eps g)` see the same noise); [`MetaAccess::td_loss_and_q_values`]
 //!   both from one forward pass;
 //! * [`MetaAccess::adam_preconditioner`]: for the Adam-lookahead option;
+//! * [`MetaAccess::set_action_context`]: the S-embedding's context, for the updates after
+//!   this one;
 //! * [`MetaAccess::lookahead_jvp`]: the network work of a one-step meta-gradient with a
 //!   plain SGD lookahead, done by the learner with the structure of its gradients
 //!   (`lookahead.rs`), when [`Regularizer::wants_lookahead_jvp`] asked for it before the
@@ -182,6 +184,14 @@ pub trait MetaAccess {
     fn lookahead_jvp(&self, request: &LookaheadRequest<'_>) -> Result<Option<LookaheadJvp>> {
         let _ = request;
         Ok(None)
+    }
+
+    /// Hands the online and target networks a new action context `(actions, actions)`, the
+    /// constant input of their S-embedding ([`crate::SEmbeddingConfig`]), for the updates
+    /// and actions that follow. The default is an error: an access without such networks.
+    fn set_action_context(&mut self, context: &Tensor) -> Result<()> {
+        let _ = context;
+        candle_core::bail!("this MetaAccess holds no network with an S-embedding")
     }
 }
 

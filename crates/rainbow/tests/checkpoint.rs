@@ -1,6 +1,6 @@
 //! Training N steps, saving, loading into a fresh agent and training N more gives
 //! bit-identical parameters (online, target, Adam moments), counters and actions to 2N
-//! steps straight, on the CPU.
+//! steps straight, on the CPU; the S-embedding's parameters and context round-trip.
 
 mod common;
 
@@ -102,6 +102,7 @@ fn checkpoint_without_replay_and_damaged_checkpoints() {
 
     // A manifest from a future format, and a missing tensor file, are named errors.
     let manifest = std::fs::read_to_string(dir.join("agent.json")).unwrap();
+    assert!(!manifest.contains("s_embedding"), "a network without it is saved as before");
     std::fs::write(
         dir.join("agent.json"),
         manifest.replace("\"format_version\": 1", "\"format_version\": 99"),
@@ -116,5 +117,36 @@ fn checkpoint_without_replay_and_damaged_checkpoints() {
     std::fs::remove_file(dir.join("agent.safetensors")).unwrap();
     assert!(matches!(Agent::load(&dir), Err(Error::Checkpoint { .. })));
     assert!(matches!(Agent::load(dir.join("nowhere")), Err(Error::Io { .. })));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// The S-embedding's `R`, `L_c` and context come back as saved, for the online and the
+/// target network alike.
+#[test]
+fn the_s_embedding_round_trips() {
+    let dir = std::env::temp_dir().join(format!("rainbow-checkpoint-embedding-{}", std::process::id()));
+    let mut config = config();
+    config.network.s_embedding = Some(rainbow::SEmbeddingConfig { dims: 3, ..Default::default() });
+    let (mut agent, mut venv) = setup(&config);
+    let raw = candle_core::Tensor::new(
+        &[[1f32, 0.5, 0.0, 0.2], [0.5, 1.0, 0.3, 0.0], [0.0, 0.3, 1.0, 0.1], [0.2, 0.0, 0.1, 1.0]],
+        &candle_core::Device::Cpu,
+    )
+    .unwrap();
+    let p = raw.broadcast_div(&raw.sum_keepdim(1).unwrap()).unwrap();
+    agent.learner_mut().set_action_context(&p).unwrap();
+    common::train(&mut agent, &mut venv, 60);
+    assert!(agent.learner().updates() > 0);
+    agent.save(&dir, false).unwrap();
+    let loaded = Agent::load(&dir).unwrap();
+    let names: Vec<String> = state(&loaded).into_iter().map(|(n, _)| n).collect();
+    assert!(names.contains(&"target.head.s_embedding.features".to_string()), "{names:?}");
+    assert_eq!(state(&loaded), state(&agent));
+    let context = |a: &Agent| -> Vec<Vec<Vec<f32>>> {
+        let l = a.learner();
+        [l.online(), l.target()].map(|n| n.action_context().unwrap().to_vec2().unwrap()).to_vec()
+    };
+    assert_eq!(context(&loaded), context(&agent));
+    assert_eq!(context(&loaded)[0], p.to_vec2::<f32>().unwrap());
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -139,6 +139,7 @@ pub fn attach_regularizer(
                 .load_state(pool.names(), dir)
                 .with_context(|| format!("loading MASP's state from {}", dir.display()))?;
         }
+        reg.install_action_context(agent.learner_mut()).context("handing P(S) to the S-embedding")?;
         Some(Rc::new(RefCell::new(reg)))
     } else {
         None

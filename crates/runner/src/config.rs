@@ -565,6 +565,12 @@ impl RunConfig {
         if self.masp_enabled {
             keyed("masp", self.masp.validate())?;
         }
+        // The embedding's context is MASP's P(S): without MASP it would stay the identity.
+        check(self.masp_enabled || agent.network.s_embedding.is_none(), "agent.network.s_embedding", || {
+            "[agent.network] s_embedding needs MASP, which hands it P(S): set [masp] enabled = true, or \
+             remove s_embedding"
+                .into()
+        })?;
         let r = &self.run;
         check(r.frames > 0, "run.frames", || {
             "[run] frames = 0: give a training budget in environment frames, e.g. 10_000_000".into()

@@ -95,6 +95,11 @@ fn impossible_values_surface_the_library_checks() {
     assert_contains(&err, &["--set agent.learner.lr=-1e-4", "`agent.learner.lr`", "positive learning rate"]);
     let err = error_of(&["--set", "masp.meta_interval=0"]);
     assert_contains(&err, &["`masp.meta_interval`"]);
+    let embedding = "agent.network.s_embedding={ dims = 8 }";
+    let err = error_of(&["--set", embedding, "--set", "masp.enabled=false"]);
+    assert_contains(&err, &["agent.network.s_embedding", "needs MASP", "[masp] enabled = true"]);
+    let err = error_of(&["--set", "agent.network.s_embedding={ dims = 0 }"]);
+    assert_contains(&err, &["s_embedding.dims"]);
     let err = error_of(&["--set", "run.frames=0"]);
     assert_contains(&err, &["frames = 0"]);
     let err = error_of(&["--set", "agent.seed=3"]);

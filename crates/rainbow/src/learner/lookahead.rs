@@ -386,6 +386,16 @@ mod tests {
         (to_f64(loss).unwrap(), norm_sq.sqrt(), u)
     }
 
+    /// The factored lookahead covers the head's four layers only: with the S-embedding it
+    /// refuses, rather than leaving the embedding's parameters at `theta`.
+    #[test]
+    fn the_s_embedding_is_refused_by_the_factored_lookahead() {
+        let network = NetworkConfig { s_embedding: Some(Default::default()), ..network(&VECTOR, true, true) };
+        let mut learner = learner(&VECTOR, &network, DType::F64);
+        let err = learner.update(0, &mut Check::new((0.1, 1e-3), false)).unwrap_err().to_string();
+        assert!(err.contains("S-embedding"), "{err}");
+    }
+
     /// A regulariser with a penalty on `Q` (so the update's gradient has one, as MASP's
     /// does) that, in its `before_step`, runs `lookahead_jvp` and checks that the
     /// variables did not move, then (`reference`) does the same through the variables.

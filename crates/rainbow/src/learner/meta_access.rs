@@ -75,10 +75,23 @@ impl MetaAccess for Learner {
         self.adam.preconditioner()
     }
 
+    fn set_action_context(&mut self, context: &Tensor) -> candle_core::Result<()> {
+        Learner::set_action_context(self, context).map_err(candle_core::Error::wrap)
+    }
+
     fn lookahead_jvp(&self, request: &LookaheadRequest<'_>) -> candle_core::Result<Option<LookaheadJvp>> {
         let Some(InProgress { target, gradients: Some(gradients) }) = &self.in_progress else {
             return Ok(None);
         };
+        // The factored lookahead moves the head's four layers only; it would leave the
+        // S-embedding's parameters at theta.
+        if gradients.layers.has_s_embedding() {
+            candle_core::bail!(
+                "the learner's SGD lookahead does not cover the S-embedding's parameters: \
+                 take the meta step through MetaAccess::vars (a regulariser must not ask \
+                 for Regularizer::wants_lookahead_jvp with the S-embedding on)"
+            );
+        }
         let jvp = self.lookahead_jvp_from(gradients, target, self.last_batch(), request)?;
         Ok(Some(jvp))
     }

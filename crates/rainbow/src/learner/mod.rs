@@ -385,6 +385,13 @@ impl Learner {
         self.online.resample_noise(&mut self.noise_rng)
     }
 
+    /// Hands the online and target networks' S-embedding a new action context
+    /// ([`RainbowNet::set_action_context`]); acting uses the online network's.
+    pub fn set_action_context(&mut self, context: &Tensor) -> Result<()> {
+        self.online.set_action_context(context)?;
+        self.target.set_action_context(context)
+    }
+
     /// Copies the online network into the target network.
     pub fn sync_target(&mut self) -> Result<()> {
         self.target.copy_from(&self.online)
