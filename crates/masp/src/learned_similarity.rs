@@ -225,7 +225,7 @@ impl Similarity {
 
     /// A snapshot of `S`, `(A, A)` row-major, in f32 whatever its dtype.
     pub fn to_vec(&self) -> Result<Vec<f32>> {
-        Ok(self.s.as_tensor().to_dtype(DType::F32)?.flatten_all()?.to_vec1()?)
+        host_f32(self.s.as_tensor())
     }
 
     /// Entry `(i, j)` as f64 (one device read; for tests and logs, not loops).
@@ -254,6 +254,11 @@ impl Similarity {
             min_self_weight: scalar(&self_weight.min_all()?)?,
         })
     }
+}
+
+/// Any tensor's values in f32, flattened in row-major order, on the host.
+pub(crate) fn host_f32(t: &Tensor) -> Result<Vec<f32>> {
+    Ok(t.to_dtype(DType::F32)?.flatten_all()?.to_vec1()?)
 }
 
 /// A scalar tensor read back as f64, whatever its dtype.

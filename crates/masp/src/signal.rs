@@ -31,7 +31,7 @@ use candle_core::Tensor;
 
 use crate::analysis::{separation_of, spearman_of};
 use crate::error::Result;
-use crate::learned_similarity::Similarity;
+use crate::learned_similarity::{host_f32, Similarity};
 
 /// What is known of the actions' effects, to score the meta-gradient's direction against.
 #[derive(Clone, Copy, Debug)]
@@ -53,10 +53,9 @@ pub struct SignalWindow {
     /// every step pushes each pair the same way; near `sqrt(2 / (pi steps))` when the signs
     /// are random (a random walk of `S`).
     pub consistency: f64,
-    /// Mean `|S_end - S_start|` over the off-diagonal pairs: how far `S` moved in the window.
+    /// Mean `|S_end - S_start|` over the off-diagonal pairs: how far `S` moved in the window
+    /// (read it against `S`'s mean off-diagonal entry, [`crate::SimilarityStats`]).
     pub s_change: f64,
-    /// Mean off-diagonal `S` at the window's start, the scale to read `s_change` against.
-    pub s_start: f64,
     /// How the summed descent direction `-sum_t g_t` ranks the pairs against the reference:
     /// for groups the AUC of within-group pairs over between-group ones (0.5 is chance, 1
     /// every step pushes same-effect pairs up hardest); for a distance the Spearman
@@ -70,7 +69,7 @@ pub struct MetaSignal {
     sum: Option<Tensor>,
     abs_sum: Option<Tensor>,
     steps: u64,
-    /// Off-diagonal `S` when the window opened, row-major.
+    /// `S` when the window opened, `(A, A)` row-major.
     start: Vec<f32>,
 }
 
@@ -103,14 +102,14 @@ impl MetaSignal {
         similarity: &Similarity,
         reference: Option<EffectReference>,
     ) -> Result<Option<SignalWindow>> {
-        let (sum, abs_sum, steps, start) =
-            (self.sum.take(), self.abs_sum.take(), self.steps, std::mem::take(&mut self.start));
-        self.open(similarity)?;
-        let (Some(sum), Some(abs_sum)) = (sum, abs_sum) else { return Ok(None) };
-        let a = similarity.num_actions();
-        let sum = host(&sum)?;
-        let abs_sum = host(&abs_sum)?;
+        // S's end of this window is the next one's start: one copy to the host serves both.
         let end = similarity.to_vec()?;
+        let window = std::mem::replace(self, Self { start: end.clone(), ..Self::default() });
+        let (Some(sum), Some(abs_sum)) = (window.sum, window.abs_sum) else { return Ok(None) };
+        let (steps, start) = (window.steps, window.start);
+        let a = similarity.num_actions();
+        let sum = host_f32(&sum)?;
+        let abs_sum = host_f32(&abs_sum)?;
         let off: Vec<usize> = (0..a * a).filter(|&k| k / a != k % a).collect();
         let reached: Vec<usize> = off.iter().copied().filter(|&k| abs_sum[k] > 0.0).collect();
         let mean = |values: &mut dyn Iterator<Item = f64>, n: usize| values.sum::<f64>() / n.max(1) as f64;
@@ -123,7 +122,6 @@ impl MetaSignal {
                 reached.len(),
             ),
             s_change: mean(&mut off.iter().map(|&k| f64::from((end[k] - start[k]).abs())), off.len()),
-            s_start: mean(&mut off.iter().map(|&k| f64::from(start[k])), off.len()),
             alignment: match reference {
                 Some(EffectReference::Groups(groups)) => separation_of(&descent, a, groups)?.map(|s| s.auc),
                 Some(EffectReference::Distance(distance)) => spearman_of(&descent, a, distance)?,
@@ -131,10 +129,6 @@ impl MetaSignal {
             },
         }))
     }
-}
-
-fn host(t: &Tensor) -> Result<Vec<f32>> {
-    Ok(t.to_dtype(candle_core::DType::F32)?.flatten_all()?.to_vec1()?)
 }
 
 #[cfg(test)]

@@ -132,13 +132,17 @@ impl MetricsWriter {
         let new = !path.exists() || std::fs::metadata(&path).map(|m| m.len() == 0).unwrap_or(true);
         let file = OpenOptions::new()
             .create(true)
+            .read(true)
             .append(true)
             .open(&path)
             .with_context(|| format!("opening {}", path.display()))?;
         if !new {
-            let text =
-                std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-            if text.lines().next() != Some(HEADER) {
+            use std::io::BufRead;
+            let mut header = String::new();
+            std::io::BufReader::new(&file)
+                .read_line(&mut header)
+                .with_context(|| format!("reading {}", path.display()))?;
+            if header.trim_end_matches(['\n', '\r']) != HEADER {
                 bail!(
                     "{} has other columns than this masp writes (another version started the run): \
                      continue it with the masp binary that started it, or start the run afresh",
