@@ -50,15 +50,15 @@ pub enum Which {
         threads: usize,
         /// Also time the update with MASP (its penalty every update and a meta step every
         /// `meta_interval` updates, at intervals 4 and 1) against the plain one: runs masp's
-        /// `learner_step_masp` in place of rainbow's `learner_step`. Issue 5's targets:
-        /// at most 1.2x the plain update at interval 4, 1.6x at interval 1.
+        /// `learner_step_masp` in place of rainbow's `learner_step`. Issue 14's targets:
+        /// at most 1.2x the plain update at interval 4, 1.8x at interval 1.
         #[arg(long)]
         masp: bool,
-        /// With --masp: the meta batch, `fresh` (default) or `update` (`B' = B`).
-        #[arg(long, default_value = "fresh", requires = "masp")]
+        /// With --masp: the meta batch, `update` (`B' = B`, MaspConfig's default) or `fresh`.
+        #[arg(long, default_value = "update", requires = "masp")]
         meta_batch: String,
-        /// With --masp: `central` (default) or `one_sided` differences for the JVP.
-        #[arg(long, default_value = "central", requires = "masp")]
+        /// With --masp: `one_sided` (MaspConfig's default) or `central` differences for the JVP.
+        #[arg(long, default_value = "one_sided", requires = "masp")]
         difference: String,
     },
     /// The real `masp train` loop on an Atari game, profiled once learning starts: the share

@@ -58,12 +58,12 @@ struct Args {
     /// The meta intervals to time, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "4,1")]
     meta_intervals: Vec<u64>,
-    /// The meta batch: `fresh` from the replay (MaspConfig's default) or the `update`'s
-    /// own (`B' = B`, its target-network pass reused).
-    #[arg(long, default_value = "fresh", value_parser = ["fresh", "update"])]
+    /// The meta batch: the `update`'s own (`B' = B`, its target-network pass reused;
+    /// MaspConfig's default) or `fresh` from the replay.
+    #[arg(long, default_value = "update", value_parser = ["fresh", "update"])]
     meta_batch: String,
-    /// How `u` is differenced: `central` (MaspConfig's default) or `one_sided`.
-    #[arg(long, default_value = "central", value_parser = ["central", "one_sided"])]
+    /// How `u` is differenced: `one_sided` (MaspConfig's default) or `central`.
+    #[arg(long, default_value = "one_sided", value_parser = ["central", "one_sided"])]
     difference: String,
 }
 
@@ -217,13 +217,15 @@ fn try_main() -> Result<()> {
 
     println!(
         "rainbow + masp {} on candle 0.11 device={} threads={} actions={} batch={} parameters={} \
-         masp=row_normalised,sgd_lookahead,fresh_batch,adam_on_S",
+         masp=row_normalised,sgd_lookahead,meta_batch={},difference={},adam_on_S",
         env!("CARGO_PKG_VERSION"),
         args.device,
         rayon::current_num_threads(),
         args.actions,
         args.batch,
-        learner.online().num_parameters()
+        learner.online().num_parameters(),
+        args.meta_batch,
+        args.difference
     );
     let plain_rows = stage_medians(&plain_stages);
     let header: String =

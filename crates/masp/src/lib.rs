@@ -37,8 +37,8 @@
 //! and pass it to every `learner.update(step, &mut regularizer)`. Per update it adds
 //! [`Masp::penalty`] on the expected Q-values of the update's own forward pass; every
 //! `meta_interval` updates, between the update's backward pass and its Adam step, it runs a
-//! meta step with `B` = the update's batch, `B'` = a fresh batch from the learner's replay
-//! (`B` again with `fresh_batch = false`), and the update's own gradient as the
+//! meta step with `B` = the update's batch, `B'` = `B` again (the default) or a fresh batch
+//! from the learner's replay (`fresh_batch = true`), and the update's own gradient as the
 //! lookahead's, which it therefore does not recompute. With the SGD lookahead (the default)
 //! the learner does the network's part itself (`rainbow::MetaAccess::lookahead_jvp`, which
 //! never writes a parameter) and `S` steps from that; with the Adam-preconditioned one the
@@ -61,7 +61,9 @@
 //! Keep any noise fixed inside these calls (see the trait's contract). Then, per update:
 //! add [`Masp::penalty`]`(q)` to the TD loss before your optimiser step; call
 //! [`Masp::record_update`] after it, and when it returns true,
-//! [`Masp::meta_step`]`(model, B, B')` with the update's batch and a fresh one.
+//! [`Masp::meta_step`]`(model, B, B')` with the update's batch and the meta batch (the
+//! same batch again, as the rainbow hook's default `fresh_batch = false` does, or a fresh
+//! one).
 //!
 //! ```
 //! use candle_core::{DType, Device, Tensor, Var};

@@ -40,8 +40,9 @@
 //! In both, `dL_meta/dS = d surrogate / dS` with `Q_s` and `u_s` detached, which is
 //! candle's ordinary backward ([`crate::directional`] builds the
 //! surrogate). `u` comes from two forward passes at `theta +- eps g/|g|` (central
-//! differences along the unit direction, scaled back by `|g|`), with the network's noise
-//! unchanged between them.
+//! differences along the unit direction, scaled back by `|g|`), or with
+//! `difference = "one_sided"` from one at `theta + eps g/|g|` and the caller's own
+//! `Q(theta; B)`, with the network's noise unchanged between them.
 //!
 //! # Parametrisation of `S`
 //!
@@ -91,7 +92,7 @@ use candle_core::{Tensor, Var};
 
 #[cfg(test)]
 use crate::config::Form;
-use crate::config::{Lookahead, MaspConfig};
+use crate::config::{Difference, Lookahead, MaspConfig};
 use crate::error::{Error, Result};
 use crate::learned_similarity::{scalar, Similarity};
 use crate::penalty::{directional, PenaltyOperator};
@@ -341,7 +342,7 @@ impl Step<'_> {
                 write_copy(var, t)?;
             }
         }
-        let (u, direction_norm) = central_differences(model, vars, theta, &direction, config, batch)?;
+        let (u, direction_norm) = differences(model, vars, theta, &direction, config, (batch, lookahead.q))?;
         let u = u.map_or_else(|| lookahead.q.zeros_like(), Ok)?;
         let jvp = Jvp {
             q: lookahead.q,
@@ -454,30 +455,31 @@ pub(crate) fn meta_gradient_from_direction<M: MetaModel>(
         }
     }
     let theta = SavedTheta::default().save(&vars)?;
-    let result = central_differences(model, &vars, &theta, direction, config, batch);
+    let result = differences(model, &vars, &theta, direction, config, (batch, q));
     match result {
         Ok((u, direction_norm)) => {
             let u = u.map_or_else(|| q.zeros_like(), Ok)?;
             surrogate_gradient(similarity, config, q, &u, direction_norm)
         }
         Err(e) => {
-            restore(&vars, &theta)?; // a successful `central_differences` has restored theta
+            restore(&vars, &theta)?; // a successful `differences` has restored theta
             Err(e)
         }
     }
 }
 
-/// Step (4): `u = J d` by central differences along the unit direction, same noise (`None`
-/// for `d = 0`), and `|d|`. Variables without a direction must hold `theta`; the others may
-/// hold anything (they are written from `theta`), and all hold `theta` again when this
-/// returns `Ok`.
-fn central_differences<M: MetaModel>(
+/// Step (4): `u = J d` by finite differences along the unit direction, same noise (`None`
+/// for `d = 0`), and `|d|`: central, or one-sided from `q = Q(theta; batch)` (the caller's,
+/// same parameters and noise) with `config.difference`. Variables without a direction must
+/// hold `theta`; the others may hold anything (they are written from `theta`), and all hold
+/// `theta` again when this returns `Ok`.
+fn differences<M: MetaModel>(
     model: &mut M,
     vars: &[Var],
     theta: &[Tensor],
     direction: &[Option<Tensor>],
     config: &MaspConfig,
-    batch: &M::Batch,
+    (batch, q): (&M::Batch, &Tensor),
 ) -> Result<(Option<Tensor>, f64)> {
     let mut norm_sq = 0.0;
     for d in direction.iter().flatten() {
@@ -496,9 +498,12 @@ fn central_differences<M: MetaModel>(
             Ok(model.q_values(batch)?.detach())
         };
         let plus = at(1.0)?;
-        let minus = at(-1.0)?;
+        let u = match config.difference {
+            Difference::Central => ((plus - at(-1.0)?)? * (1.0 / (2.0 * step)))?,
+            Difference::OneSided => ((plus - q.detach())? * (1.0 / step))?,
+        };
         restore(vars, theta)?;
-        Some(((plus - minus)? * (1.0 / (2.0 * step)))?)
+        Some(u)
     } else {
         restore(vars, theta)?;
         None

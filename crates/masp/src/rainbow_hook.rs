@@ -9,7 +9,7 @@
 //! before_step(access, grad)    every meta_interval updates, before the learner's Adam step,
 //!                              a meta step with
 //!                              B  = access.last_batch()                (the update's batch)
-//!                              B' = access.sample_batch() (fresh_batch = true) or B
+//!                              B' = B (default) or access.sample_batch() (fresh_batch = true)
 //!                              the lookahead = the update's own gradient of L_TD + L_MASP
 //!   lookahead = sgd:           access.lookahead_jvp(alpha, B', eps), then
 //!                              Masp::meta_step_from_jvp
@@ -19,8 +19,8 @@
 //!
 //! The lookahead's gradient is exactly the one the learner has just computed (same
 //! parameters, batch, noise and `S`), so the meta step does not recompute it: it costs one
-//! forward and backward pass at `theta'` on `B'`, two forward passes for the JVP, and the
-//! surrogate. With the SGD lookahead (the default) the learner does the network's part
+//! forward and backward pass at `theta'` on `B'`, one forward pass for the one-sided JVP
+//! (two for the central one), and the surrogate. With the SGD lookahead (the default) the learner does the network's part
 //! itself (rainbow's `learner/lookahead.rs`): the head's gradients stay as their batch factors, the
 //! update's own effective weights serve every pass, and no parameter is written: none of
 //! the generic path's network-sized copies, nor its weight gradients at `theta'` (the
@@ -187,15 +187,6 @@ impl MaspRegularizer {
             });
         }
         let s_embedding = learner.online().action_context().is_some();
-        if s_embedding && config.difference == Difference::OneSided {
-            return Err(Error::config(
-                "MaspConfig",
-                "difference",
-                config.difference,
-                "the one-sided difference exists on the learner's own path, which a network with the \
-                 S-embedding does not take: use difference = \"central\"",
-            ));
-        }
         let (masp, alignment) = Masp::from_config(config, ids, prior, learner.dtype(), learner.device())?;
         Ok((Self { s_embedding, ..Self::new(masp) }, alignment))
     }
