@@ -53,6 +53,13 @@ fn toy_preset_trains_to_its_threshold_and_fills_the_run_folder() {
     assert_eq!(eval["mean"].as_f64(), Some(1.0), "{eval}");
     assert_eq!(eval["game"], "corridor");
 
+    // Provenance: the binary's commit heads config.toml and is in eval.json.
+    let commit = masp_runner::run_dir::COMMIT;
+    assert!(!commit.is_empty());
+    assert_eq!(eval["commit"], commit);
+    let config_text = std::fs::read_to_string(run.join("config.toml")).unwrap();
+    assert!(config_text.starts_with(&format!("# masp commit {commit} ")), "{config_text}");
+
     let rows = metrics(&run);
     assert_eq!(rows[0].len(), 22);
     assert!(rows.len() >= 2, "at least one metrics row");

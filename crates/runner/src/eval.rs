@@ -40,6 +40,10 @@ pub struct EvalReport {
     pub max: f64,
     /// Environment frames the evaluation took.
     pub eval_frames: u64,
+    /// The commit of the binary that evaluated ([`run_dir::COMMIT`]); absent from the
+    /// reports of binaries older than the field.
+    #[serde(default)]
+    pub commit: Option<String>,
 }
 
 /// Where [`evaluate_filmed`] writes its videos, and how many.
@@ -181,6 +185,7 @@ fn report(config: &RunConfig, agent: &Agent, scores: Vec<f64>, eval_frames: u64)
         mean,
         std,
         eval_frames,
+        commit: Some(run_dir::COMMIT.into()),
     }
 }
 

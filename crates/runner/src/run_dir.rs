@@ -1,10 +1,11 @@
 //! A run folder, `runs/{game}__{agent}__{seed}__{time}/`:
 //!
 //! ```text
-//! config.toml        the fully resolved config (reads back to the same run)
+//! config.toml        the fully resolved config (reads back to the same run), headed by the
+//!                    commit of the binary that last started or resumed the run
 //! metrics.csv        one row per log interval, see crate::metrics
 //! checkpoint/        the last good checkpoint: rainbow's Agent::save, MASP's S, state.json
-//! eval.json          the final evaluation: raw game scores
+//! eval.json          the final evaluation: raw game scores and the evaluating binary's commit
 //! tb/                TensorBoard event files, one per training session (metrics.csv's values)
 //! ```
 //!
@@ -23,6 +24,9 @@ use serde::{Deserialize, Serialize};
 use crate::config::{EnvConfig, RunSection};
 
 pub const CONFIG: &str = "config.toml";
+/// The commit this binary was built from (`git describe --always --dirty`, `unknown`
+/// outside a git checkout; build.rs), written into every run folder.
+pub const COMMIT: &str = env!("MASP_COMMIT");
 pub const METRICS: &str = "metrics.csv";
 pub const CHECKPOINT: &str = "checkpoint";
 pub const EVAL: &str = "eval.json";

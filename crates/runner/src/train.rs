@@ -108,7 +108,12 @@ pub fn train(config: &RunConfig, options: &TrainOptions) -> Result<TrainSummary>
             (run, None)
         }
     };
-    std::fs::write(run.join(run_dir::CONFIG), config.to_toml()?)
+    let stamped = format!(
+        "# masp commit {} (the last to start or resume this run)\n{}",
+        run_dir::COMMIT,
+        config.to_toml()?
+    );
+    std::fs::write(run.join(run_dir::CONFIG), stamped)
         .with_context(|| format!("writing {}", run.join(run_dir::CONFIG).display()))?;
     eprintln!("run folder: {}", run.display());
     eprintln!("resolved config ({}):\n{}", run_dir::CONFIG, config.to_toml()?);
@@ -150,7 +155,7 @@ pub fn train(config: &RunConfig, options: &TrainOptions) -> Result<TrainSummary>
         None => None,
     };
     eprintln!(
-        "{} on {}: {} actions ({} primitives, {} macros), {} env copies, {} frames budget{}",
+        "{} on {}: {} actions ({} primitives, {} macros), {} env copies, {} frames budget{}, masp commit {}",
         config.run.name,
         config.env.game_name(),
         pool.len(),
@@ -166,7 +171,8 @@ pub fn train(config: &RunConfig, options: &TrainOptions) -> Result<TrainSummary>
             )
         } else {
             String::new()
-        }
+        },
+        run_dir::COMMIT
     );
 
     if resume_from.is_some() && agent.learner().replay().is_empty() && agent.counters().agent_steps > 0 {
