@@ -247,7 +247,7 @@ fn try_main() -> Result<()> {
             ("save theta, set theta'", stage(|t| t.save)),
             ("forward L_TD(theta'; B')", stage(|t| t.meta_forward)),
             ("backward g, restore theta", stage(|t| t.meta_backward)),
-            ("JVP: 2 forward Q(theta +- eps g)", stage(|t| t.jvp)),
+            ("JVP: forward Q(theta + eps g) [- eps g]", stage(|t| t.jvp)),
             ("surrogate, step on S, projection", stage(|t| t.surrogate_and_step)),
             ("meta step total", stage(|t| t.total())),
         ];
