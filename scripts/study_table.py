@@ -19,6 +19,7 @@ import argparse
 import csv
 import json
 import math
+import re
 import statistics
 import sys
 from collections import defaultdict
@@ -40,12 +41,21 @@ def mean_ci(values, digits=3):
     return f"{m:.{digits}f} ± {half:.{digits}f}", m, half
 
 
-def run_numbers(run, threshold):
+def arm_order(arm):
+    """Arms by their swept number, then name: `naive-k4` before `naive-k16`, and each naive
+    arm beside its MASP one."""
+    digits = re.findall(r"\d+(?:\.\d+)?", arm)
+    return (float(digits[-1]) if digits else -1.0, arm)
+
+
+def run_numbers(run, threshold, eval_bin):
     rows = list(csv.DictReader(open(run / "metrics.csv")))
     budget = int(rows[-1]["frames"])
     scores = [(int(r["frames"]), float(r["episode_score"])) for r in rows if r["episode_score"]]
     reached = next((f for f, s in scores if s >= threshold), None)
-    evals = {int(r["frames"]): float(r["eval_score"]) for r in rows if r["eval_score"]}
+    # A macro agent's checkpoints land a few frames past the interval (a macro is not cut):
+    # file each under the nearest multiple of `eval_bin`, so that seeds line up.
+    evals = {round(int(r["frames"]) / eval_bin) * eval_bin: float(r["eval_score"]) for r in rows if r["eval_score"]}
     final = json.load(open(run / "eval.json"))["mean"] if (run / "eval.json").exists() else None
     groups = None
     # `masp analyze`'s output in a run folder, or its JSON copied beside the run's files.
@@ -69,13 +79,14 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("experiment", type=Path, help="OUT/NAME, the experiment's folder")
     parser.add_argument("--threshold", type=float, required=True, help="training return to reach")
+    parser.add_argument("--eval-bin", type=int, default=1000, help="frames: checkpoint evaluations are matched to the nearest multiple")
     args = parser.parse_args()
     arms = defaultdict(list)
     for run in sorted(p for p in args.experiment.iterdir() if (p / "metrics.csv").exists()):
         parts = run.name.split("__")
         if len(parts) != 3 or not (run / "eval.json").exists():
             continue
-        arms[parts[1]].append(run_numbers(run, args.threshold))
+        arms[parts[1]].append(run_numbers(run, args.threshold, args.eval_bin))
     if not arms:
         sys.exit(f"no finished run in {args.experiment}")
     checkpoints = sorted({f for runs in arms.values() for r in runs for f in r["evals"]})
@@ -87,7 +98,7 @@ def main():
     print("| " + " | ".join(header) + " |")
     print("|" + "---|" * len(header))
     table = []
-    for arm, runs in arms.items():
+    for arm, runs in sorted(arms.items(), key=lambda item: arm_order(item[0])):
         cells = [arm, str(len(runs))]
         numbers = [arm, len(runs)]
         for key, digits in [("auc", 3), ("frames_to_threshold", 0)]:

@@ -58,7 +58,7 @@ fn toy_preset_trains_to_its_threshold_and_fills_the_run_folder() {
     assert!(!commit.is_empty());
     assert_eq!(eval["commit"], commit);
     let config_text = std::fs::read_to_string(run.join("config.toml")).unwrap();
-    assert!(config_text.starts_with(&format!("# masp commit {commit} ")), "{config_text}");
+    assert!(config_text.starts_with(&format!("# masp commit {commit}: started\n[")), "{config_text}");
 
     let rows = metrics(&run);
     assert_eq!(rows[0].len(), 22);
@@ -119,6 +119,14 @@ fn resume_continues_the_frame_count() {
     assert!(frames.iter().any(|&f| f > first));
     let resolved = masp_runner::RunConfig::read_resolved(&run.join("config.toml")).unwrap();
     assert_eq!(resolved.run.frames, 1200, "the resolved config records the new budget");
+    // One provenance line per session, the first kept.
+    let commit = masp_runner::run_dir::COMMIT;
+    let config_text = std::fs::read_to_string(run.join("config.toml")).unwrap();
+    let sessions: Vec<&str> = config_text.lines().take_while(|l| l.starts_with("# masp commit")).collect();
+    assert_eq!(
+        sessions,
+        [format!("# masp commit {commit}: started"), format!("# masp commit {commit}: resumed")]
+    );
 }
 
 /// What a checkpoint holds of the agent's experience and MASP's state: the replay's

@@ -5,12 +5,12 @@
 //! `learner_step` example and of `../shared/bench/torch_rainbow_step.py`
 //! ([`rainbow::bench::LearnerBench`]): Nature CNN, 512 hidden units, 51 atoms, noisy dueling
 //! heads, batch 32. The learner's replay also holds 256 random transitions, for the meta
-//! step's fresh batch `B'`.
+//! step's fresh batch `B'` when `--meta-batch fresh` asks for one.
 //!
 //! A MASP update is the plain one plus the penalty on the batch's expected Q-values (every
 //! update) plus, every `meta_interval` updates, the meta step ([`masp::MaspRegularizer`],
-//! `MaspConfig::default()` otherwise: row-normalised penalty, SGD lookahead, fresh `B'`,
-//! Adam on `S`). Its time per update is the time of a whole cycle of `meta_interval`
+//! `MaspConfig::default()` otherwise: row-normalised penalty, SGD lookahead, `B' = B`, a
+//! one-sided JVP, Adam on `S`). Its time per update is the time of a whole cycle of `meta_interval`
 //! updates divided by `meta_interval`. Rounds alternate the plain update with cycles of
 //! each interval, so that drift on a shared machine moves all of them alike; within a
 //! round each runs twice in a row and only the second is timed (its steady state: the

@@ -41,8 +41,8 @@
 //! from the learner's replay (`fresh_batch = true`), and the update's own gradient as the
 //! lookahead's, which it therefore does not recompute. With the SGD lookahead (the default)
 //! the learner does the network's part itself (`rainbow::MetaAccess::lookahead_jvp`, which
-//! never writes a parameter) and `S` steps from that; with the Adam-preconditioned one the
-//! generic path runs through the learner. `last_report()` and `similarity_stats()` are there for logging,
+//! never writes a parameter) and `S` steps from that; with the Adam-preconditioned one, or
+//! a network with the S-embedding, the generic path runs through the learner. `last_report()` and `similarity_stats()` are there for logging,
 //! and `masp()` gives `S` for saving. The example is in the `MaspRegularizer` docs.
 //!
 //! # Using MASP with your own Q-network

@@ -1,7 +1,7 @@
 //! The one-step meta-gradient `dL_meta/dS` in closed form, for any candle Q-network that
 //! implements [`MetaModel`] (docs/method.md, section 3). No second-order autodiff: one backward
-//! pass at the looked-ahead parameters, two forward passes, and a first-order backward
-//! through a small surrogate in `S` alone.
+//! pass at the looked-ahead parameters, one forward pass for the one-sided JVP (two for the
+//! central one), and a first-order backward through a small surrogate in `S` alone.
 //!
 //! Shapes: `Q` and `u` are `(n, A)` for a batch of `n` states; `S` and the returned
 //! gradient are `(A, A)`.
@@ -103,8 +103,9 @@ use cpu_kernels::{sum_squares, write_axpy, write_copy};
 ///
 /// Contract: within one meta step the methods must be deterministic functions of the
 /// variables' current values. A noisy network keeps its current noise sample (resample it
-/// before or after the meta step, never inside these methods), so that `Q(theta + eps g)`
-/// and `Q(theta - eps g)` see the same noise.
+/// before or after the meta step, never inside these methods), so that `Q(theta + eps g)`,
+/// `Q(theta - eps g)` and the caller's own `Q(theta)` (the one-sided difference's base) see
+/// the same noise.
 pub trait MetaModel {
     /// Whatever the network needs to compute its loss: states, actions, targets, weights.
     type Batch;
@@ -335,8 +336,8 @@ impl Step<'_> {
             .map(|(i, var)| grads.get(var).map(|g| precondition(i, g)).transpose())
             .collect::<candle_core::Result<Vec<_>>>()?;
         // (3) Back to theta before anything else reads the network: here only the variables the
-        // loss does not reach; `along_at` writes theta +- eps g over the others from `theta`
-        // itself (a full copy of the network saved).
+        // loss does not reach; `differences` writes theta +- eps g over the others from
+        // `theta` itself (a full copy of the network saved).
         for ((var, t), d) in vars.iter().zip(theta).zip(&direction) {
             if d.is_none() {
                 write_copy(var, t)?;
@@ -414,8 +415,8 @@ pub(crate) struct SurrogateGradient {
 
 /// Steps (4) and (5) alone, for a caller that already has the JVP direction `D . g`
 /// (one entry per [`MetaModel::vars`], `None` where the loss does not reach a variable)
-/// and `q = Q(theta; B)`, `(n, A)`, at the model's current `theta`: two forward passes and
-/// the surrogate's backward, no lookahead. With the direction [`meta_gradient`] computes,
+/// and `q = Q(theta; B)`, `(n, A)`, at the model's current `theta`: the JVP's forward
+/// passes and the surrogate's backward, no lookahead. With the direction [`meta_gradient`] computes,
 /// the two agree.
 ///
 /// `g` must be the gradient of the TD loss alone. The gradient an agent steps along is that

@@ -32,8 +32,8 @@
 //!
 //! The learner's [`rainbow::MetaAccess`] already keeps MASP's contract: its `td_loss` and
 //! `q_values` use the current variables and the current noise sample, which nothing
-//! resamples during the meta step, so `Q(theta + eps g)` and `Q(theta - eps g)` see the same
-//! noise; `vars` and `adam_preconditioner` share one order. The meta step leaves the online
+//! resamples during the meta step, so `Q(theta + eps g)`, `Q(theta - eps g)` and the
+//! update's own `Q(theta)` see the same noise; `vars` and `adam_preconditioner` share one order. The meta step leaves the online
 //! parameters bit-identical (the generic path restores them from a copy; the learner's
 //! never writes them).
 //!
@@ -137,7 +137,8 @@ pub struct MetaTimings {
     pub meta_forward: Duration,
     /// `g`'s backward pass and writing `theta` back (on the learner's path: and `|g|`).
     pub meta_backward: Duration,
-    /// `Q(theta +- eps g/|g|; B)`: the JVP's two forward passes and parameter writes.
+    /// `Q(theta + eps g/|g|; B)` (and `theta - eps g/|g|` if central): the JVP's forward
+    /// passes and parameter writes.
     pub jvp: Duration,
     /// Restoring `theta`, the surrogate and its backward in `S`, the step on `S`, the
     /// projection and the new penalty operator (on the learner's path also `Q(theta; B)`
@@ -333,7 +334,7 @@ impl MaspRegularizer {
     }
 
     /// The meta step through `access` seen as a [`MetaModel`]: the parameters written at
-    /// `theta'` and `theta +- eps g`, and restored.
+    /// `theta'` and `theta + eps g` (and `theta - eps g` if central), and restored.
     fn meta_step_through_model(
         &mut self,
         access: &mut dyn MetaAccess,

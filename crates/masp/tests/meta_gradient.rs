@@ -11,7 +11,9 @@
 //! symmetric parameter that the step on `S` moves, whose derivative is `G_ab + G_ba`).
 
 use candle_core::{DType, Tensor};
-use masp::{meta_gradient, Form, Lookahead, Masp, MaspConfig, MetaModel, MetaOptimizer, Similarity};
+use masp::{
+    meta_gradient, Difference, Form, Lookahead, Masp, MaspConfig, MetaModel, MetaOptimizer, Similarity,
+};
 
 #[path = "common/mlp.rs"]
 mod mlp;
@@ -80,9 +82,24 @@ fn fd_pairs(model: &mut Mlp, s: &[Vec<f64>], config: &MaspConfig, b: &Batch, b2:
     out
 }
 
-/// Compares the closed form with finite differences at `s`; returns the two relative
-/// errors (full matrix, symmetric pairs).
+/// Compares the closed form with finite differences at `s`, with MASP.md's central JVP and
+/// the default one-sided one (its error, of order `eps` = 1e-6, is inside the same bound);
+/// returns the central one's two relative errors (full matrix, symmetric pairs).
 fn check(form: Form, lookahead: Lookahead, s_rows: Vec<Vec<f64>>, seed: u64, same_batch: bool) -> (f64, f64) {
+    let one_sided = check_with(Difference::OneSided, form, lookahead, s_rows.clone(), seed, same_batch);
+    let central = check_with(Difference::Central, form, lookahead, s_rows, seed, same_batch);
+    assert_ne!(one_sided, central, "the difference option reaches the meta-gradient");
+    central
+}
+
+fn check_with(
+    difference: Difference,
+    form: Form,
+    lookahead: Lookahead,
+    s_rows: Vec<Vec<f64>>,
+    seed: u64,
+    same_batch: bool,
+) -> (f64, f64) {
     let mut rng = Lcg(seed);
     let mut model = Mlp::new(&mut rng);
     if lookahead == Lookahead::AdamPreconditioned {
@@ -92,7 +109,7 @@ fn check(form: Form, lookahead: Lookahead, s_rows: Vec<Vec<f64>>, seed: u64, sam
     let b = model.batch(&mut rng, 10);
     let other = model.batch(&mut rng, 12);
     let b2 = if same_batch { &b } else { &other };
-    let config = config(form, lookahead);
+    let config = MaspConfig { difference, ..config(form, lookahead) };
     let s = Similarity::from_tensor(&Tensor::new(s_rows.clone(), &CPU).unwrap()).unwrap();
 
     let meta = meta_gradient(&mut model, &s, &config, &b, b2).unwrap();
@@ -114,7 +131,7 @@ fn check(form: Form, lookahead: Lookahead, s_rows: Vec<Vec<f64>>, seed: u64, sam
 
     let scale = fd.concat().iter().fold(0.0f64, |m, v| m.max(v.abs()));
     eprintln!(
-        "{form:?} {lookahead:?} B'=B:{same_batch}: rel err full {full:.2e}, pairs {pairs:.2e}, max |dL_meta/dS| {scale:.2e}"
+        "{form:?} {lookahead:?} {difference:?} B'=B:{same_batch}: rel err full {full:.2e}, pairs {pairs:.2e}, max |dL_meta/dS| {scale:.2e}"
     );
     assert!(scale > 1e-6, "the meta-gradient must not be trivially zero here ({scale:e})");
     assert!(full < 1e-5, "{form:?} {lookahead:?}: full-matrix relative error {full:e}");

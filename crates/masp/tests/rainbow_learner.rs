@@ -131,7 +131,12 @@ fn one_meta_step_through_the_learner_moves_s_and_restores_theta_exactly() {
     let configs = [
         MaspConfig { meta_interval: 1, ..Default::default() },
         MaspConfig { meta_interval: 1, lookahead: Lookahead::AdamPreconditioned, ..Default::default() },
-        MaspConfig { meta_interval: 1, fresh_batch: false, ..Default::default() },
+        MaspConfig {
+            meta_interval: 1,
+            fresh_batch: true,
+            difference: masp::Difference::Central,
+            ..Default::default()
+        },
     ];
     for config in configs {
         let beta = config.beta;
@@ -577,8 +582,8 @@ const UPDATES: u64 = 200;
 
 /// 200 updates with a meta step after each. The update batches `B` come from the learner's
 /// fixed replay through a sampling RNG of our own, and `learn` (unlike `update`) leaves the
-/// priorities alone, so both runs sample the same slots in the same order, for `B` and
-/// for the meta step's `B'` (the learner's own sampling RNG, same seed).
+/// priorities alone, so both runs sample the same slots in the same order (the meta step's
+/// `B'` is `B`, the default).
 ///
 /// Noise: off (`noisy = false`, the plain-linear head). Both runs would have to draw the
 /// same noise per action, and the learner draws a fresh sample inside every `learn` from

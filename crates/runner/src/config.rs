@@ -376,11 +376,17 @@ impl RunConfig {
         Self::from_sources(&[Source::parse(name, text)?])
     }
 
-    /// Reads the resolved `config.toml` of a run folder.
+    /// Reads the resolved `config.toml` of a run folder, as the binary that wrote it meant it:
+    /// a `[masp]` section without `difference` predates the field (commit aa7ce42), when every
+    /// meta step was central, so it reads as `"central"`, not as today's default.
     pub fn read_resolved(path: &Path) -> Result<Self> {
         let text =
             std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-        Self::from_toml_str(&path.display().to_string(), &text)
+        let mut source = Source::parse(&path.display().to_string(), &text)?;
+        if let Some(toml::Value::Table(masp)) = source.table.get_mut("masp") {
+            masp.entry("difference").or_insert_with(|| "central".into());
+        }
+        Self::from_sources(&[source])
     }
 
     fn from_sources(sources: &[Source]) -> Result<Self> {
@@ -630,6 +636,27 @@ mod tests {
         assert_eq!(c.agent.seed, 7);
         let back = RunConfig::from_toml_str("config.toml", &c.to_toml().unwrap()).unwrap();
         assert_eq!(back, c);
+    }
+
+    /// A run folder written before `masp.difference` existed resumes with the central
+    /// difference it ran with, not the one-sided default that came later; a folder that
+    /// names the field keeps it, and the header comment of the commit is no obstacle.
+    #[test]
+    fn a_config_from_before_the_difference_field_reads_as_central() {
+        let dir = std::env::temp_dir().join(format!("masp-config-old-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("config.toml");
+        let c = RunConfig::load(&[], &[]).unwrap();
+        assert_eq!(c.masp.difference, masp::Difference::OneSided, "today's default");
+        let text = c.to_toml().unwrap();
+        let old: String =
+            text.lines().filter(|l| !l.starts_with("difference")).collect::<Vec<_>>().join("\n");
+        assert_ne!(old.len(), text.len(), "the field was written");
+        std::fs::write(&path, format!("# masp commit abc: started\n{old}")).unwrap();
+        assert_eq!(RunConfig::read_resolved(&path).unwrap().masp.difference, masp::Difference::Central);
+        std::fs::write(&path, &text).unwrap();
+        assert_eq!(RunConfig::read_resolved(&path).unwrap(), c);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

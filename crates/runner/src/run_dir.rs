@@ -1,8 +1,9 @@
 //! A run folder, `runs/{game}__{agent}__{seed}__{time}/`:
 //!
 //! ```text
-//! config.toml        the fully resolved config (reads back to the same run), headed by the
-//!                    commit of the binary that last started or resumed the run
+//! config.toml        the fully resolved config (reads back to the same run), headed by one
+//!                    comment line per training session: the commit of the binary that
+//!                    started or resumed the run
 //! metrics.csv        one row per log interval, see crate::metrics
 //! checkpoint/        the last good checkpoint: rainbow's Agent::save, MASP's S, state.json
 //! eval.json          the final evaluation: raw game scores and the evaluating binary's commit
@@ -38,6 +39,24 @@ pub const VIDEOS: &str = "videos";
 pub const TENSORBOARD: &str = "tb";
 /// The runner's own state in a checkpoint folder.
 pub const STATE: &str = "state.json";
+
+/// The start of each session's line in a run's `config.toml`.
+const SESSION_LINE: &str = "# masp commit ";
+
+/// The header of `run`'s `config.toml` for a new session: the sessions the file records
+/// already (none for a new run), then this one, `# masp commit {COMMIT}: started|resumed`.
+pub fn stamp_sessions(run: &Path, resumed: bool) -> Result<String> {
+    let path = run.join(CONFIG);
+    let earlier = match resumed {
+        true => std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?,
+        false => String::new(),
+    };
+    let mut header: String =
+        earlier.lines().take_while(|l| l.starts_with(SESSION_LINE)).map(|l| format!("{l}\n")).collect();
+    let how = if resumed { "resumed" } else { "started" };
+    header += &format!("{SESSION_LINE}{COMMIT}: {how}\n");
+    Ok(header)
+}
 
 /// `{game}__{agent}__{seed}__{time}`, time as UTC `YYYYMMDDTHHMMSS`.
 pub fn run_name(game: &str, agent: &str, seed: u64, now: SystemTime) -> String {

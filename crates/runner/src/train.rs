@@ -108,11 +108,7 @@ pub fn train(config: &RunConfig, options: &TrainOptions) -> Result<TrainSummary>
             (run, None)
         }
     };
-    let stamped = format!(
-        "# masp commit {} (the last to start or resume this run)\n{}",
-        run_dir::COMMIT,
-        config.to_toml()?
-    );
+    let stamped = run_dir::stamp_sessions(&run, resume_from.is_some())? + &config.to_toml()?;
     std::fs::write(run.join(run_dir::CONFIG), stamped)
         .with_context(|| format!("writing {}", run.join(run_dir::CONFIG).display()))?;
     eprintln!("run folder: {}", run.display());

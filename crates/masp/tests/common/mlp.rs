@@ -7,7 +7,7 @@
 
 use candle_core::{Device, Tensor, Var};
 
-use super::{Form, Lookahead, MaspConfig, MetaModel};
+use super::{Difference, Form, Lookahead, MaspConfig, MetaModel};
 
 pub const CPU: Device = Device::Cpu;
 pub const A: usize = 6;
@@ -137,6 +137,16 @@ pub fn random_s(rng: &mut Lcg) -> Vec<Vec<f64>> {
 
 pub fn config(form: Form, lookahead: Lookahead) -> MaspConfig {
     // alpha large enough that theta' is far from theta (so g at theta' differs from g at
-    // theta and the test sees the whole chain), eps small for f64 central differences.
-    MaspConfig { eta: 0.7, form, alpha: 0.3, lookahead, eps: 1e-6, ..Default::default() }
+    // theta and the test sees the whole chain), eps small for f64 central differences
+    // (MASP.md's JVP: the closed form is checked exactly; tests that want the default
+    // one-sided difference set it).
+    MaspConfig {
+        eta: 0.7,
+        form,
+        alpha: 0.3,
+        lookahead,
+        eps: 1e-6,
+        difference: Difference::Central,
+        ..Default::default()
+    }
 }
