@@ -20,7 +20,7 @@ use rainbow::Agent;
 use retro_env::RetroEnv;
 use rl_env::{Corridor, Env, GroupedBandit, KeyDoor};
 
-use crate::config::{EnvConfig, MacroSource, RunConfig};
+use crate::config::{CorruptionDraw, EnvConfig, MacroSource, MacrosConfig, RunConfig};
 
 /// The env every run steps: copies of the base env behind macro executors.
 pub type RunEnv = MacroVecEnv<Box<dyn Env>>;
@@ -74,10 +74,26 @@ pub fn action_pool(config: &RunConfig, env: &dyn Env) -> Result<ActionPool> {
         }
     };
     if config.macros.corruption > 0.0 {
-        let c = CorruptionConfig { fraction: config.macros.corruption, ..Default::default() };
+        let c = corruption_config(&config.macros);
         return Ok(corrupt(&pool, &c, config.run.seed).context("[macros] corruption")?.pool);
     }
     Ok(pool)
+}
+
+/// How `macros` corrupts its pool: like its random source, or over all primitives.
+fn corruption_config(macros: &MacrosConfig) -> CorruptionConfig {
+    let all = CorruptionConfig { fraction: macros.corruption, ..Default::default() };
+    match (&macros.source, macros.corruption_draw) {
+        (MacroSource::Random { min_len, max_len, primitives, .. }, CorruptionDraw::Source) => {
+            CorruptionConfig {
+                min_len: *min_len,
+                max_len: *max_len,
+                primitives: primitives.as_ref().map(|p| p.iter().cloned().map(ActionRef::Name).collect()),
+                ..all
+            }
+        }
+        _ => all,
+    }
 }
 
 /// `n` executors over fresh base envs (training or evaluation settings).
@@ -148,4 +164,26 @@ pub fn attach_regularizer(
         agent.set_regularizer(Box::new(Rc::clone(m)));
     }
     Ok(masp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The 60-cell corridor's pool (LEFT, RIGHT, NOOP macros) with three quarters corrupted:
+    /// drawn like the source, no replacement walks BACK to the start; over all primitives,
+    /// most do (1 - (3/4)^L for a replacement of L steps).
+    #[test]
+    fn corruption_is_drawn_like_the_source_unless_asked_otherwise() {
+        let back = rl_env::Corridor::ACTION_NAMES.iter().position(|n| *n == "BACK").unwrap();
+        let with_back = |draw: &str| -> usize {
+            let sets = ["macros.corruption=0.75".to_string(), format!("macros.corruption_draw=\"{draw}\"")];
+            let config = RunConfig::load(&["../../configs/corridor60.toml".into()], &sets).unwrap();
+            let env = base_envs(&config, false, 1).unwrap().remove(0);
+            let pool = action_pool(&config, env.as_ref()).unwrap();
+            (pool.num_primitives()..pool.len()).filter(|&a| pool.actions(a).contains(&back)).count()
+        };
+        assert_eq!(with_back("source"), 0);
+        assert!(with_back("all_primitives") > 24, "of 48 replacements");
+    }
 }

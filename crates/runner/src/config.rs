@@ -119,6 +119,13 @@ impl EnvConfig {
     }
 }
 
+/// Fields whose default changed after run folders were written without them: `(section,
+/// key, the value every earlier run had)`. `masp.difference` arrived with commit aa7ce42
+/// (central until then, one-sided the default later); `macros.corruption_draw` after
+/// 9fe33c6 (every corruption before it drew over all primitives).
+const LEGACY_DEFAULTS: [(&str, &str, &str); 2] =
+    [("masp", "difference", "central"), ("macros", "corruption_draw", "all_primitives")];
+
 /// The macro-actions added to the primitives.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -127,12 +134,28 @@ pub struct MacrosConfig {
     /// Fraction of the macros replaced by random sequences (the paper's noise sweep: 0.25,
     /// 0.5, 0.75), drawn with `run.seed`. Default 0: none.
     pub corruption: f64,
+    /// What a replacement is drawn like. Default `source`: a random source's own primitives
+    /// and lengths (other sources: all primitives, 3-8 steps).
+    pub corruption_draw: CorruptionDraw,
 }
 
 impl Default for MacrosConfig {
     fn default() -> Self {
-        Self { source: MacroSource::None, corruption: 0.0 }
+        Self { source: MacroSource::None, corruption: 0.0, corruption_draw: CorruptionDraw::Source }
     }
+}
+
+/// What a corrupted macro's replacement is drawn like.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CorruptionDraw {
+    /// Like the pool's random macros (their primitives and lengths): an uninformative macro.
+    #[default]
+    Source,
+    /// Over all of the env's primitives, 3-8 steps, whatever the source: on a task with a
+    /// harmful primitive (the corridor's BACK), mostly harmful macros. Up to commit 9fe33c6
+    /// the only draw (docs/experiments.md's first corridor noise sweep ran with it).
+    AllPrimitives,
 }
 
 /// Where the macros come from.
@@ -377,14 +400,16 @@ impl RunConfig {
     }
 
     /// Reads the resolved `config.toml` of a run folder, as the binary that wrote it meant it:
-    /// a `[masp]` section without `difference` predates the field (commit aa7ce42), when every
-    /// meta step was central, so it reads as `"central"`, not as today's default.
+    /// a field that the file lacks predates it, and reads as what every run did before it
+    /// existed ([`LEGACY_DEFAULTS`]), not as today's default.
     pub fn read_resolved(path: &Path) -> Result<Self> {
         let text =
             std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
         let mut source = Source::parse(&path.display().to_string(), &text)?;
-        if let Some(toml::Value::Table(masp)) = source.table.get_mut("masp") {
-            masp.entry("difference").or_insert_with(|| "central".into());
+        for (section, key, value) in LEGACY_DEFAULTS {
+            if let Some(toml::Value::Table(table)) = source.table.get_mut(section) {
+                table.entry(key).or_insert_with(|| value.into());
+            }
         }
         Self::from_sources(&[source])
     }
@@ -638,11 +663,11 @@ mod tests {
         assert_eq!(back, c);
     }
 
-    /// A run folder written before `masp.difference` existed resumes with the central
-    /// difference it ran with, not the one-sided default that came later; a folder that
-    /// names the field keeps it, and the header comment of the commit is no obstacle.
+    /// A run folder written before `masp.difference` (or `macros.corruption_draw`) existed
+    /// reads as it ran (central; all primitives), not as the defaults that came later; a
+    /// folder that names the field keeps it, and the commit header is no obstacle.
     #[test]
-    fn a_config_from_before_the_difference_field_reads_as_central() {
+    fn a_config_from_before_a_field_reads_as_its_runs_ran() {
         let dir = std::env::temp_dir().join(format!("masp-config-old-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("config.toml");
@@ -654,6 +679,12 @@ mod tests {
         assert_ne!(old.len(), text.len(), "the field was written");
         std::fs::write(&path, format!("# masp commit abc: started\n{old}")).unwrap();
         assert_eq!(RunConfig::read_resolved(&path).unwrap().masp.difference, masp::Difference::Central);
+        let old = old.lines().filter(|l| !l.starts_with("corruption_draw")).collect::<Vec<_>>().join("\n");
+        std::fs::write(&path, &old).unwrap();
+        assert_eq!(
+            RunConfig::read_resolved(&path).unwrap().macros.corruption_draw,
+            CorruptionDraw::AllPrimitives
+        );
         std::fs::write(&path, &text).unwrap();
         assert_eq!(RunConfig::read_resolved(&path).unwrap(), c);
         std::fs::remove_dir_all(&dir).unwrap();

@@ -23,9 +23,9 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use super::{validate_lengths, SequenceSampler};
+use super::{alphabet, validate_lengths, SequenceSampler};
 use crate::error::{Error, Result};
-use crate::macro_action::Macro;
+use crate::macro_action::{ActionRef, Macro};
 use crate::pool::ActionPool;
 
 /// The knobs of corruption.
@@ -39,11 +39,15 @@ pub struct CorruptionConfig {
     pub min_len: usize,
     /// Longest replacement. Default 8, as the random source.
     pub max_len: usize,
+    /// The primitives replacements are drawn over, by name or index. Default `None`: all of
+    /// them. A pool drawn over fewer (`RandomConfig::primitives`) is corrupted like itself
+    /// by passing its own list, so that a replacement is uninformative, not harmful.
+    pub primitives: Option<Vec<ActionRef>>,
 }
 
 impl Default for CorruptionConfig {
     fn default() -> Self {
-        Self { fraction: 0.25, min_len: 3, max_len: 8 }
+        Self { fraction: 0.25, min_len: 3, max_len: 8, primitives: None }
     }
 }
 
@@ -80,8 +84,8 @@ pub struct Corruption {
 /// reproducibly from `seed`. Primitives are never replaced.
 ///
 /// The replaced macros are a uniform random subset; each replacement is drawn like the
-/// random source's (length uniform in `min_len..=max_len`, steps uniform over all
-/// primitives) and differs from every macro of the original pool, so the new pool is valid
+/// random source's (length uniform in `min_len..=max_len`, steps uniform over
+/// `config.primitives`, all by default) and differs from every macro of the original pool, so the new pool is valid
 /// and every replaced position really changed. Positions are kept, so anything indexed by
 /// action still lines up for the untouched macros.
 pub fn corrupt(pool: &ActionPool, config: &CorruptionConfig, seed: u64) -> Result<Corruption> {
@@ -93,7 +97,7 @@ pub fn corrupt(pool: &ActionPool, config: &CorruptionConfig, seed: u64) -> Resul
     let mut positions = rand::seq::index::sample(&mut rng, k, m).into_vec();
     positions.sort_unstable();
 
-    let alphabet: Vec<usize> = (0..p).collect();
+    let alphabet = alphabet("CorruptionConfig", config.primitives.as_deref(), pool.primitive_names())?;
     let sampler = SequenceSampler { alphabet: &alphabet, min_len: config.min_len, max_len: config.max_len };
     let in_use: HashSet<Vec<usize>> = pool.macros().iter().map(|m| m.actions().to_vec()).collect();
     let fresh = sampler.draw_distinct(m, &in_use, &mut rng)?;
@@ -166,6 +170,25 @@ mod tests {
                 e => panic!("unexpected {e}"),
             }
         }
+    }
+
+    /// A pool drawn over some primitives, corrupted over the same ones, keeps to them; over
+    /// all (the default) the others turn up.
+    #[test]
+    fn replacements_keep_to_the_given_primitives() {
+        let names: Vec<String> = ["LEFT", "RIGHT", "NOOP", "BACK"].map(String::from).to_vec();
+        let own: Vec<ActionRef> = ["LEFT", "RIGHT", "NOOP"].map(|n| ActionRef::Name(n.into())).to_vec();
+        let random = RandomConfig { count: 64, primitives: Some(own.clone()), ..Default::default() };
+        let pool = ActionPool::new(names.clone(), random_macros(&random, &names, 0).unwrap()).unwrap();
+        let uses_back =
+            |c: &Corruption| c.replaced.iter().filter(|&&a| c.pool.actions(a).contains(&3)).count();
+        let like = CorruptionConfig { fraction: 0.75, primitives: Some(own), ..Default::default() };
+        let kept = corrupt(&pool, &like, 1).unwrap();
+        assert_eq!((kept.replaced.len(), uses_back(&kept)), (48, 0));
+        let all = corrupt(&pool, &CorruptionConfig { fraction: 0.75, ..Default::default() }, 1).unwrap();
+        assert!(uses_back(&all) > 24, "{} of 48 with BACK", uses_back(&all));
+        let unknown = CorruptionConfig { primitives: Some(vec![ActionRef::Name("JUMP".into())]), ..like };
+        assert!(corrupt(&pool, &unknown, 1).is_err());
     }
 
     #[test]

@@ -15,7 +15,33 @@ use std::collections::HashSet;
 use rand::Rng;
 
 use crate::error::{Error, Result};
-use crate::macro_action::Macro;
+use crate::macro_action::{ActionRef, Macro};
+
+/// The primitive indices `refs` name (all of `primitive_names` for `None`), deduplicated, in
+/// the order written; `what` names the config in errors.
+pub(crate) fn alphabet(
+    what: &'static str,
+    refs: Option<&[ActionRef]>,
+    primitive_names: &[String],
+) -> Result<Vec<usize>> {
+    let Some(refs) = refs else { return Ok((0..primitive_names.len()).collect()) };
+    if refs.is_empty() {
+        return Err(Error::config(
+            what,
+            "primitives",
+            refs,
+            "list at least one action, or leave it out for all",
+        ));
+    }
+    let mut alphabet = Vec::with_capacity(refs.len());
+    for (i, r) in refs.iter().enumerate() {
+        let a = r.resolve(primitive_names, &format!("{what}.primitives[{i}]"))?;
+        if !alphabet.contains(&a) {
+            alphabet.push(a);
+        }
+    }
+    Ok(alphabet)
+}
 
 /// Draws distinct sequences: a length uniform in `min_len..=max_len`, then each step
 /// uniform over `alphabet`.

@@ -23,8 +23,8 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use super::{validate_lengths, SequenceSampler};
-use crate::error::{Error, Result};
+use super::{alphabet, validate_lengths, SequenceSampler};
+use crate::error::Result;
 use crate::macro_action::{ActionRef, Macro};
 
 /// The knobs of the random source.
@@ -58,23 +58,7 @@ impl RandomConfig {
 
     /// The primitive indices to draw from, deduplicated, in the order written.
     fn alphabet(&self, primitive_names: &[String]) -> Result<Vec<usize>> {
-        let Some(refs) = &self.primitives else { return Ok((0..primitive_names.len()).collect()) };
-        if refs.is_empty() {
-            return Err(Error::config(
-                "RandomConfig",
-                "primitives",
-                refs,
-                "list at least one action, or leave it out for all",
-            ));
-        }
-        let mut alphabet = Vec::with_capacity(refs.len());
-        for (i, r) in refs.iter().enumerate() {
-            let a = r.resolve(primitive_names, &format!("RandomConfig.primitives[{i}]"))?;
-            if !alphabet.contains(&a) {
-                alphabet.push(a);
-            }
-        }
-        Ok(alphabet)
+        alphabet("RandomConfig", self.primitives.as_deref(), primitive_names)
     }
 }
 
@@ -91,6 +75,7 @@ pub fn random_macros(config: &RandomConfig, primitive_names: &[String], seed: u6
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::Error;
 
     fn names() -> Vec<String> {
         ["NOOP", "FIRE", "UP", "DOWN"].map(String::from).to_vec()
