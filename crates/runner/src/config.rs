@@ -121,8 +121,8 @@ impl EnvConfig {
 
 /// Fields whose default changed after run folders were written without them: `(section,
 /// key, the value every earlier run had)`. `masp.difference` arrived with commit aa7ce42
-/// (central until then, one-sided the default later); `macros.corruption_draw` after
-/// 9fe33c6 (every corruption before it drew over all primitives).
+/// (central until then, one-sided the default later); `macros.corruption_draw` with
+/// 78df303 (every corruption before it drew over all primitives).
 const LEGACY_DEFAULTS: [(&str, &str, &str); 2] =
     [("masp", "difference", "central"), ("macros", "corruption_draw", "all_primitives")];
 
@@ -153,7 +153,7 @@ pub enum CorruptionDraw {
     #[default]
     Source,
     /// Over all of the env's primitives, 3-8 steps, whatever the source: on a task with a
-    /// harmful primitive (the corridor's BACK), mostly harmful macros. Up to commit 9fe33c6
+    /// harmful primitive (the corridor's BACK), mostly harmful macros. Before commit 78df303
     /// the only draw (docs/experiments.md's first corridor noise sweep ran with it).
     AllPrimitives,
 }
