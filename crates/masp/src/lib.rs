@@ -42,8 +42,9 @@
 //! lookahead's, which it therefore does not recompute. With the SGD lookahead (the default)
 //! the learner does the network's part itself (`rainbow::MetaAccess::lookahead_jvp`, which
 //! never writes a parameter) and `S` steps from that; with the Adam-preconditioned one, or
-//! a network with the S-embedding, the generic path runs through the learner. `last_report()` and `similarity_stats()` are there for logging,
-//! and `masp()` gives `S` for saving. The example is in the `MaspRegularizer` docs.
+//! a network with the S-embedding, the generic path runs through the learner.
+//! `last_report()` and `similarity_stats()` are there for logging, and `masp()` gives `S`
+//! for saving. The example is in the `MaspRegularizer` docs.
 //!
 //! # Using MASP with your own Q-network
 //!

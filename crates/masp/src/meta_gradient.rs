@@ -416,8 +416,8 @@ pub(crate) struct SurrogateGradient {
 /// Steps (4) and (5) alone, for a caller that already has the JVP direction `D . g`
 /// (one entry per [`MetaModel::vars`], `None` where the loss does not reach a variable)
 /// and `q = Q(theta; B)`, `(n, A)`, at the model's current `theta`: the JVP's forward
-/// passes and the surrogate's backward, no lookahead. With the direction [`meta_gradient`] computes,
-/// the two agree.
+/// passes and the surrogate's backward, no lookahead. With the direction
+/// [`meta_gradient`] computes, the two agree.
 ///
 /// `g` must be the gradient of the TD loss alone. The gradient an agent steps along is that
 /// of `L_TD + L_MASP`: passed here, its penalty part adds

@@ -20,8 +20,8 @@
 //! The lookahead's gradient is exactly the one the learner has just computed (same
 //! parameters, batch, noise and `S`), so the meta step does not recompute it: it costs one
 //! forward and backward pass at `theta'` on `B'`, one forward pass for the one-sided JVP
-//! (two for the central one), and the surrogate. With the SGD lookahead (the default) the learner does the network's part
-//! itself (rainbow's `learner/lookahead.rs`): the head's gradients stay as their batch factors, the
+//! (two for the central one), and the surrogate. With the SGD lookahead (the default) the
+//! learner does the network's part itself (rainbow's `learner/lookahead.rs`): the head's gradients stay as their batch factors, the
 //! update's own effective weights serve every pass, and no parameter is written: none of
 //! the generic path's network-sized copies, nor its weight gradients at `theta'` (the
 //! figures are in docs/benchmarks.md). For that it records each head layer's input and
@@ -33,8 +33,8 @@
 //! The learner's [`rainbow::MetaAccess`] already keeps MASP's contract: its `td_loss` and
 //! `q_values` use the current variables and the current noise sample, which nothing
 //! resamples during the meta step, so `Q(theta + eps g)`, `Q(theta - eps g)` and the
-//! update's own `Q(theta)` see the same noise; `vars` and `adam_preconditioner` share one order. The meta step leaves the online
-//! parameters bit-identical (the generic path restores them from a copy; the learner's
+//! update's own `Q(theta)` see the same noise; `vars` and `adam_preconditioner` share one
+//! order. The meta step leaves the online parameters bit-identical (the generic path restores them from a copy; the learner's
 //! never writes them).
 //!
 //! With the S-embedding on the learner's networks (rainbow's `SEmbeddingConfig`), the hook

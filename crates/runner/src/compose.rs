@@ -52,9 +52,8 @@ pub fn action_pool(config: &RunConfig, env: &dyn Env) -> Result<ActionPool> {
     let spec = env.spec();
     let pool = match &config.macros.source {
         MacroSource::None => ActionPool::for_env(spec, Vec::new())?,
-        MacroSource::Random { count, min_len, max_len, seed, primitives } => {
-            let primitives = primitives.as_ref().map(|p| p.iter().cloned().map(ActionRef::Name).collect());
-            let random = RandomConfig { count: *count, min_len: *min_len, max_len: *max_len, primitives };
+        MacroSource::Random { seed, .. } => {
+            let random = random_config(&config.macros.source).expect("a random source");
             let macros = random_macros(&random, &spec.action_names, *seed).context("[macros.source]")?;
             ActionPool::for_env(spec, macros)?
         }
@@ -80,17 +79,19 @@ pub fn action_pool(config: &RunConfig, env: &dyn Env) -> Result<ActionPool> {
     Ok(pool)
 }
 
+/// The random source's settings as macro-actions' [`RandomConfig`]; `None` for other sources.
+fn random_config(source: &MacroSource) -> Option<RandomConfig> {
+    let MacroSource::Random { count, min_len, max_len, primitives, .. } = source else { return None };
+    let primitives = primitives.as_ref().map(|p| p.iter().cloned().map(ActionRef::Name).collect());
+    Some(RandomConfig { count: *count, min_len: *min_len, max_len: *max_len, primitives })
+}
+
 /// How `macros` corrupts its pool: like its random source, or over all primitives.
 fn corruption_config(macros: &MacrosConfig) -> CorruptionConfig {
     let all = CorruptionConfig { fraction: macros.corruption, ..Default::default() };
-    match (&macros.source, macros.corruption_draw) {
-        (MacroSource::Random { min_len, max_len, primitives, .. }, CorruptionDraw::Source) => {
-            CorruptionConfig {
-                min_len: *min_len,
-                max_len: *max_len,
-                primitives: primitives.as_ref().map(|p| p.iter().cloned().map(ActionRef::Name).collect()),
-                ..all
-            }
+    match (random_config(&macros.source), macros.corruption_draw) {
+        (Some(RandomConfig { min_len, max_len, primitives, .. }), CorruptionDraw::Source) => {
+            CorruptionConfig { min_len, max_len, primitives, ..all }
         }
         _ => all,
     }

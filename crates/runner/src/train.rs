@@ -108,11 +108,12 @@ pub fn train(config: &RunConfig, options: &TrainOptions) -> Result<TrainSummary>
             (run, None)
         }
     };
-    let stamped = run_dir::stamp_sessions(&run, resume_from.is_some())? + &config.to_toml()?;
+    let resolved = config.to_toml()?;
+    let stamped = run_dir::stamp_sessions(&run, resume_from.is_some())? + &resolved;
     std::fs::write(run.join(run_dir::CONFIG), stamped)
         .with_context(|| format!("writing {}", run.join(run_dir::CONFIG).display()))?;
     eprintln!("run folder: {}", run.display());
-    eprintln!("resolved config ({}):\n{}", run_dir::CONFIG, config.to_toml()?);
+    eprintln!("resolved config ({}):\n{resolved}", run_dir::CONFIG);
     for warning in config.schedule_warnings() {
         eprintln!("warning: {warning}");
     }
