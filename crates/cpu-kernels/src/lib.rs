@@ -12,6 +12,8 @@
 //! * [`write_axpy`] and [`write_copy`]: `dst <- base + c * d` and `dst <- src` into a
 //!   variable's own storage, f32 or f64.
 //! * [`sum_squares`]: `sum_i x_i^2` in f64, the same bits for any number of threads.
+//! * [`allocator`]: how long mimalloc, every binary's allocator, keeps freed memory; the
+//!   binaries call [`allocator::hold_freed_memory`] first.
 //!
 //! What they share is in [`slices`]: the contiguous slice behind a tensor or a custom op's
 //! operand, the chunk size of every parallel pass, and the chunked loops over it; and in
@@ -33,11 +35,12 @@
 //! # Ok::<(), candle_core::Error>(())
 //! ```
 
-// `unsafe` is allowed in one place only: the `gemm` call behind `matmul_into`, which checks
-// every shape against its slices first.
+// `unsafe` is allowed in two places only: the `gemm` call behind `matmul_into`, which checks
+// every shape against its slices first, and mimalloc's option calls in `allocator`.
 #![deny(unsafe_code)]
 
 mod adam;
+pub mod allocator;
 mod axpy;
 mod conv;
 mod matmul;

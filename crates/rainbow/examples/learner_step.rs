@@ -51,6 +51,7 @@ struct Args {
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
+    cpu_kernels::allocator::hold_freed_memory();
     if let Err(err) = try_main() {
         eprintln!("error: {err:#}");
         std::process::exit(1);

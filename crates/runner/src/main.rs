@@ -1,8 +1,9 @@
 //! `masp`: train and evaluate Rainbow agents with macro-actions and MASP.
 //!
 //! `main` only runs [`masp_runner::cli`] and reports its error; what stays here is what only a
-//! program may choose, the allocator. The workspace's `tests/` builds this same file as its
-//! own binary, so keep it to what `masp-runner` and `mimalloc` provide.
+//! program may choose, the allocator and how long it keeps freed memory. The workspace's
+//! `tests/` builds this same file as its own binary, so keep it to what `masp-runner`,
+//! `cpu-kernels` and `mimalloc` provide.
 
 #![forbid(unsafe_code)]
 
@@ -13,6 +14,7 @@
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
+    cpu_kernels::allocator::hold_freed_memory();
     if let Err(err) = masp_runner::cli::run() {
         eprintln!("error: {err:#}");
         std::process::exit(1);

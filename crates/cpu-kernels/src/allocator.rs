@@ -1,0 +1,53 @@
+//! How long mimalloc, the allocator of every binary of the workspace, keeps freed memory.
+//!
+//! A learner update frees and allocates tensors of many MB. With mimalloc's default purge
+//! delay (1 s in its v3, which the `mimalloc` crate builds) freed pages still go back to the
+//! OS between updates and come back zeroed by the kernel: at 1042 actions that zeroing was 41 % of an update's
+//! cycles (docs/benchmarks.md, "Where the MASP update's time goes"). Holding them for a
+//! few seconds spans many updates, and still returns memory that a run stops using.
+
+use libmimalloc_sys::{mi_option_get, mi_option_set_default, mi_option_t};
+
+/// mimalloc's `mi_option_purge_delay` (v3's `mimalloc.h`; the crate leaves the newer options
+/// unnamed). Its environment variable is `MIMALLOC_PURGE_DELAY`.
+const PURGE_DELAY: mi_option_t = 15;
+
+/// The purge delay the binaries set, in ms: longer than any learner update or meta step.
+pub const PURGE_DELAY_MS: i64 = 10_000;
+
+/// Sets mimalloc's purge delay to [`PURGE_DELAY_MS`] unless `MIMALLOC_PURGE_DELAY` chose
+/// one, so a user's setting wins. Call it first in `main`: mimalloc's options may change
+/// only while one thread runs.
+pub fn hold_freed_memory() {
+    // SAFETY: an integer option of mimalloc's, set before any other thread exists (the
+    // function's contract); mimalloc reads it at every purge.
+    #[allow(unsafe_code)]
+    unsafe {
+        mi_option_set_default(PURGE_DELAY, PURGE_DELAY_MS as _)
+    }
+}
+
+/// mimalloc's purge delay in effect, in ms.
+pub fn purge_delay_ms() -> i64 {
+    // SAFETY: reads an option; no precondition.
+    #[allow(unsafe_code)]
+    let ms = unsafe { mi_option_get(PURGE_DELAY) };
+    ms as i64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The option index is mimalloc's purge delay: it holds that option's default, 1000 ms
+    /// (v3's options.c), which no neighbouring option has; and the call sets it.
+    #[test]
+    fn sets_the_purge_delay_unless_the_environment_did() {
+        if std::env::var_os("MIMALLOC_PURGE_DELAY").is_some() {
+            return;
+        }
+        assert_eq!(purge_delay_ms(), 1000);
+        hold_freed_memory();
+        assert_eq!(purge_delay_ms(), PURGE_DELAY_MS);
+    }
+}
