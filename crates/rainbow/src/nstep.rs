@@ -43,7 +43,7 @@
 //! assert_eq!((g.discount, g.transitions), (0.0, 3));
 //! ```
 
-use crate::replay::snapshot::{Reader, Writer};
+use crate::replay::snapshot::{corrupt, Reader, Writer};
 
 /// The n-step return of one transition.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -137,11 +137,24 @@ impl Pending {
         w.usizes(&self.len)
     }
 
-    pub(crate) fn read_snapshot(&mut self, r: &mut Reader<'_>) -> crate::error::Result<()> {
+    /// Reads a [`Pending::write_snapshot`] of a buffer of `capacity` slots. A queue out of
+    /// range is refused here, where it would otherwise panic at a later push or release.
+    pub(crate) fn read_snapshot(&mut self, r: &mut Reader<'_>, capacity: usize) -> crate::error::Result<()> {
         r.expect("n", self.n as u64)?;
         r.usizes("pending slots", &mut self.slots)?;
         r.usizes("pending heads", &mut self.head)?;
-        r.usizes("pending lengths", &mut self.len)
+        r.usizes("pending lengths", &mut self.len)?;
+        for env in 0..self.head.len() {
+            let (head, len) = (self.head[env], self.len[env]);
+            if head >= self.n || len > self.n {
+                return Err(corrupt(format!("env copy {env}'s queue at {head} with {len} of {}", self.n)));
+            }
+            let mut waiting = (0..len).map(|k| self.slots[env * self.n + (head + k) % self.n]);
+            if let Some(slot) = waiting.find(|&slot| slot >= capacity) {
+                return Err(corrupt(format!("env copy {env} waits on slot {slot} of {capacity}")));
+            }
+        }
+        Ok(())
     }
 
     /// What `bytes` returns for `Pending::new(num_envs, n)`.
@@ -180,6 +193,32 @@ mod tests {
         out.clear();
         p.end_episode(1, &mut |r| out.push(r));
         assert_eq!((out.as_slice(), p.len(0), p.len(1)), ([102, 103, 104].as_slice(), 3, 0));
+    }
+
+    /// A queue restored from a snapshot is the one saved, and one out of range (a head
+    /// past `n`, a length past `n`, a slot past the buffer) is refused.
+    #[test]
+    fn snapshot_round_trips_and_refuses_queues_out_of_range() {
+        let mut p = Pending::new(2, 3);
+        for s in 0..4 {
+            p.push(0, s, &mut |_| {});
+        }
+        p.push(1, 7, &mut |_| {});
+        let read = |p: &Pending, capacity| {
+            let mut bytes = Vec::new();
+            p.write_snapshot(&mut Writer::new(&mut bytes)).unwrap();
+            let mut back = Pending::new(2, 3);
+            back.read_snapshot(&mut Reader::new(&mut bytes.as_slice()), capacity).map(|()| back)
+        };
+        let back = read(&p, 8).unwrap();
+        assert_eq!((back.slots, back.head, back.len), (p.slots.clone(), p.head.clone(), p.len.clone()));
+        let mut bad = p.clone();
+        bad.head[1] = 3;
+        assert!(read(&bad, 8).unwrap_err().to_string().contains("env copy 1's queue at 3"));
+        let mut bad = p.clone();
+        bad.len[0] = 4;
+        assert!(read(&bad, 8).is_err());
+        assert!(read(&p, 7).unwrap_err().to_string().contains("waits on slot 7 of 7"));
     }
 
     proptest! {

@@ -526,7 +526,7 @@ impl PrioritizedReplay {
         }
         r.expect("format version", VERSION)?;
         self.storage.read_snapshot(&mut r)?;
-        self.pending.read_snapshot(&mut r)?;
+        self.pending.read_snapshot(&mut r, self.storage.capacity())?;
         let p = &mut self.priorities;
         r.expect("alpha (bits)", p.alpha.to_bits())?;
         r.expect("eps (bits)", p.eps.to_bits())?;

@@ -81,7 +81,7 @@ pub(crate) struct Reader<'a> {
     r: &'a mut dyn Read,
 }
 
-fn corrupt(what: impl Into<String>) -> Error {
+pub(crate) fn corrupt(what: impl Into<String>) -> Error {
     Error::ShapeMismatch {
         what: "replay snapshot".into(),
         expected: "a snapshot of this buffer".into(),
