@@ -12,6 +12,8 @@
 //! * [`write_axpy`] and [`write_copy`]: `dst <- base + c * d` and `dst <- src` into a
 //!   variable's own storage, f32 or f64.
 //! * [`sum_squares`]: `sum_i x_i^2` in f64, the same bits for any number of threads.
+//! * [`ExpectedValue`]: `sum_j z_j exp(x_j)` over the last axis, a C51 head's Q-values from
+//!   its log-probabilities, forward and backward in one pass each.
 //! * [`allocator`]: how long mimalloc, every binary's allocator, keeps freed memory; the
 //!   binaries call [`allocator::hold_freed_memory`] first.
 //!
@@ -43,6 +45,7 @@ mod adam;
 pub mod allocator;
 mod axpy;
 mod conv;
+mod expectation;
 mod matmul;
 mod noisy_matmul;
 mod reduce;
@@ -51,6 +54,7 @@ pub mod slices;
 pub use adam::{AdamMoment, AdamTheta};
 pub use axpy::{write_axpy, write_copy};
 pub use conv::{conv2d_relu, ConvInput};
+pub use expectation::ExpectedValue;
 pub use matmul::{matmul_into, Mat};
 pub use noisy_matmul::{FrozenNoisyMatmul, NoisyMatmul};
 pub use reduce::sum_squares;

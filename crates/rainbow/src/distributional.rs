@@ -34,6 +34,7 @@
 //! ```
 
 use candle_core::{DType, Device, Result, Tensor, D};
+use cpu_kernels::ExpectedValue;
 
 /// The fixed C51 support `z_0 < ... < z_{atoms-1}`; see the module docs.
 #[derive(Clone, Debug)]
@@ -46,6 +47,8 @@ pub struct Support {
     z: Tensor,
     /// `(1, atoms, 1)` the atom indices `0..atoms`, for the projection weights.
     index: Tensor,
+    /// [`Support::expected_q`]'s fused CPU path (f32 supports on the CPU only).
+    fused_q: Option<ExpectedValue>,
 }
 
 impl Support {
@@ -61,7 +64,10 @@ impl Support {
         let z = Tensor::from_vec(values, atoms, device)?.to_dtype(dtype)?;
         let index: Vec<f64> = (0..atoms).map(|i| i as f64).collect();
         let index = Tensor::from_vec(index, (1, atoms, 1), device)?.to_dtype(dtype)?;
-        Ok(Self { atoms, v_min, v_max, delta_z, z, index })
+        let fused_q = (device.is_cpu() && dtype == DType::F32)
+            .then(|| z.to_vec1::<f32>().map(|z| ExpectedValue::new(&z)))
+            .transpose()?;
+        Ok(Self { atoms, v_min, v_max, delta_z, z, index, fused_q })
     }
 
     pub fn atoms(&self) -> usize {
@@ -86,9 +92,13 @@ impl Support {
     }
 
     /// Expected values `Q(s, a) = sum_i z_i p_i(s, a)`: log-probs `(batch, actions, atoms)`
-    /// -> `(batch, actions)`.
+    /// -> `(batch, actions)`. In f32 on the CPU one fused pass each way
+    /// ([`cpu_kernels::ExpectedValue`]), the same numbers to rounding.
     pub fn expected_q(&self, log_probs: &Tensor) -> Result<Tensor> {
-        log_probs.exp()?.broadcast_mul(&self.z)?.sum(D::Minus1)
+        match &self.fused_q {
+            Some(op) if log_probs.device().is_cpu() && log_probs.dtype() == DType::F32 => op.apply(log_probs),
+            _ => log_probs.exp()?.broadcast_mul(&self.z)?.sum(D::Minus1),
+        }
     }
 
     /// The C51 target `Phi T Z` (eq. 7): returns `G` `(batch,)`, bootstrap discounts `D`
@@ -266,6 +276,11 @@ pub(crate) mod tests {
         let p = Tensor::new(&[[[0.2f64, 0.3, 0.5], [1.0, 0.0, 0.0]]], &Device::Cpu).unwrap();
         let q = s.expected_q(&p.log().unwrap()).unwrap().to_vec2::<f64>().unwrap();
         assert!((q[0][0] - 0.3).abs() < 1e-12 && (q[0][1] + 1.0).abs() < 1e-12);
+        // f32 on the CPU takes the fused op: the same values.
+        let s32 = Support::new(3, -1.0, 1.0, DType::F32, &Device::Cpu).unwrap();
+        let q32 = s32.expected_q(&p.to_dtype(DType::F32).unwrap().log().unwrap()).unwrap();
+        let q32 = q32.to_vec2::<f32>().unwrap();
+        assert!((q32[0][0] - 0.3).abs() < 1e-6 && (q32[0][1] + 1.0).abs() < 1e-6);
         let m = Tensor::new(&[[0.5f64, 0.5, 0.0]], &Device::Cpu).unwrap();
         let logp = Tensor::new(&[[0.2f64, 0.3, 0.5]], &Device::Cpu).unwrap().log().unwrap();
         let ce = cross_entropy(&m, &logp).unwrap().to_vec1::<f64>().unwrap();
