@@ -74,7 +74,13 @@ impl CustomOp2 for ExpectedValueGrad {
         "expected-value-grad"
     }
 
-    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
         let (x, rows_shape) = self.0.check(s1, l1, self.name())?;
         let g = contiguous::<f32>(s2, l2, self.name())?;
         if l2.shape() != &rows_shape {
