@@ -15,12 +15,13 @@ const PURGE_DELAY: mi_option_t = 15;
 /// The purge delay the binaries set, in ms: longer than any learner update or meta step.
 pub const PURGE_DELAY_MS: i64 = 10_000;
 
-/// Sets mimalloc's purge delay to [`PURGE_DELAY_MS`] unless `MIMALLOC_PURGE_DELAY` chose
-/// one, so a user's setting wins. Call it first in `main`: mimalloc's options may change
-/// only while one thread runs.
+/// Sets mimalloc's purge delay to [`PURGE_DELAY_MS`] unless the environment set one
+/// (`MIMALLOC_PURGE_DELAY`, or the older `MIMALLOC_RESET_DELAY`), so a user's setting wins.
+/// The binaries call it first in `main`, before any other thread exists: mimalloc stores
+/// the option as a plain integer that allocating threads read without synchronisation.
 pub fn hold_freed_memory() {
-    // SAFETY: an integer option of mimalloc's, set before any other thread exists (the
-    // function's contract); mimalloc reads it at every purge.
+    // SAFETY: sets one integer option of mimalloc's; the only hazard is a concurrent read by
+    // another thread, which the call's place (first in `main`) rules out.
     #[allow(unsafe_code)]
     unsafe {
         mi_option_set_default(PURGE_DELAY, PURGE_DELAY_MS as _)
@@ -43,7 +44,11 @@ mod tests {
     /// (v3's options.c), which no neighbouring option has; and the call sets it.
     #[test]
     fn sets_the_purge_delay_unless_the_environment_did() {
-        if std::env::var_os("MIMALLOC_PURGE_DELAY").is_some() {
+        let set_by_env = |name: &str| {
+            name.eq_ignore_ascii_case("MIMALLOC_PURGE_DELAY")
+                || name.eq_ignore_ascii_case("MIMALLOC_RESET_DELAY")
+        };
+        if std::env::vars_os().any(|(name, _)| name.to_str().is_some_and(set_by_env)) {
             return;
         }
         assert_eq!(purge_delay_ms(), 1000);

@@ -6,7 +6,7 @@
 //! actions): together about 35 ms of the MASP penalty's 45 ms a update there
 //! (docs/benchmarks.md). Here the forward is one pass that writes `(batch, actions)` and
 //! the backward one pass, `dx_j = g z_j exp(x_j)`. Each output entry sums its atoms in
-//! order, as candle's sum does.
+//! order, so it equals candle's (which sums in SIMD lanes) to rounding.
 
 use std::sync::Arc;
 
@@ -20,7 +20,9 @@ use crate::slices::{contiguous, CHUNK};
 pub struct ExpectedValue(Arc<[f32]>);
 
 impl ExpectedValue {
+    /// The support's atom values `z`, at least one.
     pub fn new(z: &[f32]) -> Self {
+        assert!(!z.is_empty(), "ExpectedValue needs at least one atom");
         Self(z.into())
     }
 

@@ -61,7 +61,7 @@ use crate::config::{NStepConfig, ReplayConfig, WeightNormalisation};
 use crate::error::{Error, Result};
 use crate::nstep::Pending;
 use crate::replay::batch::{Batch, ObsBuf};
-use crate::replay::snapshot::{Reader, Writer, MAGIC, VERSION};
+use crate::replay::snapshot::{corrupt, Reader, Writer, MAGIC, VERSION};
 use crate::replay::storage::{Element, Slot, Storage};
 use crate::replay::sum_tree::{MinTree, SumTree};
 use crate::transition::Transition;
@@ -510,6 +510,28 @@ impl PrioritizedReplay {
         p.min.write_snapshot(&mut w, &filled)
     }
 
+    /// Whether every copy's waiting states agree with its stream, as `add` and
+    /// `start_episode` keep them: none without an episode in progress; with one, states of
+    /// the copy's own slots, the newest its current state. A snapshot that disagrees would
+    /// panic at the first step after a resume.
+    fn check_pending(&self) -> Result<()> {
+        for env in 0..self.num_envs {
+            let waiting: Vec<usize> = self.pending.waiting(env).collect();
+            let (current, own) = (self.storage.current(env), self.storage.slots_of(env));
+            let stream_ok = match current {
+                None => waiting.is_empty(),
+                Some(c) => waiting.last() == Some(&c),
+            };
+            let slots_ok = waiting.iter().all(|&s| own.contains(&s) && self.storage.kind(s) == Slot::State);
+            if !(stream_ok && slots_ok) {
+                return Err(corrupt(format!(
+                    "env copy {env} waits on slots {waiting:?}, with its current state {current:?} and slots {own:?}"
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// Restores a [`PrioritizedReplay::save_snapshot`] into this buffer, which must be new
     /// and built with the same configuration, observation spec and env copies. On error
     /// the buffer may be partly overwritten: build a fresh one.
@@ -526,7 +548,8 @@ impl PrioritizedReplay {
         }
         r.expect("format version", VERSION)?;
         self.storage.read_snapshot(&mut r)?;
-        self.pending.read_snapshot(&mut r, self.storage.capacity())?;
+        self.pending.read_snapshot(&mut r)?;
+        self.check_pending()?;
         let p = &mut self.priorities;
         r.expect("alpha (bits)", p.alpha.to_bits())?;
         r.expect("eps (bits)", p.eps.to_bits())?;
@@ -851,6 +874,33 @@ mod tests {
         let err = other.load_snapshot(&mut bytes.as_slice()).unwrap_err();
         assert!(err.to_string().contains("slots per copy"), "{err}");
         assert!(b.load_snapshot(&mut &bytes[..100]).is_err(), "truncated");
+    }
+
+    /// A waiting queue that disagrees with its stream (a state waiting on a copy with no
+    /// episode in progress, another copy's slot, a newest state that is not the current
+    /// one) is refused, as `load_snapshot` refuses it, instead of panicking at the next step.
+    #[test]
+    fn waiting_states_must_agree_with_their_stream() {
+        // Copy 0 between episodes, copy 1 one step into one.
+        let setup = || {
+            let mut r = replay(40, 3, 2);
+            episode(&mut r, 0, 0.0, 4, true);
+            r.start_episode(1, Obs::Vector(&[1.0, 0.0])).unwrap();
+            r.add(1, &Transition::primitive(0, 0.0, 0.9, false, false), Obs::Vector(&[1.0, 1.0])).unwrap();
+            r.check_pending().unwrap();
+            r
+        };
+        let mut idle = setup();
+        idle.pending.push(0, 0, &mut |_| {});
+        assert!(idle.check_pending().unwrap_err().to_string().contains("env copy 0 waits on slots [0]"));
+        let mut foreign = setup();
+        foreign.pending.push(1, 0, &mut |_| {});
+        assert!(foreign.check_pending().is_err(), "copy 0's slot, and not the current state");
+        let mut stale = setup();
+        let current = stale.storage.current(1).unwrap();
+        stale.pending.pop_newest(1);
+        stale.pending.push(1, current - 1, &mut |_| {});
+        assert!(stale.check_pending().is_err(), "the newest waiting state is not the current one");
     }
 
     #[test]

@@ -176,6 +176,11 @@ impl Storage {
         self.num_envs * self.per_env
     }
 
+    /// The slots of copy `env`'s stream.
+    pub(crate) fn slots_of(&self, env: usize) -> std::ops::Range<usize> {
+        env * self.per_env..(env + 1) * self.per_env
+    }
+
     pub(crate) fn kind(&self, slot: usize) -> Slot {
         self.kinds[slot]
     }
