@@ -2,11 +2,12 @@
 //!
 //! A learner update frees and allocates tensors of many MB. With mimalloc's default purge
 //! delay (1 s in its v3, which the `mimalloc` crate builds) freed pages still go back to the
-//! OS between updates and come back zeroed by the kernel: at 1042 actions that zeroing was 41 % of an update's
-//! cycles (docs/benchmarks.md, "Where the MASP update's time goes"). Holding them for a
-//! few seconds spans many updates, and still returns memory that a run stops using.
+//! OS between updates and come back zeroed by the kernel: at 1042 actions that zeroing was
+//! 41 % of an update's cycles (docs/benchmarks.md, the `perf` profile under "With the
+//! cheaper meta step as the default"). Holding them for a few seconds spans many updates,
+//! and still returns memory that a run stops using.
 
-use libmimalloc_sys::{mi_option_get, mi_option_set_default, mi_option_t};
+use libmimalloc_sys::{mi_option_set_default, mi_option_t};
 
 /// mimalloc's `mi_option_purge_delay` (v3's `mimalloc.h`; the crate leaves the newer options
 /// unnamed). Its environment variable is `MIMALLOC_PURGE_DELAY`.
@@ -28,17 +29,17 @@ pub fn hold_freed_memory() {
     }
 }
 
-/// mimalloc's purge delay in effect, in ms.
-pub fn purge_delay_ms() -> i64 {
-    // SAFETY: reads an option; no precondition.
-    #[allow(unsafe_code)]
-    let ms = unsafe { mi_option_get(PURGE_DELAY) };
-    ms as i64
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// mimalloc's purge delay in effect, in ms.
+    fn purge_delay_ms() -> i64 {
+        // SAFETY: reads an option; no precondition.
+        #[allow(unsafe_code)]
+        let ms = unsafe { libmimalloc_sys::mi_option_get(PURGE_DELAY) };
+        ms as i64
+    }
 
     /// The option index is mimalloc's purge delay: it holds that option's default, 1000 ms
     /// (v3's options.c), which no neighbouring option has; and the call sets it.

@@ -21,12 +21,12 @@
 //! parameters, batch, noise and `S`), so the meta step does not recompute it: it costs one
 //! forward and backward pass at `theta'` on `B'`, one forward pass for the one-sided JVP
 //! (two for the central one), and the surrogate. With the SGD lookahead (the default) the
-//! learner does the network's part itself (rainbow's `learner/lookahead.rs`): the head's gradients stay as their batch factors, the
-//! update's own effective weights serve every pass, and no parameter is written: none of
-//! the generic path's network-sized copies, nor its weight gradients at `theta'` (the
-//! figures are in docs/benchmarks.md). For that it records each head layer's input and
-//! output gradient in the update that ends in a meta step
-//! ([`Regularizer::wants_lookahead_jvp`]). With `lookahead = adam_preconditioned`, the
+//! learner does the network's part itself (rainbow's `learner/lookahead.rs`): the head's
+//! gradients stay as their batch factors, the update's own effective weights serve every
+//! pass, and no parameter is written: none of the generic path's network-sized copies, nor
+//! its weight gradients at `theta'` (the figures are in docs/benchmarks.md). For that it
+//! records each head layer's input and output gradient in the update that ends in a meta
+//! step ([`Regularizer::wants_lookahead_jvp`]). With `lookahead = adam_preconditioned`, the
 //! preconditioner is Adam's before this update's step, and a meta step due at the first
 //! update (no Adam statistics yet) is skipped.
 //!
@@ -34,8 +34,8 @@
 //! `q_values` use the current variables and the current noise sample, which nothing
 //! resamples during the meta step, so `Q(theta + eps g)`, `Q(theta - eps g)` and the
 //! update's own `Q(theta)` see the same noise; `vars` and `adam_preconditioner` share one
-//! order. The meta step leaves the online parameters bit-identical (the generic path restores them from a copy; the learner's
-//! never writes them).
+//! order. The meta step leaves the online parameters bit-identical (the generic path
+//! restores them from a copy; the learner's never writes them).
 //!
 //! With the S-embedding on the learner's networks (rainbow's `SEmbeddingConfig`), the hook
 //! hands them `P(S)` as their context after every meta step (and, through

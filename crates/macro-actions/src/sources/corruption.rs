@@ -86,8 +86,8 @@ pub struct Corruption {
 /// The replaced macros are a uniform random subset; each replacement is drawn like the
 /// random source's (length uniform in `min_len..=max_len`, steps uniform over
 /// `config.primitives`, all by default) and differs from every macro of the original pool,
-/// so the new pool is valid and every replaced position really changed. Positions are kept, so anything indexed by
-/// action still lines up for the untouched macros.
+/// so the new pool is valid and every replaced position really changed. Positions are
+/// kept, so anything indexed by action still lines up for the untouched macros.
 pub fn corrupt(pool: &ActionPool, config: &CorruptionConfig, seed: u64) -> Result<Corruption> {
     config.validate()?;
     let k = pool.num_macros();
