@@ -49,7 +49,8 @@ pub enum ConvInput {
     Features,
 }
 
-/// `relu(conv.forward(x))`, through [`Im2colConvRelu`] where it applies.
+/// `relu(conv.forward(x))`: one fused im2col kernel (the private `Im2colConvRelu`) on the
+/// CPU in f32 where the configuration allows it, candle's ops otherwise.
 pub fn conv2d_relu(x: &Tensor, conv: &Conv2d, input: ConvInput) -> candle_core::Result<Tensor> {
     let config = conv.config();
     let weight = conv.weight();

@@ -193,7 +193,7 @@ impl Masp {
         Ok(meta.report)
     }
 
-    /// Where the meta-gradient went since the last call ([`crate::signal`]), scored against
+    /// Where the meta-gradient went since the last call ([`SignalWindow`]), scored against
     /// `reference` where the env knows its actions' effects; `None` if no meta step ran.
     pub fn take_signal(&mut self, reference: Option<EffectReference>) -> Result<Option<SignalWindow>> {
         self.signal.take(&self.similarity, reference)

@@ -37,7 +37,7 @@
 //!   (`cargo xtask build-cuda`).
 //! * Presets: `rainbow()` (= `Default`, full Rainbow as in Dopamine) and `der()`
 //!   (data-efficient Rainbow) on every config, per shared/reference/README.md.
-//! * [`bench`]: the learner benchmark's set-up (Atari learner, fixed random batch), shared
+//! * [`bench`](mod@bench): the learner benchmark's set-up (Atari learner, fixed random batch), shared
 //!   with the MASP benchmark in the masp crate.
 //!
 //! Every random choice takes a seeded RNG from the caller; everything fallible returns

@@ -220,7 +220,7 @@ impl NoisyLinear {
 
     /// The layer at the current parameters and noise, as a plain candle [`candle_nn::Linear`]
     /// built with candle's ops: `w = mu_w + sigma_w * eps_w`, `b = mu_b + sigma_b * eps_b`.
-    /// The reference for [`NoisyLinear::build`]'s fused version.
+    /// The reference for the fused version the network builds (`NoisyLinear::build`).
     pub fn linear(&self) -> Result<candle_nn::Linear> {
         let (mu_w, mu_b) = (self.weight_mu.as_tensor(), self.bias_mu.as_tensor());
         match &self.noise {

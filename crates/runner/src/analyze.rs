@@ -91,7 +91,7 @@ pub struct Analysis {
     pub group_separation: Option<GroupSeparation>,
     /// For the corridor: Spearman's rank correlation between `S` and the actions' effect
     /// distance, the mean over start cells of how many cells apart the two actions end
-    /// (see [`crate::effects::effect_distance`]); negative when actions of like effect get like rows.
+    /// (see `effects::effect_distance`); negative when actions of like effect get like rows.
     pub spearman_effect_distance: Option<f64>,
     /// Most similar first.
     pub top_pairs: Vec<AnalyzedPair>,

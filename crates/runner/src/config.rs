@@ -401,7 +401,7 @@ impl RunConfig {
 
     /// Reads the resolved `config.toml` of a run folder, as the binary that wrote it meant it:
     /// a field that the file lacks predates it, and reads as what every run did before it
-    /// existed ([`LEGACY_DEFAULTS`]), not as today's default.
+    /// existed (`LEGACY_DEFAULTS`), not as today's default.
     pub fn read_resolved(path: &Path) -> Result<Self> {
         let text =
             std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;

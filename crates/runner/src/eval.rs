@@ -75,7 +75,7 @@ pub fn evaluate(
 }
 
 /// [`evaluate`], writing the first `videos.count` games as animated GIFs of the env's colour
-/// screen, one frame per primitive step (module [`crate::video`]); returns their paths too.
+/// screen, one frame per primitive step (module `video`); returns their paths too.
 pub fn evaluate_filmed(
     config: &RunConfig,
     agent: &mut Agent,

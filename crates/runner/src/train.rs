@@ -49,7 +49,7 @@ pub struct TrainOptions {
     /// Set (by Ctrl-C) to checkpoint and stop.
     pub stop: Arc<AtomicBool>,
     /// Profile the loop for this many updates once learning starts, time the update alone
-    /// as often, report and stop there ([`crate::profile`]; `cargo xtask bench train`).
+    /// as often, report and stop there (module `profile`; `cargo xtask bench train`).
     pub profile: Option<u64>,
 }
 
