@@ -14,6 +14,8 @@
 //! * [`sum_squares`]: `sum_i x_i^2` in f64, the same bits for any number of threads.
 //! * [`ExpectedValue`]: `sum_j z_j exp(x_j)` over the last axis, a C51 head's Q-values from
 //!   its log-probabilities, forward and backward in one pass each.
+//! * [`LogSoftmax`]: `log_softmax` over the last axis, the head's log-probabilities from its
+//!   logits, forward and backward in one pass each.
 //! * [`allocator`]: how long mimalloc, every binary's allocator, keeps freed memory; the
 //!   binaries call [`allocator::hold_freed_memory`] first.
 //!
@@ -46,6 +48,7 @@ pub mod allocator;
 mod axpy;
 mod conv;
 mod expectation;
+mod log_softmax;
 mod matmul;
 mod noisy_matmul;
 mod reduce;
@@ -55,6 +58,7 @@ pub use adam::{AdamMoment, AdamTheta};
 pub use axpy::{write_axpy, write_copy};
 pub use conv::{conv2d_relu, ConvInput};
 pub use expectation::ExpectedValue;
+pub use log_softmax::LogSoftmax;
 pub use matmul::{matmul_into, Mat};
 pub use noisy_matmul::{FrozenNoisyMatmul, NoisyMatmul};
 pub use reduce::sum_squares;

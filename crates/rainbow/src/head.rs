@@ -207,7 +207,13 @@ impl HeadLayers {
             }
             None => a,
         };
-        candle_nn::ops::log_softmax(&logits, D::Minus1)
+        // The fused kernel in f32 on the CPU (the same numbers to rounding), candle's ops
+        // elsewhere.
+        if logits.device().is_cpu() && logits.dtype() == DType::F32 {
+            cpu_kernels::LogSoftmax::apply(&logits)
+        } else {
+            candle_nn::ops::log_softmax(&logits, D::Minus1)
+        }
     }
 }
 
