@@ -13,7 +13,7 @@
 //!
 //! Evaluation: `set_eval(true)` and the same loop (nothing is stored), or `act_eval(obs, rng)`,
 //! which acts as evaluation mode does on a batch of any size and leaves the agent in
-//! training exactly as it was.
+//! training exactly as it was (`act_eval_noisy`: the same with training's noisy policy).
 //!
 //! Counters: agent steps (one per observed transition, primitive or macro, summed over
 //! copies), frames (what the env reports each transition cost: budgets are counted in
@@ -309,6 +309,33 @@ impl Agent {
         Ok(self.explorer.choose_eval(&greedy?, rng))
     }
 
+    /// Evaluation actions by the policy training acts with: a fresh noise sample per call,
+    /// drawn from `rng` (training's noise stream is not touched), greedy in it, no epsilon.
+    /// It measures the training policy's own score on a checkpoint, for comparing the
+    /// evaluation (noise off) with the training returns. Like [`Agent::act_eval`], it leaves
+    /// training as it was: the online network's noise sample is put back after the pass.
+    /// An error for a network without noisy layers (its evaluation is the greedy one).
+    pub fn act_eval_noisy(&mut self, obs: Obs<'_>, rng: &mut impl Rng) -> Result<Vec<usize>> {
+        if !self.config.network.noisy {
+            return Err(Error::config(
+                "NetworkConfig",
+                "noisy",
+                false,
+                "the noisy policy needs noisy layers: evaluate this agent with its greedy policy",
+            ));
+        }
+        let tensor = self.obs_batch(obs, None, "Agent::act_eval_noisy")?;
+        let online = self.learner.online_mut();
+        let kept = online.noise_factors();
+        online.set_noise_enabled(true);
+        online.resample_noise(rng)?;
+        let greedy = self.learner.greedy_actions(&tensor);
+        let online = self.learner.online_mut();
+        online.set_noise_factors(&kept)?;
+        online.set_noise_enabled(!self.eval);
+        greedy
+    }
+
     /// `obs` as a `(n, ...)` tensor on the learner's device, checked against the agent's
     /// observations: `n` must be `copies` if given, else any number from 1.
     fn obs_batch(&self, obs: Obs<'_>, copies: Option<usize>, what: &str) -> Result<Tensor> {
@@ -528,6 +555,36 @@ mod tests {
             agent.act_eval(Obs::Vector(&[0.0; 4]), &mut eval_rng()),
             Err(Error::ObsMismatch { .. })
         ));
+    }
+
+    /// The noisy policy: a fresh noise sample per call from the caller's generator (so the
+    /// same generator state gives the same actions, another one other actions), training's
+    /// noise sample and streams untouched; refused without noisy layers.
+    #[test]
+    fn act_eval_noisy_draws_its_own_noise_and_leaves_training_as_it_was() {
+        use rand::SeedableRng;
+        let mut agent = Agent::new(AgentConfig::toy(), &ObsSpec::Vector { len: 3 }, 8, 1).unwrap();
+        agent.act(Obs::Vector(&[0.1, 0.2, 0.3])).unwrap(); // a noise sample to keep
+        let noise = agent.learner().online().noise_factors();
+        let explore_rng = agent.explorer().rng().clone();
+        let batch: Vec<f32> = (0..96).map(|i| (i as f32 / 13.0).sin()).collect();
+        let rng = |seed| rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let actions = agent.act_eval_noisy(Obs::Vector(&batch), &mut rng(7)).unwrap();
+        assert_eq!(actions.len(), 32);
+        assert_eq!(actions, agent.act_eval_noisy(Obs::Vector(&batch), &mut rng(7)).unwrap());
+        let others: Vec<Vec<usize>> =
+            (8..12).map(|seed| agent.act_eval_noisy(Obs::Vector(&batch), &mut rng(seed)).unwrap()).collect();
+        assert!(others.iter().any(|a| *a != actions), "a fresh noise sample per generator state");
+        assert_eq!(agent.learner().online().noise_factors(), noise, "training's noise sample is back");
+        assert_eq!(agent.explorer().rng(), &explore_rng);
+        assert!(!agent.is_eval());
+
+        let mut config = AgentConfig::toy();
+        config.network.noisy = false;
+        config.exploration.kind = ExplorationKind::EpsilonGreedy;
+        let mut plain = Agent::new(config, &ObsSpec::Vector { len: 3 }, 8, 1).unwrap();
+        let err = plain.act_eval_noisy(Obs::Vector(&[0.0; 3]), &mut rng(0)).unwrap_err().to_string();
+        assert!(err.contains("noisy layers"), "{err}");
     }
 
     #[test]

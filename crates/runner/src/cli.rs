@@ -14,8 +14,8 @@ use macro_actions::NgramConfig;
 use crate::experiment::ExperimentArgs;
 use crate::run_dir::{self, run_status, RunStatus};
 use crate::{
-    evaluate_run, mine_macros, plot_runs, record, report_markdown, resume_config, train, Policy, RunConfig,
-    TrainOptions,
+    evaluate_run, mine_macros, plot_runs, record, report_markdown, resume_config, train, EvalPolicy, Policy,
+    RunConfig, TrainOptions,
 };
 
 #[derive(Parser)]
@@ -69,6 +69,11 @@ enum Command {
         /// per primitive step, into RUN/videos/ (episode_000.gif, ...).
         #[arg(long, value_name = "N", default_value_t = 0)]
         video: usize,
+        /// `greedy`: the protocol's evaluation (noise off), into RUN/eval.json. `noisy`: the
+        /// policy training acts with (a fresh noise sample every step), into
+        /// RUN/eval-noisy.json, to compare the evaluation with the training returns.
+        #[arg(long, value_enum, default_value_t = EvalPolicy::Greedy)]
+        policy: EvalPolicy,
     },
     /// Analyse a run's learned similarity S: heatmap, Spearman vs edit distance, top pairs.
     Analyze {
@@ -188,7 +193,7 @@ pub fn run() -> Result<()> {
                 Some(RunStatus::New) | None => train_cmd(&configs, &sets, options, dry_run),
             }
         }
-        Command::Eval { run, episodes, video } => eval_cmd(run, episodes, video),
+        Command::Eval { run, episodes, video, policy } => eval_cmd(run, episodes, video, policy),
         Command::Analyze { input, top_k, out } => analyze_cmd(input, top_k, out),
         Command::Plot { runs, out, metric } => plot_cmd(&runs, &out, &metric),
         Command::Report { runs, out } => report_cmd(&runs, out.as_deref()),
@@ -272,14 +277,15 @@ fn train_cmd(configs: &[PathBuf], sets: &[String], options: TrainOptions, dry_ru
 }
 
 /// `masp eval RUN_DIR`: plays N episodes with the checkpoint, prints raw game scores and
-/// writes `eval.json` (and with `--video`, GIFs) into the run folder.
-fn eval_cmd(run: PathBuf, episodes: Option<usize>, video: usize) -> Result<()> {
-    let (report, videos) = evaluate_run(&run, episodes, video)?;
+/// writes `eval.json` or `eval-noisy.json` (and with `--video`, GIFs) into the run folder.
+fn eval_cmd(run: PathBuf, episodes: Option<usize>, video: usize, policy: EvalPolicy) -> Result<()> {
+    let (report, videos) = evaluate_run(&run, episodes, video, policy)?;
     let scores: Vec<String> = report.scores.iter().map(|s| format!("{s}")).collect();
     println!(
-        "{} ({}), {} frames trained: mean {:.2} ± {:.2} over {} episodes; scores: {}",
+        "{} ({}, {:?} policy), {} frames trained: mean {:.2} ± {:.2} over {} episodes; scores: {}",
         report.game,
         report.protocol.as_deref().unwrap_or("toy"),
+        report.policy,
         report.frames_trained,
         report.mean,
         report.std,

@@ -1,6 +1,8 @@
 //! Evaluation: raw game scores of the agent's policy over whole games, under the protocol's
 //! evaluation settings (no reward clipping, no life-loss terminal), noise off; played on
-//! `run.eval_envs` env copies at once, and optionally filmed ([`evaluate_filmed`]).
+//! `run.eval_envs` env copies at once, and optionally filmed ([`evaluate_filmed`]). Beside
+//! it, training's noisy policy on the same settings ([`EvalPolicy::Noisy`]), to compare an
+//! evaluation with the training returns.
 
 use std::path::{Path, PathBuf};
 
@@ -19,6 +21,19 @@ use crate::video::Recording;
 
 /// Env seeds of evaluation start here (plus the run seed), apart from training's.
 const EVAL_SEED_OFFSET: u64 = 1_000_003;
+
+/// The policy an evaluation plays.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum EvalPolicy {
+    /// The protocol's: the noise off, `eval_epsilon`-greedy ([`Agent::act_eval`]). What
+    /// `eval.json` and every report hold.
+    #[default]
+    Greedy,
+    /// Training's: a fresh noise sample every step, greedy in it ([`Agent::act_eval_noisy`]);
+    /// `masp eval --policy noisy` writes it to `eval-noisy.json`, never to `eval.json`.
+    Noisy,
+}
 
 /// What `eval.json` holds.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -44,6 +59,9 @@ pub struct EvalReport {
     /// reports of binaries older than the field.
     #[serde(default)]
     pub commit: Option<String>,
+    /// The policy played; greedy in the reports of binaries older than the field.
+    #[serde(default)]
+    pub policy: EvalPolicy,
 }
 
 /// Where [`evaluate_filmed`] writes its videos, and how many.
@@ -71,7 +89,18 @@ pub fn evaluate(
     pool: &ActionPool,
     episodes: usize,
 ) -> Result<EvalReport> {
-    Ok(play(config, agent, pool, episodes, None)?.0)
+    evaluate_as(config, agent, pool, episodes, EvalPolicy::Greedy)
+}
+
+/// [`evaluate`] with `policy`.
+pub fn evaluate_as(
+    config: &RunConfig,
+    agent: &mut Agent,
+    pool: &ActionPool,
+    episodes: usize,
+    policy: EvalPolicy,
+) -> Result<EvalReport> {
+    Ok(play(config, agent, pool, episodes, None, policy)?.0)
 }
 
 /// [`evaluate`], writing the first `videos.count` games as animated GIFs of the env's colour
@@ -85,7 +114,7 @@ pub fn evaluate_filmed(
 ) -> Result<(EvalReport, Vec<PathBuf>)> {
     check_video_count(videos.count, episodes)?;
     std::fs::create_dir_all(&videos.dir).with_context(|| format!("creating {}", videos.dir.display()))?;
-    play(config, agent, pool, episodes, Some(videos))
+    play(config, agent, pool, episodes, Some(videos), EvalPolicy::Greedy)
 }
 
 fn check_video_count(videos: usize, episodes: usize) -> Result<()> {
@@ -103,13 +132,14 @@ fn quotas(episodes: usize, n: usize) -> Vec<usize> {
     (0..n).map(|i| episodes / n + usize::from(i < episodes % n)).collect()
 }
 
-/// The evaluation of [`evaluate`], filming `videos` if given.
+/// The evaluation of [`evaluate_as`], filming `videos` if given.
 fn play(
     config: &RunConfig,
     agent: &mut Agent,
     pool: &ActionPool,
     episodes: usize,
     videos: Option<&Videos>,
+    policy: EvalPolicy,
 ) -> Result<(EvalReport, Vec<PathBuf>)> {
     anyhow::ensure!(episodes > 0, "evaluate at least 1 episode");
     let quota = quotas(episodes, episodes.min(config.run.eval_envs.max(1)));
@@ -121,7 +151,11 @@ fn play(
     let mut scores: Vec<Vec<f64>> = quota.iter().map(|&q| Vec::with_capacity(q)).collect();
     let mut eval_frames = 0u64;
     while scores.iter().zip(&quota).any(|(s, &q)| s.len() < q) {
-        let actions = agent.act_eval(venv.obs(), &mut rng).context("acting in evaluation")?;
+        let actions = match policy {
+            EvalPolicy::Greedy => agent.act_eval(venv.obs(), &mut rng),
+            EvalPolicy::Noisy => agent.act_eval_noisy(venv.obs(), &mut rng),
+        };
+        let actions = actions.context("acting in evaluation")?;
         venv.step(&actions);
         for ((o, copy), &q) in venv.outcomes().iter().zip(&mut scores).zip(&quota) {
             if copy.len() < q {
@@ -137,7 +171,7 @@ fn play(
     }
     let scores: Vec<f64> = scores.concat();
     let written = recordings.iter().flat_map(|r| r.written().iter().cloned()).collect();
-    Ok((report(config, agent, scores, eval_frames), written))
+    Ok((EvalReport { policy, ..report(config, agent, scores, eval_frames) }, written))
 }
 
 /// The evaluation's base envs, and the recordings of those that are filmed.
@@ -186,6 +220,7 @@ fn report(config: &RunConfig, agent: &Agent, scores: Vec<f64>, eval_frames: u64)
         std,
         eval_frames,
         commit: Some(run_dir::COMMIT.into()),
+        policy: EvalPolicy::Greedy,
     }
 }
 
@@ -208,13 +243,19 @@ pub(crate) fn load_agent(run: &Path, config: &RunConfig) -> Result<(Agent, Actio
 }
 
 /// Evaluates the last checkpoint of the run folder `run` for `episodes` games (default: the
-/// config's `run.eval_episodes`) and writes `eval.json` there; with `videos > 0`, the first
-/// `videos` games also as `videos/episode_000.gif`, ... (returned), replacing any earlier ones.
+/// config's `run.eval_episodes`) with `policy` and writes `eval.json` there (greedy) or
+/// `eval-noisy.json` (noisy); with `videos > 0` (greedy only), the first `videos` games also
+/// as `videos/episode_000.gif`, ... (returned), replacing any earlier ones.
 pub fn evaluate_run(
     run: &Path,
     episodes: Option<usize>,
     videos: usize,
+    policy: EvalPolicy,
 ) -> Result<(EvalReport, Vec<PathBuf>)> {
+    anyhow::ensure!(
+        videos == 0 || policy == EvalPolicy::Greedy,
+        "videos film the protocol's (greedy) evaluation: leave out --video with --policy noisy"
+    );
     let config = RunConfig::read_resolved(&run.join(run_dir::CONFIG))?;
     let (mut agent, pool) = load_agent(run, &config)?;
     let episodes = episodes.unwrap_or(config.run.eval_episodes).max(1);
@@ -224,9 +265,13 @@ pub fn evaluate_run(
         clear_videos(&videos.dir)?;
         evaluate_filmed(&config, &mut agent, &pool, episodes, &videos)?
     } else {
-        (evaluate(&config, &mut agent, &pool, episodes)?, Vec::new())
+        (evaluate_as(&config, &mut agent, &pool, episodes, policy)?, Vec::new())
     };
-    run_dir::write_json(&run.join(run_dir::EVAL), &report)?;
+    let file = match policy {
+        EvalPolicy::Greedy => run_dir::EVAL,
+        EvalPolicy::Noisy => run_dir::EVAL_NOISY,
+    };
+    run_dir::write_json(&run.join(file), &report)?;
     Ok((report, written))
 }
 

@@ -51,7 +51,7 @@ mod video;
 
 pub use analyze::{analyze, Analysis, AnalyzeOptions, AnalyzedPair};
 pub use config::{AgentPreset, EnvConfig, MacroSource, RunConfig};
-pub use eval::{evaluate, evaluate_filmed, evaluate_run, EvalReport, Videos};
+pub use eval::{evaluate, evaluate_as, evaluate_filmed, evaluate_run, EvalPolicy, EvalReport, Videos};
 pub use font::FONT_ENV;
 pub use mine::{mine_macros, Mined};
 pub use plot::plot_runs;

@@ -31,6 +31,8 @@ pub const COMMIT: &str = env!("MASP_COMMIT");
 pub const METRICS: &str = "metrics.csv";
 pub const CHECKPOINT: &str = "checkpoint";
 pub const EVAL: &str = "eval.json";
+/// `masp eval --policy noisy`'s report, beside the protocol's `eval.json`.
+pub const EVAL_NOISY: &str = "eval-noisy.json";
 /// A run's stdout and stderr when a sweep or a cluster job runs it.
 pub const LOG: &str = "train.log";
 /// `masp eval --video`'s GIFs of evaluation games.

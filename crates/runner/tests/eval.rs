@@ -1,13 +1,16 @@
 //! Evaluation on its own env copies (`run.eval_envs`): repeatable for a seed and a copy
 //! count, the asked-for number of episodes, the training agent left as it was; and
-//! `masp eval --video`'s GIFs, decoded and checked against the games' scores and frames.
+//! `masp eval --video`'s GIFs, decoded and checked against the games' scores and frames; and
+//! `masp eval --policy noisy`, training's policy, into its own file.
 
 mod common;
 
 use std::path::Path;
 
 use common::{fresh_dir, masp, toy, train_toy};
-use masp_runner::{compose, evaluate, evaluate_filmed, read_gif, EvalReport, RunConfig, Videos};
+use masp_runner::{
+    compose, evaluate, evaluate_as, evaluate_filmed, read_gif, EvalPolicy, EvalReport, RunConfig, Videos,
+};
 use rainbow::Agent;
 use rl_env::{Corridor, CorridorConfig, Env};
 
@@ -132,4 +135,41 @@ fn masp_eval_writes_videos_and_refuses_more_videos_than_episodes() {
 
     let (ok, _, stderr) = masp(&["eval", &run, "--episodes", "3", "--video", "4"]);
     assert!(!ok && stderr.contains("4 videos asked of an evaluation of 3 episodes"), "{stderr}");
+}
+
+/// The noisy policy (training's: a fresh noise sample every step) plays other games than the
+/// greedy one, repeatably for a seed, and leaves the training agent as it was. Greedy here
+/// means eval epsilon 0: the toy agent's untrained network then picks one action per state.
+#[test]
+fn the_noisy_policy_repeats_for_a_seed_and_differs_from_the_greedy_one() {
+    let config = config(&["run.eval_envs=3", "agent.exploration.eval_epsilon=0.0"]);
+    let (mut agent, pool) = agent(&config);
+    let noise = agent.learner().online().noise_factors();
+    let greedy = evaluate(&config, &mut agent, &pool, 6).unwrap();
+    let noisy = evaluate_as(&config, &mut agent, &pool, 6, EvalPolicy::Noisy).unwrap();
+    assert_eq!((greedy.policy, noisy.policy), (EvalPolicy::Greedy, EvalPolicy::Noisy));
+    assert_ne!(fingerprint(&noisy), fingerprint(&greedy));
+    let again = evaluate_as(&config, &mut agent, &pool, 6, EvalPolicy::Noisy).unwrap();
+    assert_eq!(fingerprint(&again), fingerprint(&noisy));
+    assert_eq!(agent.learner().online().noise_factors(), noise, "training's noise sample is back");
+}
+
+/// `masp eval --policy noisy` writes `eval-noisy.json` and leaves the run's `eval.json` alone;
+/// it refuses videos, which film the protocol's evaluation.
+#[test]
+fn masp_eval_noisy_writes_its_own_report() {
+    let out = fresh_dir("eval", "noisy");
+    let (ok, stdout, stderr) = train_toy(&out, &["run.frames=200", "run.eval_episodes=1"]);
+    assert!(ok, "{stderr}");
+    let run = Path::new(stdout.lines().last().unwrap().trim()).to_path_buf();
+    let protocol = std::fs::read(run.join("eval.json")).unwrap();
+    let (ok, stdout, stderr) = masp(&["eval", run.to_str().unwrap(), "--episodes", "3", "--policy", "noisy"]);
+    assert!(ok && stdout.contains("Noisy policy"), "{stdout}{stderr}");
+    let report: EvalReport =
+        serde_json::from_slice(&std::fs::read(run.join("eval-noisy.json")).unwrap()).unwrap();
+    assert_eq!((report.policy, report.episodes), (EvalPolicy::Noisy, 3));
+    assert_eq!(std::fs::read(run.join("eval.json")).unwrap(), protocol, "eval.json untouched");
+
+    let (ok, _, stderr) = masp(&["eval", run.to_str().unwrap(), "--policy", "noisy", "--video", "1"]);
+    assert!(!ok && stderr.contains("leave out --video with --policy noisy"), "{stderr}");
 }
