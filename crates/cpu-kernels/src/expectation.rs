@@ -108,7 +108,7 @@ mod tests {
     use candle_core::{Device, Var, D};
 
     use super::*;
-    use crate::testing::{rel, values};
+    use crate::testing::{rel, values, weighted_grad};
 
     /// Against candle's `exp`, broadcast product and sum: values, and the gradient of a
     /// weighted sum of them, for a `(batch, actions, atoms)` input larger than a task's
@@ -129,9 +129,7 @@ mod tests {
             let theirs = x.as_tensor().exp().unwrap().broadcast_mul(&zt).unwrap().sum(D::Minus1).unwrap();
             assert!(rel(&ours, &theirs) < 1e-6, "values: {}", rel(&ours, &theirs));
 
-            let grad = |q: &Tensor| q.mul(&weights).unwrap().sum_all().unwrap().backward().unwrap();
-            let (g_ours, g_theirs) = (grad(&ours), grad(&theirs));
-            let (a, b) = (g_ours.get(&x).unwrap(), g_theirs.get(&x).unwrap());
+            let (a, b) = (&weighted_grad(&ours, &weights, &x), &weighted_grad(&theirs, &weights, &x));
             assert!(rel(a, b) < 1e-6, "gradient: {}", rel(a, b));
         }
     }

@@ -85,6 +85,12 @@ pub(crate) mod testing {
             .collect()
     }
 
+    /// The gradient in `x` of `sum(y * weights)`: how a test reaches an op's backward.
+    pub fn weighted_grad(y: &Tensor, weights: &Tensor, x: &candle_core::Var) -> Tensor {
+        let grads = y.mul(weights).unwrap().sum_all().unwrap().backward().unwrap();
+        grads.get(x).unwrap().clone()
+    }
+
     /// The bits of every entry, as f64 (exact for f32 and f64).
     pub fn bits(t: &Tensor) -> Vec<u64> {
         let t = t.flatten_all().unwrap().to_dtype(candle_core::DType::F64).unwrap();

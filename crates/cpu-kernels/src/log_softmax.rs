@@ -98,7 +98,7 @@ mod tests {
     use candle_core::{Device, Var, D};
 
     use super::*;
-    use crate::testing::{rel, values};
+    use crate::testing::{rel, values, weighted_grad};
 
     /// Against candle's `log_softmax`: values, and the gradient of a weighted sum of them, for
     /// a `(batch, actions, atoms)` input larger than a task's chunk, a small rank-2 one, and
@@ -117,9 +117,7 @@ mod tests {
             let theirs = candle_nn::ops::log_softmax(x.as_tensor(), D::Minus1).unwrap();
             assert!(rel(&ours, &theirs) < 1e-6, "{dims:?} values: {}", rel(&ours, &theirs));
 
-            let grad = |y: &Tensor| y.mul(&weights).unwrap().sum_all().unwrap().backward().unwrap();
-            let (g_ours, g_theirs) = (grad(&ours), grad(&theirs));
-            let (a, b) = (g_ours.get(&x).unwrap(), g_theirs.get(&x).unwrap());
+            let (a, b) = (&weighted_grad(&ours, &weights, &x), &weighted_grad(&theirs, &weights, &x));
             assert!(rel(a, b) < 1e-5, "{dims:?} gradient: {}", rel(a, b));
         }
     }
