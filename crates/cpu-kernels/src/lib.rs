@@ -15,7 +15,8 @@
 //! * [`ExpectedValue`]: `sum_j z_j exp(x_j)` over the last axis, a C51 head's Q-values from
 //!   its log-probabilities, forward and backward in one pass each.
 //! * [`LogSoftmax`]: `log_softmax` over the last axis, the head's log-probabilities from its
-//!   logits, forward and backward in one pass each.
+//!   logits, forward and backward in one pass each; [`DuelingLogSoftmax`], the same after
+//!   the dueling combine `v + a - mean a`, in the same pass.
 //! * [`allocator`]: how long mimalloc, every binary's allocator, keeps freed memory; the
 //!   binaries call [`allocator::hold_freed_memory`] first.
 //!
@@ -47,6 +48,7 @@ mod adam;
 pub mod allocator;
 mod axpy;
 mod conv;
+mod dueling;
 mod expectation;
 mod log_softmax;
 mod matmul;
@@ -57,6 +59,7 @@ pub mod slices;
 pub use adam::{AdamMoment, AdamTheta};
 pub use axpy::{write_axpy, write_copy};
 pub use conv::{conv2d_relu, ConvInput};
+pub use dueling::DuelingLogSoftmax;
 pub use expectation::ExpectedValue;
 pub use log_softmax::LogSoftmax;
 pub use matmul::{matmul_into, Mat};

@@ -23,6 +23,15 @@ impl LogSoftmax {
     }
 }
 
+/// `y = (x - max) - ln sum exp(x - max)` over one row, in candle's order.
+pub(crate) fn log_softmax_row(x: &[f32], y: &mut [f32]) {
+    let max = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let log_sum = x.iter().map(|&x| (x - max).exp()).sum::<f32>().ln();
+    for (y, &x) in y.iter_mut().zip(x) {
+        *y = (x - max) - log_sum;
+    }
+}
+
 /// The last axis' length of `l` (at least one entry) and the rows per rayon task.
 fn rows(l: &Layout, op: &str) -> Result<(usize, usize)> {
     match l.shape().dims().last() {
@@ -42,11 +51,7 @@ impl CustomOp1 for LogSoftmax {
         let mut y = vec![0f32; x.len()];
         y.par_chunks_mut(rows * n).zip(x.par_chunks(rows * n)).for_each(|(y, x)| {
             for (y, x) in y.chunks_exact_mut(n).zip(x.chunks_exact(n)) {
-                let max = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-                let log_sum = x.iter().map(|&x| (x - max).exp()).sum::<f32>().ln();
-                for (y, &x) in y.iter_mut().zip(x) {
-                    *y = (x - max) - log_sum;
-                }
+                log_softmax_row(x, y);
             }
         });
         Ok((CpuStorage::F32(y), l.shape().clone()))
@@ -58,7 +63,7 @@ impl CustomOp1 for LogSoftmax {
 }
 
 /// [`LogSoftmax`]'s backward: `(y, g)`, both `(.., n)` -> `g - exp(y) sum g` per row.
-struct LogSoftmaxGrad;
+pub(crate) struct LogSoftmaxGrad;
 
 impl CustomOp2 for LogSoftmaxGrad {
     fn name(&self) -> &'static str {

@@ -198,21 +198,21 @@ impl HeadLayers {
             Some(embedding) => (a + embedding.term(&h_a)?)?,
             None => a,
         };
-        let logits = match &self.value {
-            Some((v1, v2)) => {
-                let v = apply(1, v2, &hidden(0, v1)?)?.reshape((batch, 1, self.atoms))?;
-                // The dueling combine, per atom: v + a - mean over actions of a.
-                let a_mean = a.mean_keepdim(1)?; // (batch, 1, atoms)
-                a.broadcast_sub(&a_mean)?.broadcast_add(&v)?
-            }
-            None => a,
+        let v = match &self.value {
+            Some((v1, v2)) => Some(apply(1, v2, &hidden(0, v1)?)?.reshape((batch, 1, self.atoms))?),
+            None => None,
         };
-        // The fused kernel in f32 on the CPU (the same numbers to rounding), candle's ops
-        // elsewhere.
-        if logits.device().is_cpu() && logits.dtype() == DType::F32 {
-            cpu_kernels::LogSoftmax::apply(&logits)
-        } else {
-            candle_nn::ops::log_softmax(&logits, D::Minus1)
+        // The fused kernels in f32 on the CPU (the same numbers to rounding), candle's ops
+        // elsewhere. The dueling combine, per atom: v + a - mean over actions of a.
+        let fused = a.device().is_cpu() && a.dtype() == DType::F32;
+        match (v, fused) {
+            (Some(v), true) => cpu_kernels::DuelingLogSoftmax::apply(&a, &v),
+            (None, true) => cpu_kernels::LogSoftmax::apply(&a),
+            (Some(v), false) => {
+                let a_mean = a.mean_keepdim(1)?; // (batch, 1, atoms)
+                candle_nn::ops::log_softmax(&a.broadcast_sub(&a_mean)?.broadcast_add(&v)?, D::Minus1)
+            }
+            (None, false) => candle_nn::ops::log_softmax(&a, D::Minus1),
         }
     }
 }
