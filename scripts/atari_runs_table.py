@@ -10,7 +10,9 @@ Reads each run folder under the given folders (`config.toml`, `metrics.csv`, `ev
 Columns: frames trained; the mean raw game score of the games finished in the last 50k frames
 of training (the `episode_score` rows, weighted by the games each row finished); the
 checkpoint evaluations logged during training (`eval_score`, 10 games each); the final
-evaluation's mean, sd and episodes (`eval.json`); and final ÷ training-end.
+evaluation's mean, sd and episodes (`eval.json`); final ÷ training-end; and, where the
+run has one (`masp eval RUN --policy noisy`), the same checkpoint played with training's
+noisy policy (`eval-noisy.json`), which tells whether such a gap is the exploration noise.
 """
 
 import argparse
@@ -43,22 +45,30 @@ def training_end(rows):
     return (total / games if games else None), int(games)
 
 
+def summary(evaluation):
+    """An evaluation report's mean, sample sd and number of games."""
+    scores = evaluation["scores"]
+    sd = statistics.stdev(scores) if len(scores) > 1 else 0.0
+    return f"{evaluation['mean']:.1f} ± {sd:.1f} sd ({evaluation['episodes']} games)"
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("folders", type=Path, nargs="+")
     args = parser.parse_args()
-    print("| run | frames | training, last 50k frames (games) | checkpoint evaluations | final evaluation | final ÷ training |")
-    print("|---|---|---|---|---|---|")
+    print("| run | frames | training, last 50k frames (games) | checkpoint evaluations | final evaluation | final ÷ training | noisy policy |")
+    print("|---|---|---|---|---|---|---|")
     for run in runs(args.folders):
         rows = list(csv.DictReader(open(run / "metrics.csv")))
         evaluation = json.load(open(run / "eval.json"))
         train, games = training_end(rows)
         checkpoints = ", ".join(f"{float(r['eval_score']):.0f} at {int(r['frames']) // 1000}k" for r in rows if r["eval_score"])
-        sd = statistics.stdev(evaluation["scores"]) if len(evaluation["scores"]) > 1 else 0.0
-        final = f"{evaluation['mean']:.1f} ± {sd:.1f} sd ({evaluation['episodes']} games)"
+        final = summary(evaluation)
         ratio = f"{evaluation['mean'] / train:.2f}" if train else "–"
         train_text = f"{train:.1f} ({games})" if train is not None else "–"
-        print(f"| {run.name} | {evaluation['frames_trained']:,} | {train_text} | {checkpoints} | {final} | {ratio} |")
+        noisy_path = run / "eval-noisy.json"
+        noisy = summary(json.load(open(noisy_path))) if noisy_path.exists() else "–"
+        print(f"| {run.name} | {evaluation['frames_trained']:,} | {train_text} | {checkpoints} | {final} | {ratio} | {noisy} |")
 
 
 if __name__ == "__main__":
