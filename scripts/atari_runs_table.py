@@ -67,7 +67,12 @@ def main():
         ratio = f"{evaluation['mean'] / train:.2f}" if train else "–"
         train_text = f"{train:.1f} ({games})" if train is not None else "–"
         noisy_path = run / "eval-noisy.json"
-        noisy = summary(json.load(open(noisy_path))) if noisy_path.exists() else "–"
+        noisy = "–"
+        if noisy_path.exists():
+            report = json.load(open(noisy_path))
+            noisy = summary(report)
+            if report["frames_trained"] != evaluation["frames_trained"]:
+                noisy += f" (another checkpoint: {report['frames_trained']:,} frames)"
         print(f"| {run.name} | {evaluation['frames_trained']:,} | {train_text} | {checkpoints} | {final} | {ratio} | {noisy} |")
 
 

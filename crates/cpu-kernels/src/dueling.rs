@@ -13,7 +13,7 @@ use candle_core::{bail, CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
 use crate::log_softmax::{log_softmax_row, LogSoftmaxGrad};
-use crate::slices::contiguous;
+use crate::slices::{contiguous, CHUNK};
 
 /// The op; f32 on the CPU (callers keep candle's ops elsewhere).
 #[derive(Clone, Copy, Debug)]
@@ -50,24 +50,28 @@ impl CustomOp2 for DuelingLogSoftmax {
                 l2.shape().dims()
             ),
         };
+        // Whole batch rows per rayon task, about CHUNK entries, with one scratch each.
+        let (row, rows) = (actions * atoms, (CHUNK / (actions * atoms)).max(1));
         let mut y = vec![0f32; a.len()];
-        y.par_chunks_mut(actions * atoms)
-            .zip(a.par_chunks(actions * atoms))
-            .zip(v.par_chunks(atoms))
-            .for_each(|((y, a), v)| {
-                let mut mean = vec![0f32; atoms];
-                for row in a.chunks_exact(atoms) {
-                    mean.iter_mut().zip(row).for_each(|(m, &x)| *m += x);
-                }
-                mean.iter_mut().for_each(|m| *m /= actions as f32);
-                let mut logits = vec![0f32; atoms];
-                for (y, a) in y.chunks_exact_mut(atoms).zip(a.chunks_exact(atoms)) {
-                    for (((l, &a), &m), &v) in logits.iter_mut().zip(a).zip(&mean).zip(v) {
-                        *l = (a - m) + v;
+        y.par_chunks_mut(rows * row).zip(a.par_chunks(rows * row)).zip(v.par_chunks(rows * atoms)).for_each(
+            |((y, a), v)| {
+                let (mut mean, mut logits) = (vec![0f32; atoms], vec![0f32; atoms]);
+                for ((y, a), v) in y.chunks_exact_mut(row).zip(a.chunks_exact(row)).zip(v.chunks_exact(atoms))
+                {
+                    mean.fill(0.0);
+                    for action in a.chunks_exact(atoms) {
+                        mean.iter_mut().zip(action).for_each(|(m, &x)| *m += x);
                     }
-                    log_softmax_row(&logits, y);
+                    mean.iter_mut().for_each(|m| *m /= actions as f32);
+                    for (y, a) in y.chunks_exact_mut(atoms).zip(a.chunks_exact(atoms)) {
+                        for (((l, &a), &m), &v) in logits.iter_mut().zip(a).zip(&mean).zip(v) {
+                            *l = (a - m) + v;
+                        }
+                        log_softmax_row(&logits, y);
+                    }
                 }
-            });
+            },
+        );
         Ok((CpuStorage::F32(y), l1.shape().clone()))
     }
 

@@ -15,8 +15,9 @@
 //! * [`ExpectedValue`]: `sum_j z_j exp(x_j)` over the last axis, a C51 head's Q-values from
 //!   its log-probabilities, forward and backward in one pass each.
 //! * [`LogSoftmax`]: `log_softmax` over the last axis, the head's log-probabilities from its
-//!   logits, forward and backward in one pass each; [`DuelingLogSoftmax`], the same after
-//!   the dueling combine `v + a - mean a`, in the same pass.
+//!   logits, forward and backward in one pass each; [`DuelingLogSoftmax`], the dueling
+//!   combine `v + a - mean a` and the log-softmax in one forward pass, its backward the
+//!   log-softmax's pass and two reductions.
 //! * [`allocator`]: how long mimalloc, every binary's allocator, keeps freed memory; the
 //!   binaries call [`allocator::hold_freed_memory`] first.
 //!

@@ -310,30 +310,28 @@ impl Agent {
     }
 
     /// Evaluation actions by the policy training acts with: a fresh noise sample per call,
-    /// drawn from `rng` (training's noise stream is not touched), greedy in it, no epsilon.
-    /// It measures the training policy's own score on a checkpoint, for comparing the
-    /// evaluation (noise off) with the training returns. Like [`Agent::act_eval`], it leaves
-    /// training as it was: the online network's noise sample is put back after the pass.
-    /// An error for a network without noisy layers (its evaluation is the greedy one).
+    /// greedy in it, and training's epsilon at the agent's current step (noisy nets keep
+    /// `epsilon_end`), every draw from `rng` (training's noise and exploration streams are
+    /// not touched). It measures the training policy's own score on a checkpoint, for
+    /// comparing the evaluation (noise off) with the training returns. Like
+    /// [`Agent::act_eval`], it leaves training as it was: the online network's noise sample
+    /// and its on/off switch are put back after the pass, whatever its outcome. An error for
+    /// a network without noisy layers (its evaluation is the greedy one).
     pub fn act_eval_noisy(&mut self, obs: Obs<'_>, rng: &mut impl Rng) -> Result<Vec<usize>> {
         if !self.config.network.noisy {
-            return Err(Error::config(
-                "NetworkConfig",
-                "noisy",
-                false,
-                "the noisy policy needs noisy layers: evaluate this agent with its greedy policy",
-            ));
+            return Err(Error::NoNoise);
         }
         let tensor = self.obs_batch(obs, None, "Agent::act_eval_noisy")?;
         let online = self.learner.online_mut();
         let kept = online.noise_factors();
         online.set_noise_enabled(true);
-        online.resample_noise(rng)?;
-        let greedy = self.learner.greedy_actions(&tensor);
+        let greedy = online.resample_noise(rng).and_then(|()| self.learner.greedy_actions(&tensor));
         let online = self.learner.online_mut();
-        online.set_noise_factors(&kept)?;
+        let restored = online.set_noise_factors(&kept);
         online.set_noise_enabled(!self.eval);
-        greedy
+        restored?;
+        let epsilon = self.config.exploration.train_epsilon(self.counters.agent_steps);
+        Ok(self.explorer.choose_with(&greedy?, epsilon, rng))
     }
 
     /// `obs` as a `(n, ...)` tensor on the learner's device, checked against the agent's
@@ -577,7 +575,11 @@ mod tests {
         assert!(others.iter().any(|a| *a != actions), "a fresh noise sample per generator state");
         assert_eq!(agent.learner().online().noise_factors(), noise, "training's noise sample is back");
         assert_eq!(agent.explorer().rng(), &explore_rng);
-        assert!(!agent.is_eval());
+        let noise_on = |agent: &Agent| agent.learner().online().head().layers().any(|l| l.noise_enabled());
+        assert!(noise_on(&agent), "training's noise is on again");
+        agent.set_eval(true);
+        agent.act_eval_noisy(Obs::Vector(&batch), &mut rng(7)).unwrap();
+        assert!(!noise_on(&agent), "evaluation's is off again");
 
         let mut config = AgentConfig::toy();
         config.network.noisy = false;

@@ -14,6 +14,10 @@
 /// Everything that can go wrong in the replay, the learner, the agent and their configs.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// The noisy policy asked of a network without noisy layers.
+    #[error("this agent's network has no noisy layers, so it has no noisy policy: evaluate it greedily")]
+    NoNoise,
+
     /// A configuration field holds a value that cannot work.
     #[error("invalid {config}.{field} = {value}: {fix}")]
     InvalidConfig {

@@ -212,10 +212,13 @@ impl Explorer {
     /// The evaluation actions for `greedy` (any number of copies): `eval_epsilon`-greedy with
     /// the draws from `rng`, so that an evaluation leaves training's RNG where it was.
     pub fn choose_eval(&self, greedy: &[usize], rng: &mut impl Rng) -> Vec<usize> {
-        greedy
-            .iter()
-            .map(|&g| random_action(rng, self.config.eval_epsilon, self.num_actions).unwrap_or(g))
-            .collect()
+        self.choose_with(greedy, self.config.eval_epsilon, rng)
+    }
+
+    /// `epsilon`-greedy actions for `greedy` with the draws from `rng` (training's RNG is
+    /// not touched).
+    pub fn choose_with(&self, greedy: &[usize], epsilon: f64, rng: &mut impl Rng) -> Vec<usize> {
+        greedy.iter().map(|&g| random_action(rng, epsilon, self.num_actions).unwrap_or(g)).collect()
     }
 
     /// Env copy `env`'s episode ended: its repeat stops.

@@ -230,17 +230,22 @@ mod tests {
     /// A dueling f64 head with a noise sample drawn, and, with `dims`, the S-embedding (its
     /// `R` large enough to matter) over a row-stochastic context that is not the identity.
     fn head(dims: Option<usize>) -> Head {
+        head_in(dims, DType::F64)
+    }
+
+    /// [`head`] in `dtype`.
+    fn head_in(dims: Option<usize>, dtype: DType) -> Head {
         let mut rng = ChaCha8Rng::seed_from_u64(3);
         let (hidden, actions, atoms) = (6, 3, 5);
         let mut head =
-            Head::new(FEATURES, hidden, actions, atoms, true, Some(0.5), DType::F64, &Device::Cpu, &mut rng)
+            Head::new(FEATURES, hidden, actions, atoms, true, Some(0.5), dtype, &Device::Cpu, &mut rng)
                 .unwrap();
         if let Some(dims) = dims {
             let config = SEmbeddingConfig { dims, init_scale: 0.5 };
             head = head.with_s_embedding(&config, &mut rng).unwrap();
             let raw: Vec<f64> = (0..actions * actions).map(|i| 1.0 + (i as f64 * 1.3).cos()).collect();
             let raw = Tensor::from_vec(raw, (actions, actions), &Device::Cpu).unwrap();
-            let p = raw.broadcast_div(&raw.sum_keepdim(1).unwrap()).unwrap();
+            let p = raw.broadcast_div(&raw.sum_keepdim(1).unwrap()).unwrap().to_dtype(dtype).unwrap();
             head.s_embedding_mut().unwrap().set_context(&p).unwrap();
         }
         let mut noise = ChaCha8Rng::seed_from_u64(4);
@@ -261,7 +266,11 @@ mod tests {
     }
 
     fn matrix(t: &Tensor) -> Vec<Vec<f64>> {
-        t.to_vec2().unwrap()
+        t.to_dtype(DType::F64).unwrap().to_vec2().unwrap()
+    }
+
+    fn vector(t: &Tensor) -> Vec<f64> {
+        t.to_dtype(DType::F64).unwrap().to_vec1().unwrap()
     }
 
     /// The head's log-probabilities in naive f64: each layer as explicit sums over its
@@ -272,7 +281,7 @@ mod tests {
             .layers()
             .map(|l| {
                 let lin = l.linear().unwrap();
-                (lin.weight().to_vec2().unwrap(), lin.bias().unwrap().to_vec1().unwrap())
+                (matrix(lin.weight()), vector(lin.bias().unwrap()))
             })
             .collect();
         let dense = |(w, b): &(Vec<Vec<f64>>, Vec<f64>), x: &[f64], relu: bool| -> Vec<f64> {
@@ -293,7 +302,7 @@ mod tests {
             let Some(embedding) = head.s_embedding() else { return vec![0.0; actions * atoms] };
             let (p, r) = (matrix(embedding.context()), matrix(var(head, "s_embedding.features").as_tensor()));
             let w = matrix(var(head, "s_embedding.coefficients.weight_mu").as_tensor());
-            let b: Vec<f64> = var(head, "s_embedding.coefficients.bias_mu").as_tensor().to_vec1().unwrap();
+            let b = vector(var(head, "s_embedding.coefficients.bias_mu").as_tensor());
             let c = dense(&(w, b), h_a, false); // index z * dims + j
             let dims = r[0].len();
             let e = |a: usize, j: usize| (0..actions).map(|b| p[a][b] * r[b][j]).sum::<f64>();
@@ -326,12 +335,30 @@ mod tests {
     }
 
     fn assert_close(got: &[Vec<Vec<f64>>], want: &[Vec<Vec<f64>>]) {
+        assert_within(got, want, 1e-12);
+    }
+
+    fn assert_within(got: &[Vec<Vec<f64>>], want: &[Vec<Vec<f64>>], tolerance: f64) {
         for (s, (g, w)) in got.iter().zip(want).enumerate() {
             for (k, (g, w)) in g.iter().zip(w).enumerate() {
                 for (z, (g, w)) in g.iter().zip(w).enumerate() {
-                    assert!((g - w).abs() < 1e-12, "s {s} a {k} z {z}: {g} vs {w}");
+                    assert!((g - w).abs() < tolerance, "s {s} a {k} z {z}: {g} vs {w}");
                 }
             }
+        }
+    }
+
+    /// In f32 on the CPU the head takes the fused kernels (`cpu_kernels::DuelingLogSoftmax`):
+    /// the same log-probabilities as the naive f64 sums over its own parameters, to f32
+    /// rounding, with and without the S-embedding's term.
+    #[test]
+    fn the_f32_fused_path_equals_a_naive_computation() {
+        let (h, ht) = inputs();
+        for dims in [None, Some(2)] {
+            let head = head_in(dims, DType::F32);
+            let ht = ht.to_dtype(DType::F32).unwrap();
+            let got = head.forward(&ht).unwrap().to_dtype(DType::F64).unwrap().to_vec3().unwrap();
+            assert_within(&got, &naive(&head, &h), 1e-5);
         }
     }
 

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 use macro_actions::NgramConfig;
 
 use crate::experiment::ExperimentArgs;
@@ -282,10 +282,10 @@ fn eval_cmd(run: PathBuf, episodes: Option<usize>, video: usize, policy: EvalPol
     let (report, videos) = evaluate_run(&run, episodes, video, policy)?;
     let scores: Vec<String> = report.scores.iter().map(|s| format!("{s}")).collect();
     println!(
-        "{} ({}, {:?} policy), {} frames trained: mean {:.2} ± {:.2} over {} episodes; scores: {}",
+        "{} ({}, {} policy), {} frames trained: mean {:.2} ± {:.2} over {} episodes; scores: {}",
         report.game,
         report.protocol.as_deref().unwrap_or("toy"),
-        report.policy,
+        report.policy.to_possible_value().map_or_else(String::new, |v| v.get_name().to_string()),
         report.frames_trained,
         report.mean,
         report.std,

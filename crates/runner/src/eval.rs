@@ -35,7 +35,7 @@ pub enum EvalPolicy {
     Noisy,
 }
 
-/// What `eval.json` holds.
+/// What `eval.json` (and, for the noisy policy, `eval-noisy.json`) holds.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct EvalReport {
     pub game: String,
@@ -171,7 +171,7 @@ fn play(
     }
     let scores: Vec<f64> = scores.concat();
     let written = recordings.iter().flat_map(|r| r.written().iter().cloned()).collect();
-    Ok((EvalReport { policy, ..report(config, agent, scores, eval_frames) }, written))
+    Ok((report(config, agent, scores, eval_frames, policy), written))
 }
 
 /// The evaluation's base envs, and the recordings of those that are filmed.
@@ -199,8 +199,14 @@ fn eval_envs(config: &RunConfig, quota: &[usize], videos: Option<&Videos>) -> Re
     Ok((envs, recordings))
 }
 
-/// The report of an evaluation's `scores`.
-fn report(config: &RunConfig, agent: &Agent, scores: Vec<f64>, eval_frames: u64) -> EvalReport {
+/// The report of an evaluation's `scores`, played with `policy`.
+fn report(
+    config: &RunConfig,
+    agent: &Agent,
+    scores: Vec<f64>,
+    eval_frames: u64,
+    policy: EvalPolicy,
+) -> EvalReport {
     let mean = scores.iter().sum::<f64>() / scores.len() as f64;
     let std = (scores.iter().map(|s| (s - mean).powi(2)).sum::<f64>() / scores.len() as f64).sqrt();
     EvalReport {
@@ -220,7 +226,7 @@ fn report(config: &RunConfig, agent: &Agent, scores: Vec<f64>, eval_frames: u64)
         std,
         eval_frames,
         commit: Some(run_dir::COMMIT.into()),
-        policy: EvalPolicy::Greedy,
+        policy,
     }
 }
 
@@ -257,6 +263,11 @@ pub fn evaluate_run(
         "videos film the protocol's (greedy) evaluation: leave out --video with --policy noisy"
     );
     let config = RunConfig::read_resolved(&run.join(run_dir::CONFIG))?;
+    anyhow::ensure!(
+        config.agent.network.noisy || policy == EvalPolicy::Greedy,
+        "{}: this agent has no noisy layers, so it has no noisy policy: evaluate it with --policy greedy",
+        run.display()
+    );
     let (mut agent, pool) = load_agent(run, &config)?;
     let episodes = episodes.unwrap_or(config.run.eval_episodes).max(1);
     let (report, written) = if videos > 0 {

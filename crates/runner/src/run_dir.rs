@@ -7,6 +7,7 @@
 //! metrics.csv        one row per log interval, see crate::metrics
 //! checkpoint/        the last good checkpoint: rainbow's Agent::save, MASP's S, state.json
 //! eval.json          the final evaluation: raw game scores and the evaluating binary's commit
+//! eval-noisy.json    `masp eval --policy noisy`'s, if one was asked for: training's policy
 //! tb/                TensorBoard event files, one per training session (metrics.csv's values)
 //! ```
 //!

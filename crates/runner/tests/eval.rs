@@ -164,7 +164,7 @@ fn masp_eval_noisy_writes_its_own_report() {
     let run = Path::new(stdout.lines().last().unwrap().trim()).to_path_buf();
     let protocol = std::fs::read(run.join("eval.json")).unwrap();
     let (ok, stdout, stderr) = masp(&["eval", run.to_str().unwrap(), "--episodes", "3", "--policy", "noisy"]);
-    assert!(ok && stdout.contains("Noisy policy"), "{stdout}{stderr}");
+    assert!(ok && stdout.contains("noisy policy"), "{stdout}{stderr}");
     let report: EvalReport =
         serde_json::from_slice(&std::fs::read(run.join("eval-noisy.json")).unwrap()).unwrap();
     assert_eq!((report.policy, report.episodes), (EvalPolicy::Noisy, 3));
