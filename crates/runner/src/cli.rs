@@ -70,8 +70,9 @@ enum Command {
         #[arg(long, value_name = "N", default_value_t = 0)]
         video: usize,
         /// `greedy`: the protocol's evaluation (noise off), into RUN/eval.json. `noisy`: the
-        /// policy training acts with (a fresh noise sample every step), into
-        /// RUN/eval-noisy.json, to compare the evaluation with the training returns.
+        /// policy training acts with (a fresh noise sample every step and training's
+        /// epsilon), into RUN/eval-noisy.json, to compare the evaluation with the training
+        /// returns.
         #[arg(long, value_enum, default_value_t = EvalPolicy::Greedy)]
         policy: EvalPolicy,
     },

@@ -30,8 +30,9 @@ pub enum EvalPolicy {
     /// `eval.json` and every report hold.
     #[default]
     Greedy,
-    /// Training's: a fresh noise sample every step, greedy in it ([`Agent::act_eval_noisy`]);
-    /// `masp eval --policy noisy` writes it to `eval-noisy.json`, never to `eval.json`.
+    /// Training's: a fresh noise sample every step, greedy in it, with training's epsilon
+    /// ([`Agent::act_eval_noisy`]); `masp eval --policy noisy` writes it to
+    /// `eval-noisy.json`, never to `eval.json`.
     Noisy,
 }
 
@@ -263,10 +264,12 @@ pub fn evaluate_run(
         "videos film the protocol's (greedy) evaluation: leave out --video with --policy noisy"
     );
     let config = RunConfig::read_resolved(&run.join(run_dir::CONFIG))?;
+    // Before the checkpoint and the envs are loaded, with the error the agent would give.
     anyhow::ensure!(
         config.agent.network.noisy || policy == EvalPolicy::Greedy,
-        "{}: this agent has no noisy layers, so it has no noisy policy: evaluate it with --policy greedy",
-        run.display()
+        "{}: {}",
+        run.display(),
+        rainbow::Error::NoNoise
     );
     let (mut agent, pool) = load_agent(run, &config)?;
     let episodes = episodes.unwrap_or(config.run.eval_episodes).max(1);
