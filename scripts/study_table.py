@@ -13,12 +13,22 @@ Sample efficiency is read two ways: the mean training return over the whole budg
 area under the learning curve, divided by the budget) and the frames until the interval's
 training return first reaches --threshold (runs that never do count as the budget, and
 are counted).
+
+With `--compare naive,masp` it also compares the arms `naive-LEVEL` and `masp-LEVEL` at each
+level both have (`k64`, `noise25`, ...): the second minus the first in mean training return,
+how many runs of each reached --threshold with Fisher's exact test (two-sided), and over the
+levels named by `--levels` (default: all) a stratified permutation test of the mean
+difference (arm labels shuffled within each level, 20,000 draws, seeded, two-sided):
+
+    python3 scripts/study_table.py results/toy-noise-corridor60-source-draw --threshold 0.8 \
+        --compare naive,masp --levels noise25,noise50,noise75
 """
 
 import argparse
 import csv
 import json
 import math
+import random
 import re
 import statistics
 import sys
@@ -75,12 +85,78 @@ def run_numbers(run, threshold, eval_bin):
     }
 
 
+def fisher_exact(a, b, c, d):
+    """Two-sided p of Fisher's exact test on the 2x2 table [[a, b], [c, d]]: the summed
+    probability of every table with the same margins that is no more likely than this one."""
+    row1, col1, n = a + b, a + c, a + b + c + d
+
+    def prob(x):
+        return math.comb(col1, x) * math.comb(n - col1, row1 - x) / math.comb(n, row1)
+
+    observed = prob(a)
+    tables = range(max(0, row1 + col1 - n), min(row1, col1) + 1)
+    return min(1.0, sum(prob(x) for x in tables if prob(x) <= observed * (1 + 1e-9)))
+
+
+def stratified_permutation(levels, draws=20_000, seed=0):
+    """Two-sided p of the mean over levels of (mean of B - mean of A), `levels` a list of
+    (A values, B values), with the labels shuffled within each level."""
+
+    def statistic(pairs):
+        return statistics.fmean(statistics.fmean(b) - statistics.fmean(a) for a, b in pairs)
+
+    observed = statistic(levels)
+    rng = random.Random(seed)
+    hits = 0
+    for _ in range(draws):
+        shuffled = []
+        for a, b in levels:
+            pooled = a + b
+            rng.shuffle(pooled)
+            shuffled.append((pooled[: len(a)], pooled[len(a) :]))
+        hits += abs(statistic(shuffled)) >= abs(observed) - 1e-12
+    return observed, hits / draws
+
+
+def compare(arms, first, second, levels, threshold):
+    """Prints the `--compare` table and test; see the module docs."""
+    pairs = {}
+    for arm in arms:
+        if arm.startswith(first + "-") and f"{second}-{arm[len(first) + 1:]}" in arms:
+            level = arm[len(first) + 1 :]
+            pairs[level] = (arms[arm], arms[f"{second}-{level}"])
+    if not pairs:
+        sys.exit(f"no level has both a {first}-LEVEL and a {second}-LEVEL arm")
+    print()
+    print(f"| level | {second} - {first}, mean training return | reached {threshold}: {first} | {second} | Fisher p |")
+    print("|---|---|---|---|---|")
+    for level in sorted(pairs, key=arm_order):
+        a, b = pairs[level]
+        diff = statistics.fmean(r["auc"] for r in b) - statistics.fmean(r["auc"] for r in a)
+        ra, rb = sum(not r["never"] for r in a), sum(not r["never"] for r in b)
+        p = fisher_exact(ra, len(a) - ra, rb, len(b) - rb)
+        print(f"| {level} | {diff:+.3f} | {ra} of {len(a)} | {rb} of {len(b)} | {p:.2f} |")
+    chosen = levels or sorted(pairs, key=arm_order)
+    missing = [level for level in chosen if level not in pairs]
+    if missing:
+        sys.exit(f"--levels names {', '.join(missing)}, which lack a finished {first} or {second} arm")
+    values = [([r["auc"] for r in pairs[l][0]], [r["auc"] for r in pairs[l][1]]) for l in chosen]
+    observed, p = stratified_permutation(values)
+    print()
+    print(f"mean over {', '.join(chosen)} of ({second} - {first}) mean training return: {observed:+.3f}; "
+          f"stratified permutation test, 20,000 draws, two-sided: p = {p:.2f}")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("experiment", type=Path, help="OUT/NAME, the experiment's folder")
     parser.add_argument("--threshold", type=float, required=True, help="training return to reach")
     parser.add_argument("--eval-bin", type=int, default=1000, help="frames: checkpoint evaluations are matched to the nearest multiple")
+    parser.add_argument("--compare", metavar="A,B", help="arm prefixes to compare level by level, e.g. naive,masp")
+    parser.add_argument("--levels", help="the levels the permutation test pools, e.g. noise25,noise50 (default: all)")
     args = parser.parse_args()
+    if args.compare and len(args.compare.split(",")) != 2:
+        sys.exit(f"--compare takes two arm prefixes, e.g. naive,masp, not {args.compare!r}")
     arms = defaultdict(list)
     for run in sorted(p for p in args.experiment.iterdir() if (p / "metrics.csv").exists()):
         parts = run.name.split("__")
@@ -127,6 +203,10 @@ def main():
         w = csv.writer(f)
         w.writerow(columns)
         w.writerows(table)
+    if args.compare:
+        first, second = args.compare.split(",")
+        levels = args.levels.split(",") if args.levels else None
+        compare(arms, first, second, levels, args.threshold)
 
 
 if __name__ == "__main__":
