@@ -21,7 +21,7 @@ levels named by `--levels` (default: all) a stratified permutation test of the m
 difference (arm labels shuffled within each level, 20,000 draws, seeded, two-sided):
 
     python3 scripts/study_table.py results/toy-noise-corridor60-source-draw --threshold 0.8 \
-        --compare naive,masp --levels noise25,noise50,noise75
+        --eval-bin 10000 --compare naive,masp --levels noise25,noise50,noise75
 """
 
 import argparse
@@ -118,15 +118,45 @@ def stratified_permutation(levels, draws=20_000, seed=0):
     return observed, hits / draws
 
 
-def compare(arms, first, second, levels, threshold):
-    """Prints the `--compare` table and test; see the module docs."""
+def parse_compare(compare, levels):
+    """The two arm prefixes of `--compare` and the levels of `--levels` (None: all), or an
+    exit naming what is wrong and the fix."""
+    if compare is None:
+        if levels is not None:
+            sys.exit("--levels needs --compare A,B, e.g. --compare naive,masp --levels noise25,noise50")
+        return None
+    prefixes = [p.strip() for p in compare.split(",")]
+    if len(prefixes) != 2 or not all(prefixes) or prefixes[0] == prefixes[1]:
+        sys.exit(f"--compare takes two different arm prefixes, e.g. naive,masp, not {compare!r}")
+    chosen = None
+    if levels is not None:
+        chosen = [l.strip() for l in levels.split(",")]
+        if not all(chosen) or len(set(chosen)) != len(chosen):
+            sys.exit(f"--levels takes distinct level names, e.g. noise25,noise50, not {levels!r}")
+    return prefixes, chosen
+
+
+def level_pairs(arms, first, second, levels):
+    """`{level: (runs of first-level, runs of second-level)}` for every level both arms have,
+    checked against `levels`, or an exit that lists what there is."""
     pairs = {}
     for arm in arms:
         if arm.startswith(first + "-") and f"{second}-{arm[len(first) + 1:]}" in arms:
             level = arm[len(first) + 1 :]
             pairs[level] = (arms[arm], arms[f"{second}-{level}"])
     if not pairs:
-        sys.exit(f"no level has both a {first}-LEVEL and a {second}-LEVEL arm")
+        found = ", ".join(sorted(arms, key=arm_order))
+        sys.exit(f"no level has both a {first}-LEVEL and a {second}-LEVEL arm; the finished arms are {found}")
+    missing = [level for level in levels or [] if level not in pairs]
+    if missing:
+        both = ", ".join(sorted(pairs, key=arm_order))
+        sys.exit(f"--levels names {', '.join(missing)}, which lack a finished {first} or {second} arm; "
+                 f"the levels with both are {both}")
+    return pairs
+
+
+def compare(pairs, first, second, levels, threshold):
+    """Prints the `--compare` table and test; see the module docs."""
     print()
     print(f"| level | {second} - {first}, mean training return | reached {threshold}: {first} | {second} | Fisher p |")
     print("|---|---|---|---|---|")
@@ -137,9 +167,6 @@ def compare(arms, first, second, levels, threshold):
         p = fisher_exact(ra, len(a) - ra, rb, len(b) - rb)
         print(f"| {level} | {diff:+.3f} | {ra} of {len(a)} | {rb} of {len(b)} | {p:.2f} |")
     chosen = levels or sorted(pairs, key=arm_order)
-    missing = [level for level in chosen if level not in pairs]
-    if missing:
-        sys.exit(f"--levels names {', '.join(missing)}, which lack a finished {first} or {second} arm")
     values = [([r["auc"] for r in pairs[l][0]], [r["auc"] for r in pairs[l][1]]) for l in chosen]
     observed, p = stratified_permutation(values)
     print()
@@ -155,8 +182,7 @@ def main():
     parser.add_argument("--compare", metavar="A,B", help="arm prefixes to compare level by level, e.g. naive,masp")
     parser.add_argument("--levels", help="the levels the permutation test pools, e.g. noise25,noise50 (default: all)")
     args = parser.parse_args()
-    if args.compare and len(args.compare.split(",")) != 2:
-        sys.exit(f"--compare takes two arm prefixes, e.g. naive,masp, not {args.compare!r}")
+    comparison = parse_compare(args.compare, args.levels)
     arms = defaultdict(list)
     for run in sorted(p for p in args.experiment.iterdir() if (p / "metrics.csv").exists()):
         parts = run.name.split("__")
@@ -165,6 +191,9 @@ def main():
         arms[parts[1]].append(run_numbers(run, args.threshold, args.eval_bin))
     if not arms:
         sys.exit(f"no finished run in {args.experiment}")
+    if comparison:
+        (first, second), levels = comparison
+        pairs = level_pairs(arms, first, second, levels)
     checkpoints = sorted({f for runs in arms.values() for r in runs for f in r["evals"]})
     header = (
         ["arm", "seeds", "mean training return", f"frames to {args.threshold}", "never"]
@@ -203,10 +232,8 @@ def main():
         w = csv.writer(f)
         w.writerow(columns)
         w.writerows(table)
-    if args.compare:
-        first, second = args.compare.split(",")
-        levels = args.levels.split(",") if args.levels else None
-        compare(arms, first, second, levels, args.threshold)
+    if comparison:
+        compare(pairs, first, second, levels, args.threshold)
 
 
 if __name__ == "__main__":
