@@ -13,7 +13,7 @@ use candle_core::{bail, CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
 use crate::log_softmax::{log_softmax_row, LogSoftmaxGrad};
-use crate::slices::{contiguous, CHUNK};
+use crate::slices::{contiguous, rows_per_task};
 
 /// The op; f32 on the CPU (callers keep candle's ops elsewhere).
 #[derive(Clone, Copy, Debug)]
@@ -51,7 +51,7 @@ impl CustomOp2 for DuelingLogSoftmax {
             ),
         };
         // Whole batch rows per rayon task, about CHUNK entries, with one scratch each.
-        let (row, rows) = (actions * atoms, (CHUNK / (actions * atoms)).max(1));
+        let (row, rows) = (actions * atoms, rows_per_task(actions * atoms));
         let mut y = vec![0f32; a.len()];
         y.par_chunks_mut(rows * row).zip(a.par_chunks(rows * row)).zip(v.par_chunks(rows * atoms)).for_each(
             |((y, a), v)| {

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use candle_core::{bail, CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
-use crate::slices::{contiguous, CHUNK};
+use crate::slices::{contiguous, rows_per_task};
 
 /// The op, for one support `z`; f32 on the CPU (callers keep candle's ops elsewhere).
 #[derive(Clone, Debug)]
@@ -31,9 +31,9 @@ impl ExpectedValue {
         x.contiguous()?.apply_op1(self.clone())
     }
 
-    /// Rows of `x` (each `atoms` long) per rayon task: about [`CHUNK`] entries.
+    /// Rows of `x` (each `atoms` long) per rayon task: about [`crate::slices::CHUNK`] entries.
     fn rows_per_task(&self) -> usize {
-        (CHUNK / self.0.len()).max(1)
+        rows_per_task(self.0.len())
     }
 
     fn check<'a>(&self, s: &'a CpuStorage, l: &Layout, op: &str) -> Result<(&'a [f32], Shape)> {

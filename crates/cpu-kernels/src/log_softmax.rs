@@ -10,7 +10,7 @@
 use candle_core::{bail, CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
-use crate::slices::{contiguous, CHUNK};
+use crate::slices::{contiguous, rows_per_task};
 
 /// The op; f32 on the CPU (callers keep candle's ops elsewhere).
 #[derive(Clone, Copy, Debug)]
@@ -35,7 +35,7 @@ pub(crate) fn log_softmax_row(x: &[f32], y: &mut [f32]) {
 /// The last axis' length of `l` (at least one entry) and the rows per rayon task.
 fn rows(l: &Layout, op: &str) -> Result<(usize, usize)> {
     match l.shape().dims().last() {
-        Some(&n) if n > 0 => Ok((n, (CHUNK / n).max(1))),
+        Some(&n) if n > 0 => Ok((n, rows_per_task(n))),
         _ => bail!("{op}: expected a non-empty last axis, got {:?}", l.shape().dims()),
     }
 }

@@ -8,6 +8,12 @@ use rayon::prelude::*;
 /// core gets work on a large layer.
 pub const CHUNK: usize = 1 << 15;
 
+/// Rows of `row_len` entries per rayon task in a row-wise pass: about [`CHUNK`] entries, at
+/// least one row.
+pub fn rows_per_task(row_len: usize) -> usize {
+    (CHUNK / row_len.max(1)).max(1)
+}
+
 /// A float type the kernels run on: f32 or f64.
 pub trait Float: Copy + Send + Sync + 'static {
     /// The entries of `storage` if it holds this type.
