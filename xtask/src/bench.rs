@@ -60,6 +60,10 @@ pub enum Which {
         /// With --masp: `one_sided` (MaspConfig's default) or `central` differences for the JVP.
         #[arg(long, default_value = "one_sided", requires = "masp")]
         difference: String,
+        /// With --masp: the meta loss's target with `B' = B`, `update` (MaspConfig's default)
+        /// or `lookahead` (MASP.md's: double-Q's `a*` chosen at theta').
+        #[arg(long, default_value = "update", requires = "masp")]
+        meta_target: String,
     },
     /// The real `masp train` loop on an Atari game, profiled once learning starts: the share
     /// of acting, env steps, replay insertion and sampling, the update and MASP's meta step,
@@ -94,8 +98,15 @@ pub fn run(which: Which) -> Result<()> {
     crate::setup::run()?;
     match which {
         Which::Env { game, envs, steps, sticky } => env(&game, envs, steps, sticky),
-        Which::Learner { actions, batch, updates, threads, masp, meta_batch, difference } => {
-            let options = masp.then_some(["--meta-batch", &meta_batch, "--difference", &difference]);
+        Which::Learner { actions, batch, updates, threads, masp, meta_batch, difference, meta_target } => {
+            let options = masp.then_some([
+                "--meta-batch",
+                &meta_batch,
+                "--difference",
+                &difference,
+                "--meta-target",
+                &meta_target,
+            ]);
             learner(actions, batch, updates, threads, options)
         }
         Which::Retro { frames } => retro(frames),
@@ -141,7 +152,7 @@ fn learner(
     batch: usize,
     updates: usize,
     threads: usize,
-    masp: Option<[&str; 4]>,
+    masp: Option<[&str; 6]>,
 ) -> Result<()> {
     let threads =
         if threads == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { threads };

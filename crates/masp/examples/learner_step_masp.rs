@@ -9,8 +9,8 @@
 //!
 //! A MASP update is the plain one plus the penalty on the batch's expected Q-values (every
 //! update) plus, every `meta_interval` updates, the meta step ([`masp::MaspRegularizer`],
-//! `MaspConfig::default()` otherwise: row-normalised penalty, SGD lookahead, `B' = B`, a
-//! one-sided JVP, Adam on `S`). Its time per update is the time of a whole cycle of `meta_interval`
+//! `MaspConfig::default()` otherwise: row-normalised penalty, SGD lookahead, `B' = B` with
+//! the update's own target, a one-sided JVP, Adam on `S`). Its time per update is the time of a whole cycle of `meta_interval`
 //! updates divided by `meta_interval`. Rounds alternate the plain update with cycles of
 //! each interval, so that drift on a shared machine moves all of them alike; within a
 //! round each runs twice in a row and only the second is timed (its steady state: the
@@ -65,6 +65,10 @@ struct Args {
     /// How `u` is differenced: `one_sided` (MaspConfig's default) or `central`.
     #[arg(long, default_value = "one_sided", value_parser = ["central", "one_sided"])]
     difference: String,
+    /// The meta loss's target with `B' = B`: the `update`'s own (MaspConfig's default) or
+    /// one with double-Q's `a*` chosen at theta' (`lookahead`, MASP.md's).
+    #[arg(long, default_value = "update", value_parser = ["update", "lookahead"])]
+    meta_target: String,
 }
 
 /// Transitions in the learner's replay, for the meta step's fresh batch.
@@ -135,6 +139,10 @@ fn try_main() -> Result<()> {
                 difference: match args.difference.as_str() {
                     "one_sided" => masp::Difference::OneSided,
                     _ => masp::Difference::Central,
+                },
+                meta_target: match args.meta_target.as_str() {
+                    "update" => masp::MetaTarget::Update,
+                    _ => masp::MetaTarget::Lookahead,
                 },
                 ..MaspConfig::default()
             };
@@ -218,7 +226,7 @@ fn try_main() -> Result<()> {
 
     println!(
         "rainbow + masp {} on candle 0.11 device={} threads={} actions={} batch={} parameters={} \
-         masp=row_normalised,sgd_lookahead,meta_batch={},difference={},adam_on_S",
+         masp=row_normalised,sgd_lookahead,meta_batch={},difference={},meta_target={},adam_on_S",
         env!("CARGO_PKG_VERSION"),
         args.device,
         rayon::current_num_threads(),
@@ -226,7 +234,8 @@ fn try_main() -> Result<()> {
         args.batch,
         learner.online().num_parameters(),
         args.meta_batch,
-        args.difference
+        args.difference,
+        args.meta_target
     );
     let plain_rows = stage_medians(&plain_stages);
     let header: String =

@@ -91,6 +91,21 @@ pub enum Lookahead {
     AdamPreconditioned,
 }
 
+/// The TD target of the meta loss `L_TD(theta'; B')` when `B' = B`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MetaTarget {
+    /// The update's own target distribution, double-Q's `a*` chosen at `theta`: no online
+    /// pass at `theta'` on the next states. The target is a constant of the loss, so the
+    /// meta-gradient differs from MASP.md's only where some `a*` differs between `theta`
+    /// and `theta'`. A deviation from MASP.md (docs/method.md, section 3), the default since
+    /// it agreed with the exact meta-gradient and left the toy results unchanged.
+    #[default]
+    Update,
+    /// `a*` chosen at `theta'`: the meta loss exactly at `theta'`, MASP.md's.
+    Lookahead,
+}
+
 /// How the meta step differences `u = J g`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -170,6 +185,10 @@ pub struct MaspConfig {
     pub fresh_batch: bool,
     /// How `u` is differenced. Default one-sided (central is MASP.md's).
     pub difference: Difference,
+    /// The meta loss's TD target with `B' = B`: the update's (default) or one chosen at
+    /// `theta'` (MASP.md's). A fresh `B'` has no update target and always takes the latter,
+    /// whatever this says.
+    pub meta_target: MetaTarget,
 }
 
 impl Default for MaspConfig {
@@ -188,6 +207,7 @@ impl Default for MaspConfig {
             eps: 1e-2,
             fresh_batch: false,
             difference: Difference::OneSided,
+            meta_target: MetaTarget::Update,
         }
     }
 }
@@ -270,6 +290,7 @@ mod tests {
         assert!(c.meta_learning);
         // The cheaper meta step (issue 14, section 4): B' = B, one-sided JVP.
         assert_eq!((c.fresh_batch, c.difference), (false, Difference::OneSided));
+        assert_eq!(c.meta_target, MetaTarget::Update);
     }
 
     #[test]
@@ -283,6 +304,7 @@ mod tests {
             lookahead = "adam_preconditioned"
             meta_optimizer = "plain"
             fresh_batch = false
+            meta_target = "lookahead"
             "#,
         )
         .unwrap();

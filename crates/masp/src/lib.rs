@@ -132,7 +132,7 @@ pub use analysis::{
     group_separation, heatmap_png, spearman, top_pairs, ActionGroup, AxisLabels, GroupSeparation,
     HeatmapLayout, HeatmapStyle, SimilarPair, NAMED_ACTIONS,
 };
-pub use config::{Difference, Form, Lookahead, MaspConfig, MetaOptimizer, SimilarityInit};
+pub use config::{Difference, Form, Lookahead, MaspConfig, MetaOptimizer, MetaTarget, SimilarityInit};
 pub use error::{Error, Result};
 pub use learned_similarity::{Similarity, SimilarityStats};
 pub use masp::Masp;

@@ -85,7 +85,7 @@ use rainbow::{
     DeviceBatch, Learner, LookaheadJvp, LookaheadRequest, MetaAccess, Regularizer, StageClock, UpdateGradient,
 };
 
-use crate::config::{Difference, Lookahead, MaspConfig};
+use crate::config::{Difference, Lookahead, MaspConfig, MetaTarget};
 use crate::error::{Error, Result};
 use crate::learned_similarity::SimilarityStats;
 use crate::masp::Masp;
@@ -271,6 +271,7 @@ impl MaspRegularizer {
         };
         let losses = (gradient.td_loss.into(), gradient.penalty.unwrap_or(0.0).into());
         let config = self.masp.config();
+        let update_target = fresh.is_none() && config.meta_target == MetaTarget::Update;
         // The S-embedding's parameters are outside the learner's factored lookahead: its meta
         // step goes through the variables, the same method at more cost.
         let (report, timings) = match config.lookahead {
@@ -280,6 +281,7 @@ impl MaspRegularizer {
                 let request = LookaheadRequest {
                     alpha: config.alpha,
                     meta_batch: fresh.as_ref(),
+                    update_target,
                     eps: config.eps,
                     difference: match config.difference {
                         Difference::Central => rainbow::Difference::Central,
@@ -299,7 +301,8 @@ impl MaspRegularizer {
             Lookahead::Sgd | Lookahead::AdamPreconditioned => {
                 self.paths.generic += 1;
                 let fresh = fresh.as_ref().unwrap_or(&batch);
-                self.meta_step_through_model(access, gradient, &q, losses, (&batch, fresh), (clock, t1))?
+                let model = AccessModel { access, update_target, clock, calls: Vec::new() };
+                self.meta_step_through_model(model, gradient, &q, losses, (&batch, fresh), t1)?
             }
         };
         if self.profile {
@@ -333,18 +336,17 @@ impl MaspRegularizer {
         Ok((report, timings))
     }
 
-    /// The meta step through `access` seen as a [`MetaModel`]: the parameters written at
+    /// The meta step through the learner seen as a [`MetaModel`]: the parameters written at
     /// `theta'` and `theta + eps g` (and `theta - eps g` if central), and restored.
     fn meta_step_through_model(
         &mut self,
-        access: &mut dyn MetaAccess,
+        mut model: AccessModel,
         gradient: &UpdateGradient,
         q: &Tensor,
         (td_loss, penalty): (f64, f64),
         (batch, fresh): (&DeviceBatch, &DeviceBatch),
-        (clock, t1): (StageClock, Instant),
+        t1: Instant,
     ) -> Result<(MetaReport, MetaTimings)> {
-        let mut model = AccessModel { access, clock, calls: Vec::new() };
         let grads: Vec<Option<Tensor>> = gradient.grads.iter().cloned().map(Some).collect();
         let lookahead = LookaheadGradient { q, grads: &grads, td_loss, penalty };
         let report = self.masp.meta_step_from_lookahead(&mut model, batch, fresh, &lookahead)?;
@@ -395,6 +397,9 @@ impl Regularizer for MaspRegularizer {
 /// each forward pass ran (for [`MetaTimings`]).
 struct AccessModel<'a, 'c> {
     access: &'a mut dyn MetaAccess,
+    /// `td_loss` on the update's batch against the update's own target
+    /// ([`MetaTarget::Update`] with `B' = B`).
+    update_target: bool,
     clock: StageClock<'c>,
     calls: Vec<Call>,
 }
@@ -431,7 +436,13 @@ impl MetaModel for AccessModel<'_, '_> {
     }
 
     fn td_loss(&mut self, batch: &DeviceBatch) -> candle_core::Result<Tensor> {
-        self.timed(true, |a| a.td_loss(batch))
+        match self.update_target {
+            true => self.timed(true, |a| {
+                a.td_loss_on_update_target()?
+                    .ok_or_else(|| candle_core::Error::Msg("the learner kept no update target".into()))
+            }),
+            false => self.timed(true, |a| a.td_loss(batch)),
+        }
     }
 
     fn q_values(&mut self, batch: &DeviceBatch) -> candle_core::Result<Tensor> {

@@ -15,7 +15,10 @@
 use std::cell::{Cell, RefCell};
 
 use candle_core::{DType, Device, Tensor};
-use masp::{Lookahead, Masp, MaspConfig, MaspRegularizer, MetaModel, MetaOptimizer, MetaReport, Similarity};
+use masp::{
+    Lookahead, Masp, MaspConfig, MaspRegularizer, MetaModel, MetaOptimizer, MetaReport, MetaTarget,
+    Similarity,
+};
 use rainbow::{
     Batch, DeviceBatch, Learner, LearnerConfig, MetaAccess, NStepConfig, NetworkConfig, PrioritizedReplay,
     Regularizer, ReplayConfig, TorsoConfig, Transition, UpdateGradient,
@@ -178,7 +181,8 @@ fn one_meta_step_through_the_learner_moves_s_and_restores_theta_exactly() {
 
 /// The learner's [`MetaAccess`] as a [`MetaModel`], for running `Masp::meta_step` (the full
 /// meta step, lookahead pass included) inside the hook.
-struct Access<'a>(&'a mut dyn MetaAccess);
+/// With `true`, the meta loss against the update's own target (`MetaTarget::Update`).
+struct Access<'a>(&'a mut dyn MetaAccess, bool);
 
 impl MetaModel for Access<'_> {
     type Batch = DeviceBatch;
@@ -186,7 +190,10 @@ impl MetaModel for Access<'_> {
         self.0.vars()
     }
     fn td_loss(&mut self, b: &DeviceBatch) -> candle_core::Result<Tensor> {
-        self.0.td_loss(b)
+        match self.1 {
+            true => Ok(self.0.td_loss_on_update_target()?.expect("an update in progress")),
+            false => self.0.td_loss(b),
+        }
     }
     fn q_values(&mut self, b: &DeviceBatch) -> candle_core::Result<Tensor> {
         self.0.q_values(b)
@@ -214,7 +221,9 @@ impl Regularizer for BothMetaSteps<'_> {
     ) -> candle_core::Result<()> {
         let batch = access.last_batch().clone();
         self.full.record_update();
-        self.full_report = Some(self.full.meta_step(&mut Access(&mut *access), &batch, &batch)?);
+        let update_target = self.full.config().meta_target == MetaTarget::Update;
+        let report = self.full.meta_step(&mut Access(&mut *access, update_target), &batch, &batch)?;
+        self.full_report = Some(report);
         self.hooked.before_step(access, gradient)
     }
     fn wants_lookahead_jvp(&self) -> bool {
@@ -232,12 +241,18 @@ impl Regularizer for BothMetaSteps<'_> {
 fn meta_step_from_the_update_gradient_equals_the_full_meta_step() {
     let embedding = NetworkConfig { s_embedding: Some(Default::default()), ..network(true) };
     for network in [network(true), embedding] {
-        meta_step_from_the_update_gradient_equals_the_full_meta_step_with(&network);
+        for meta_target in [MetaTarget::Update, MetaTarget::Lookahead] {
+            meta_step_from_the_update_gradient_equals_the_full_meta_step_with(&network, meta_target);
+        }
     }
 }
 
-fn meta_step_from_the_update_gradient_equals_the_full_meta_step_with(network: &NetworkConfig) {
+fn meta_step_from_the_update_gradient_equals_the_full_meta_step_with(
+    network: &NetworkConfig,
+    meta_target: MetaTarget,
+) {
     let config = MaspConfig {
+        meta_target,
         meta_interval: 1,
         fresh_batch: false,
         meta_optimizer: MetaOptimizer::Plain,
@@ -313,50 +328,56 @@ fn the_one_sided_difference_agrees_with_the_exact_meta_gradient() {
 fn one_sided_agrees_with_the_exact_meta_gradient_on(network: &NetworkConfig) {
     // The step on S of one meta step, as f64: with plain steps of size beta it is
     // -beta times the meta-gradient (S stays inside [0, 1], so the projection is idle).
-    let step = |dtype: DType, difference: masp::Difference, eps: f64| -> Vec<f64> {
-        let config = MaspConfig {
-            meta_interval: 1,
-            fresh_batch: false,
-            meta_optimizer: MetaOptimizer::Plain,
-            beta: 1e3,
-            alpha: 0.1,
-            eps,
-            difference,
-            ..Default::default()
+    let step =
+        |dtype: DType, (difference, meta_target): (masp::Difference, MetaTarget), eps: f64| -> Vec<f64> {
+            let config = MaspConfig {
+                meta_target,
+                meta_interval: 1,
+                fresh_batch: false,
+                meta_optimizer: MetaOptimizer::Plain,
+                beta: 1e3,
+                alpha: 0.1,
+                eps,
+                difference,
+                ..Default::default()
+            };
+            let mut learner = learner_of(network, 5, dtype);
+            fill(&mut learner, |a| a);
+            learner.update(0, &mut ()).unwrap();
+            let (mut masp, _) = MaspRegularizer::for_learner(config, &ids(), None, &learner).unwrap();
+            masp.install_action_context(&mut learner).unwrap();
+            let f64s = |m: &MaspRegularizer| -> Vec<f64> {
+                let s = m.masp().similarity().tensor().to_dtype(DType::F64).unwrap();
+                s.flatten_all().unwrap().to_vec1::<f64>().unwrap()
+            };
+            let before = f64s(&masp);
+            learner.update(1, &mut masp).unwrap();
+            let paths = masp.meta_paths();
+            let expected = if network.s_embedding.is_some() { (0, 1) } else { (1, 0) };
+            assert_eq!((paths.learner, paths.generic), expected, "the path taken");
+            f64s(&masp).iter().zip(&before).map(|(a, b)| a - b).collect()
         };
-        let mut learner = learner_of(network, 5, dtype);
-        fill(&mut learner, |a| a);
-        learner.update(0, &mut ()).unwrap();
-        let (mut masp, _) = MaspRegularizer::for_learner(config, &ids(), None, &learner).unwrap();
-        masp.install_action_context(&mut learner).unwrap();
-        let f64s = |m: &MaspRegularizer| -> Vec<f64> {
-            let s = m.masp().similarity().tensor().to_dtype(DType::F64).unwrap();
-            s.flatten_all().unwrap().to_vec1::<f64>().unwrap()
-        };
-        let before = f64s(&masp);
-        learner.update(1, &mut masp).unwrap();
-        let paths = masp.meta_paths();
-        let expected = if network.s_embedding.is_some() { (0, 1) } else { (1, 0) };
-        assert_eq!((paths.learner, paths.generic), expected, "the path taken");
-        f64s(&masp).iter().zip(&before).map(|(a, b)| a - b).collect()
-    };
-    let exact = step(DType::F64, masp::Difference::Central, 1e-7);
+    let exact = step(DType::F64, (masp::Difference::Central, MetaTarget::Lookahead), 1e-7);
     let norm = |v: &[f64]| v.iter().map(|x| x * x).sum::<f64>().sqrt();
     assert!(norm(&exact) > 0.0, "S moved");
     for dtype in [DType::F64, DType::F32] {
-        for difference in [masp::Difference::OneSided, masp::Difference::Central] {
-            let got = step(dtype, difference, 1e-2);
+        for variant in [
+            (masp::Difference::OneSided, MetaTarget::Update),
+            (masp::Difference::OneSided, MetaTarget::Lookahead),
+            (masp::Difference::Central, MetaTarget::Lookahead),
+        ] {
+            let got = step(dtype, variant, 1e-2);
             let cosine =
                 got.iter().zip(&exact).map(|(a, b)| a * b).sum::<f64>() / (norm(&got) * norm(&exact));
             let diff: Vec<f64> = got.iter().zip(&exact).map(|(a, b)| a - b).collect();
             let relative = norm(&diff) / norm(&exact);
             let embedding = network.s_embedding.is_some();
             println!(
-                "S-embedding {embedding}, {dtype:?} {difference:?}: cosine {cosine:.6}, relative error {relative:.2e}"
+                "S-embedding {embedding}, {dtype:?} {variant:?}: cosine {cosine:.6}, relative error {relative:.2e}"
             );
             assert!(
                 cosine >= 0.99 && relative <= 0.05,
-                "S-embedding {embedding}, {dtype:?} {difference:?}: cosine {cosine}, rel {relative}"
+                "S-embedding {embedding}, {dtype:?} {variant:?}: cosine {cosine}, rel {relative}"
             );
         }
     }
@@ -383,6 +404,10 @@ impl MetaAccess for Counting<'_> {
     fn td_loss(&self, b: &DeviceBatch) -> candle_core::Result<Tensor> {
         self.td_losses.set(self.td_losses.get() + 1);
         self.inner.td_loss(b)
+    }
+    fn td_loss_on_update_target(&self) -> candle_core::Result<Option<Tensor>> {
+        self.td_losses.set(self.td_losses.get() + 1);
+        self.inner.td_loss_on_update_target()
     }
     fn q_values(&self, b: &DeviceBatch) -> candle_core::Result<Tensor> {
         self.inner.q_values(b)

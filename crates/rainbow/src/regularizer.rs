@@ -110,7 +110,8 @@ pub struct LookaheadJvp {
 pub struct LookaheadTimings {
     /// Building the torso at `theta'` and the update's head layers.
     pub setup: std::time::Duration,
-    /// The network passes of `L_TD(theta'; B')` (three, two when `B' = B` reuses the target pass).
+    /// The network passes of `L_TD(theta'; B')` (three; two when `B' = B` reuses the
+    /// target pass, one when it reuses the update's whole target).
     pub forward: std::time::Duration,
     /// Its backward pass, and `|g|`.
     pub backward: std::time::Duration,
@@ -153,6 +154,14 @@ pub trait MetaAccess {
     /// [`MetaAccess::vars`] and the current noise, with the target distribution from the
     /// target network (double-Q as configured); differentiable w.r.t. the online variables.
     fn td_loss(&self, batch: &DeviceBatch) -> Result<Tensor>;
+
+    /// The loss of [`MetaAccess::td_loss`] on [`MetaAccess::last_batch`] at the current
+    /// variables and noise, against the update's own target distribution (computed at the
+    /// update's parameters; see [`LookaheadRequest::update_target`]). `None` where the
+    /// access keeps no update target (the default).
+    fn td_loss_on_update_target(&self) -> Result<Option<Tensor>> {
+        Ok(None)
+    }
 
     /// The online expected Q-values `(batch, actions)` of `batch`'s states at the current
     /// variables and noise.
@@ -214,6 +223,12 @@ pub struct LookaheadRequest<'a> {
     /// The meta batch `B'`; `None`: the update's own batch, whose target-network pass on the
     /// next states (unchanged at `theta'`) is then reused.
     pub meta_batch: Option<&'a DeviceBatch>,
+    /// With `meta_batch = None`, `true` takes the update's own target distribution as the
+    /// loss's target: double-Q's `a*` chosen at `theta`, not `theta'`, which saves the
+    /// online pass at `theta'` on the next states (the target is a constant of the loss, so
+    /// this changes `g` only where some `a*` differs between the two). `false` chooses
+    /// `a*` at `theta'`. A fresh batch has no update target: `true` with one is an error.
+    pub update_target: bool,
     /// The difference's step length in parameter space.
     pub eps: f64,
     pub difference: Difference,

@@ -192,7 +192,7 @@ impl Learner {
     pub(super) fn lookahead_jvp_from(
         &self,
         update: &UpdateGradients,
-        target: &NetLayers,
+        (target, update_target): (&NetLayers, &Tensor),
         batch: &DeviceBatch,
         request: &LookaheadRequest<'_>,
     ) -> Result<LookaheadJvp> {
@@ -216,12 +216,17 @@ impl Learner {
         clock.lap(&mut timings.setup)?;
 
         // g = grad L_TD(theta'; B'): the bootstrap passes and the recorded online pass. On
-        // the update's own batch the target network's pass is the update's.
+        // the update's own batch the target network's pass is the update's, or the whole
+        // target distribution.
         let taps = Taps::new(noise.len());
         let next = |obs: &Tensor| detached.forward(obs, None);
-        let bootstrap = || match request.meta_batch {
-            Some(fresh) => self.target_distribution(&next, target, fresh).map(|(m, _)| m),
-            None => self.reused_target_distribution(&next, &update.target_next, batch),
+        let bootstrap = || match (request.meta_batch, request.update_target) {
+            (Some(_), true) => candle_core::bail!(
+                "LookaheadRequest: update_target with a fresh meta batch, which has no update target"
+            ),
+            (Some(fresh), false) => self.target_distribution(&next, target, fresh).map(|(m, _)| m),
+            (None, true) => Ok(update_target.clone()),
+            (None, false) => self.reused_target_distribution(&next, &update.target_next, batch),
         };
         let (target_m, log_probs) =
             side_by_side(device, bootstrap, || online.forward(meta_batch.obs(), Some(&taps)));
@@ -311,6 +316,11 @@ mod tests {
 
     /// A learner whose replay holds 6 episodes of 12 random steps.
     fn learner(spec: &ObsSpec, network: &NetworkConfig, dtype: DType) -> Learner {
+        learner_with(spec, network, dtype, true)
+    }
+
+    /// [`learner`], with or without double-Q.
+    fn learner_with(spec: &ObsSpec, network: &NetworkConfig, dtype: DType, double_q: bool) -> Learner {
         let replay = PrioritizedReplay::new(
             &ReplayConfig { capacity: 256, ..ReplayConfig::rainbow() },
             &NStepConfig { n: 3, gamma: 0.9 },
@@ -318,7 +328,8 @@ mod tests {
             1,
         )
         .unwrap();
-        let config = LearnerConfig { batch_size: 6, v_min: -3.0, v_max: 3.0, ..LearnerConfig::rainbow() };
+        let config =
+            LearnerConfig { batch_size: 6, v_min: -3.0, v_max: 3.0, double_q, ..LearnerConfig::rainbow() };
         let mut learner = Learner::new(&config, network, replay, ACTIONS, dtype, &Device::Cpu, 5).unwrap();
         let mut rng = ChaCha8Rng::seed_from_u64(9);
         let (mut pixels, mut vector) = (vec![0u8; spec.len()], vec![0f32; spec.len()]);
@@ -349,15 +360,16 @@ mod tests {
     type Plain = (f64, f64, Tensor);
 
     /// `lookahead_jvp`'s three numbers computed the plain way: the variables set to
-    /// `theta'`, the TD loss on `fresh` and its backward pass, the variables set to
-    /// `theta +- s g`, the Q-values; then the variables restored.
+    /// `theta'`, the TD loss on `fresh` (or on the update's batch against its own target)
+    /// and its backward pass, the variables set to `theta +- s g`, the Q-values; then the
+    /// variables restored.
     fn through_variables(
         access: &dyn MetaAccess,
         grads: &[Tensor],
         fresh: &DeviceBatch,
-        (alpha, eps): (f64, f64),
-        difference: Difference,
+        check: &Check,
     ) -> Plain {
+        let ((alpha, eps), difference) = (check.alpha_eps, check.difference);
         let vars = access.vars();
         let theta: Vec<Tensor> = vars.iter().map(|v| v.as_tensor().copy().unwrap()).collect();
         let set = |c: f64, dir: &[Tensor]| {
@@ -366,7 +378,10 @@ mod tests {
             }
         };
         set(-alpha, grads);
-        let loss = access.td_loss(fresh).unwrap();
+        let loss = match check.update_target {
+            true => access.td_loss_on_update_target().unwrap().expect("an update in progress"),
+            false => access.td_loss(fresh).unwrap(),
+        };
         let store = loss.backward().unwrap();
         let g: Vec<Tensor> = vars.iter().map(|v| store.get(v).unwrap().clone()).collect();
         let norm_sq: f64 = g
@@ -404,13 +419,16 @@ mod tests {
         reference: bool,
         /// Meta loss on the update's own batch (`B' = B`) instead of a fresh one.
         same_batch: bool,
+        /// ... and against the update's own target ([`LookaheadRequest::update_target`]).
+        update_target: bool,
         difference: Difference,
         out: Option<(LookaheadJvp, Option<Plain>)>,
     }
 
     impl Check {
         fn new(alpha_eps: (f64, f64), reference: bool) -> Self {
-            Self { alpha_eps, reference, same_batch: false, difference: Difference::Central, out: None }
+            let difference = Difference::Central;
+            Self { alpha_eps, reference, same_batch: false, update_target: false, difference, out: None }
         }
     }
 
@@ -428,12 +446,11 @@ mod tests {
             let before = bits(&access.vars());
             let (alpha, eps) = self.alpha_eps;
             let meta_batch = (!self.same_batch).then_some(&fresh);
-            let request = LookaheadRequest { alpha, meta_batch, eps, difference: self.difference };
+            let (update_target, difference) = (self.update_target, self.difference);
+            let request = LookaheadRequest { alpha, meta_batch, eps, update_target, difference };
             let jvp = access.lookahead_jvp(&request)?.expect("the learner recorded the update");
             assert_eq!(bits(&access.vars()), before, "lookahead_jvp wrote a variable");
-            let reference = self
-                .reference
-                .then(|| through_variables(access, gradient.grads, &fresh, self.alpha_eps, self.difference));
+            let reference = self.reference.then(|| through_variables(access, gradient.grads, &fresh, self));
             self.out = Some((jvp, reference));
             Ok(())
         }
@@ -494,25 +511,62 @@ mod tests {
     }
 
     /// The meta-step options (issue 14): the meta loss on the update's own batch, whose
-    /// target pass is then reused, and the one-sided difference, whose `Q(theta)` is the
-    /// update's; each against the same computation through the variables, in f64.
+    /// target pass (or whole target) is then reused, and the one-sided difference, whose
+    /// `Q(theta)` is the update's; each against the same computation through the
+    /// variables, in f64.
     #[test]
     fn the_options_equal_their_computation_through_the_variables() {
         let alpha_eps = (0.5, 1e-4);
-        for (same_batch, difference) in
-            [(true, Difference::Central), (false, Difference::OneSided), (true, Difference::OneSided)]
-        {
+        for (same_batch, update_target, difference) in [
+            (true, false, Difference::Central),
+            (false, false, Difference::OneSided),
+            (true, false, Difference::OneSided),
+            (true, true, Difference::OneSided),
+            (true, true, Difference::Central),
+        ] {
             for spec in [&VECTOR, &PIXELS] {
                 let mut learner = learner(spec, &network(spec, true, true), DType::F64);
-                let mut check = Check { same_batch, difference, ..Check::new(alpha_eps, true) };
+                let mut check =
+                    Check { same_batch, update_target, difference, ..Check::new(alpha_eps, true) };
                 let (fast, reference) = second_update(&mut learner, &mut check);
                 let (meta_loss, norm, u) = reference.unwrap();
-                let case = format!("{spec:?} same batch {same_batch} {difference:?}");
+                let case =
+                    format!("{spec:?} same batch {same_batch} update target {update_target} {difference:?}");
                 assert!((fast.meta_loss - meta_loss).abs() <= 1e-12 * meta_loss.abs(), "{case}: loss");
                 assert!((fast.direction_norm - norm).abs() <= 1e-12 * norm, "{case}: |g|");
                 assert!(rel(&fast.u, &u) <= 1e-9, "{case}: u off by {}", rel(&fast.u, &u));
             }
         }
+    }
+
+    /// Without double-Q the target distribution does not depend on the online network, so
+    /// the update's target is the lookahead's, bit for bit; with double-Q they differ only
+    /// through `a*`, which a small lookahead step leaves where it was.
+    #[test]
+    fn the_update_target_is_the_lookaheads_where_a_star_does_not_move() {
+        let jvp = |double_q: bool, alpha: f64, update_target: bool| {
+            let spec = &VECTOR;
+            let mut learner = learner_with(spec, &network(spec, true, true), DType::F64, double_q);
+            let mut check = Check { same_batch: true, update_target, ..Check::new((alpha, 1e-4), false) };
+            second_update(&mut learner, &mut check).0
+        };
+        for (double_q, alpha) in [(false, 0.5), (true, 1e-6)] {
+            let (a, b) = (jvp(double_q, alpha, true), jvp(double_q, alpha, false));
+            let case = format!("double-Q {double_q}, alpha {alpha}");
+            assert_eq!(a.meta_loss.to_bits(), b.meta_loss.to_bits(), "{case}: loss");
+            assert_eq!(a.direction_norm.to_bits(), b.direction_norm.to_bits(), "{case}: |g|");
+            assert_eq!(rel(&a.u, &b.u), 0.0, "{case}: u");
+        }
+    }
+
+    /// A fresh batch has no update target to reuse.
+    #[test]
+    fn the_update_target_with_a_fresh_batch_is_an_error() {
+        let mut learner = learner(&VECTOR, &network(&VECTOR, true, true), DType::F64);
+        let mut check = Check { update_target: true, ..Check::new((0.1, 1e-3), false) };
+        learner.update(0, &mut ()).unwrap();
+        let err = learner.update(1, &mut check).unwrap_err().to_string();
+        assert!(err.contains("update_target with a fresh meta batch"), "{err}");
     }
 
     /// The CPU fast path (custom ops, f32) against the same learner in f64 (its parameters

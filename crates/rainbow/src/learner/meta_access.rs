@@ -16,6 +16,9 @@ pub(super) struct InProgress {
     /// until the update ends, so rebuilding it, 27M weights at 1042 actions, would only
     /// repeat the same work).
     pub(super) target: NetLayers,
+    /// The update's projected target distribution `(batch, atoms)`, detached: the meta
+    /// loss's target with [`LookaheadRequest::update_target`].
+    pub(super) target_m: Tensor,
     /// The update's gradients in the form `lookahead_jvp` starts from, when the regulariser
     /// asked for them ([`Regularizer::wants_lookahead_jvp`]).
     pub(super) gradients: Option<UpdateGradients>,
@@ -61,6 +64,14 @@ impl MetaAccess for Learner {
         Ok(self.td_loss_and_log_probs(batch)?.0)
     }
 
+    fn td_loss_on_update_target(&self) -> candle_core::Result<Option<Tensor>> {
+        let Some(update) = &self.in_progress else { return Ok(None) };
+        let online = self.online.build().map_err(candle_core::Error::wrap)?;
+        let batch = self.last_batch();
+        let log_probs = online.forward(batch.obs())?;
+        Ok(Some(self.weighted_loss(&log_probs, &update.target_m, batch)?.1))
+    }
+
     fn td_loss_and_q_values(&self, batch: &DeviceBatch) -> candle_core::Result<(Tensor, Tensor)> {
         let (loss, log_probs) = self.td_loss_and_log_probs(batch)?;
         Ok((loss, self.support.expected_q(&log_probs)?))
@@ -80,7 +91,7 @@ impl MetaAccess for Learner {
     }
 
     fn lookahead_jvp(&self, request: &LookaheadRequest<'_>) -> candle_core::Result<Option<LookaheadJvp>> {
-        let Some(InProgress { target, gradients: Some(gradients) }) = &self.in_progress else {
+        let Some(InProgress { target, target_m, gradients: Some(gradients) }) = &self.in_progress else {
             return Ok(None);
         };
         // The factored lookahead moves the head's four layers only; it would leave the
@@ -92,7 +103,7 @@ impl MetaAccess for Learner {
                  for Regularizer::wants_lookahead_jvp with the S-embedding on)"
             );
         }
-        let jvp = self.lookahead_jvp_from(gradients, target, self.last_batch(), request)?;
+        let jvp = self.lookahead_jvp_from(gradients, (target, target_m), self.last_batch(), request)?;
         Ok(Some(jvp))
     }
 }

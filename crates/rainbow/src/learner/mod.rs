@@ -559,7 +559,7 @@ impl Learner {
                 })
             })
             .transpose()?;
-        self.in_progress = Some(InProgress { target, gradients });
+        self.in_progress = Some(InProgress { target, target_m: target_m.detach(), gradients });
         let stepped = regularizer.before_step(self, &gradient);
         self.in_progress = None;
         stepped?;
