@@ -231,6 +231,20 @@ impl Regularizer for BothMetaSteps<'_> {
     }
 }
 
+/// A meta step every update with `B' = B`, whose step on `S` is `-beta` times the
+/// meta-gradient (plain steps; `beta` large, so that it shows).
+fn one_plain_meta_step(meta_target: MetaTarget) -> MaspConfig {
+    MaspConfig {
+        meta_target,
+        meta_interval: 1,
+        fresh_batch: false,
+        meta_optimizer: MetaOptimizer::Plain,
+        beta: 1e3,
+        alpha: 0.1, // large, so that the lookahead moves g measurably
+        ..Default::default()
+    }
+}
+
 /// The meta step the learner's hook takes (from the update's own gradient, by the
 /// learner's `lookahead_jvp`, which keeps the head's gradients as batch factors and writes
 /// no parameter; with the S-embedding, through the variables) equals the one
@@ -251,15 +265,7 @@ fn meta_step_from_the_update_gradient_equals_the_full_meta_step_with(
     network: &NetworkConfig,
     meta_target: MetaTarget,
 ) {
-    let config = MaspConfig {
-        meta_target,
-        meta_interval: 1,
-        fresh_batch: false,
-        meta_optimizer: MetaOptimizer::Plain,
-        beta: 1e3,
-        alpha: 0.1, // large, so that the lookahead moves g measurably
-        ..Default::default()
-    };
+    let config = one_plain_meta_step(meta_target);
     let mut learner = learner_of(network, 5, DType::F32);
     fill(&mut learner, |a| a);
     learner.update(0, &mut ()).unwrap();
@@ -330,17 +336,7 @@ fn one_sided_agrees_with_the_exact_meta_gradient_on(network: &NetworkConfig) {
     // -beta times the meta-gradient (S stays inside [0, 1], so the projection is idle).
     let step =
         |dtype: DType, (difference, meta_target): (masp::Difference, MetaTarget), eps: f64| -> Vec<f64> {
-            let config = MaspConfig {
-                meta_target,
-                meta_interval: 1,
-                fresh_batch: false,
-                meta_optimizer: MetaOptimizer::Plain,
-                beta: 1e3,
-                alpha: 0.1,
-                eps,
-                difference,
-                ..Default::default()
-            };
+            let config = MaspConfig { eps, difference, ..one_plain_meta_step(meta_target) };
             let mut learner = learner_of(network, 5, dtype);
             fill(&mut learner, |a| a);
             learner.update(0, &mut ()).unwrap();
