@@ -10,9 +10,10 @@
 //! A MASP update is the plain one plus the penalty on the batch's expected Q-values (every
 //! update) plus, every `meta_interval` updates, the meta step ([`masp::MaspRegularizer`],
 //! `MaspConfig::default()` otherwise: row-normalised penalty, SGD lookahead, `B' = B` with
-//! the update's own target, a one-sided JVP, Adam on `S`). Its time per update is the time of a whole cycle of `meta_interval`
-//! updates divided by `meta_interval`. Rounds alternate the plain update with cycles of
-//! each interval, so that drift on a shared machine moves all of them alike; within a
+//! the update's own target, a one-sided JVP, Adam on `S`). Its time per update is the time
+//! of a whole cycle of `meta_interval` updates divided by `meta_interval`. Rounds alternate
+//! the plain update with cycles of each interval, so that drift on a shared machine moves
+//! all of them alike; within a
 //! round each runs twice in a row and only the second is timed (its steady state: the
 //! page faults that follow a meta step are charged to MASP, not to the next plain update).
 //! The medians over rounds are reported.

@@ -99,7 +99,7 @@ pub enum MetaTarget {
     /// pass at `theta'` on the next states. The target is a constant of the loss, so the
     /// meta-gradient differs from MASP.md's only where some `a*` differs between `theta`
     /// and `theta'`. A deviation from MASP.md (docs/method.md, section 3), the default since
-    /// it agreed with the exact meta-gradient and left the toy results unchanged.
+    /// it agreed with the exact meta-gradient and gave the same toy scores.
     #[default]
     Update,
     /// `a*` chosen at `theta'`: the meta loss exactly at `theta'`, MASP.md's.

@@ -436,6 +436,8 @@ impl MetaModel for AccessModel<'_, '_> {
     }
 
     fn td_loss(&mut self, batch: &DeviceBatch) -> candle_core::Result<Tensor> {
+        // With the update's target `batch` is the update's own (`B' = B`): the one batch the
+        // learner keeps a target for.
         match self.update_target {
             true => self.timed(true, |a| {
                 a.td_loss_on_update_target()?

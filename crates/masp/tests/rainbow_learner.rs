@@ -180,26 +180,29 @@ fn one_meta_step_through_the_learner_moves_s_and_restores_theta_exactly() {
 }
 
 /// The learner's [`MetaAccess`] as a [`MetaModel`], for running `Masp::meta_step` (the full
-/// meta step, lookahead pass included) inside the hook.
-/// With `true`, the meta loss against the update's own target (`MetaTarget::Update`).
-struct Access<'a>(&'a mut dyn MetaAccess, bool);
+/// meta step, lookahead pass included) inside the hook; its TD loss against the update's own
+/// target where `update_target` (`MetaTarget::Update`).
+struct Access<'a> {
+    access: &'a mut dyn MetaAccess,
+    update_target: bool,
+}
 
 impl MetaModel for Access<'_> {
     type Batch = DeviceBatch;
     fn vars(&self) -> Vec<candle_core::Var> {
-        self.0.vars()
+        self.access.vars()
     }
     fn td_loss(&mut self, b: &DeviceBatch) -> candle_core::Result<Tensor> {
-        match self.1 {
-            true => Ok(self.0.td_loss_on_update_target()?.expect("an update in progress")),
-            false => self.0.td_loss(b),
+        match self.update_target {
+            true => Ok(self.access.td_loss_on_update_target()?.expect("an update in progress")),
+            false => self.access.td_loss(b),
         }
     }
     fn q_values(&mut self, b: &DeviceBatch) -> candle_core::Result<Tensor> {
-        self.0.q_values(b)
+        self.access.q_values(b)
     }
     fn td_loss_and_q_values(&mut self, b: &DeviceBatch) -> candle_core::Result<(Tensor, Tensor)> {
-        self.0.td_loss_and_q_values(b)
+        self.access.td_loss_and_q_values(b)
     }
 }
 
@@ -222,7 +225,8 @@ impl Regularizer for BothMetaSteps<'_> {
         let batch = access.last_batch().clone();
         self.full.record_update();
         let update_target = self.full.config().meta_target == MetaTarget::Update;
-        let report = self.full.meta_step(&mut Access(&mut *access, update_target), &batch, &batch)?;
+        let report =
+            self.full.meta_step(&mut Access { access: &mut *access, update_target }, &batch, &batch)?;
         self.full_report = Some(report);
         self.hooked.before_step(access, gradient)
     }
@@ -379,11 +383,12 @@ fn one_sided_agrees_with_the_exact_meta_gradient_on(network: &NetworkConfig) {
     }
 }
 
-/// The learner's access, passed through, counting how a meta step used it: TD losses
-/// (the generic path's), and `lookahead_jvp` calls with whether each gave a result.
+/// The learner's access, passed through, counting how a meta step used it: TD losses (the
+/// generic path's: with their own target, and against the update's), and `lookahead_jvp`
+/// calls with whether each gave a result.
 struct Counting<'a> {
     inner: &'a mut dyn MetaAccess,
-    td_losses: Cell<usize>,
+    td_losses: Cell<(usize, usize)>,
     lookaheads: RefCell<Vec<bool>>,
 }
 
@@ -398,11 +403,13 @@ impl MetaAccess for Counting<'_> {
         self.inner.sample_batch()
     }
     fn td_loss(&self, b: &DeviceBatch) -> candle_core::Result<Tensor> {
-        self.td_losses.set(self.td_losses.get() + 1);
+        let (own, update) = self.td_losses.get();
+        self.td_losses.set((own + 1, update));
         self.inner.td_loss(b)
     }
     fn td_loss_on_update_target(&self) -> candle_core::Result<Option<Tensor>> {
-        self.td_losses.set(self.td_losses.get() + 1);
+        let (own, update) = self.td_losses.get();
+        self.td_losses.set((own, update + 1));
         self.inner.td_loss_on_update_target()
     }
     fn q_values(&self, b: &DeviceBatch) -> candle_core::Result<Tensor> {
@@ -424,7 +431,7 @@ impl MetaAccess for Counting<'_> {
 /// [`MaspRegularizer`] behind a [`Counting`] access.
 struct Counted {
     masp: MaspRegularizer,
-    td_losses: usize,
+    td_losses: (usize, usize),
     lookaheads: Vec<bool>,
 }
 
@@ -441,9 +448,10 @@ impl Regularizer for Counted {
         gradient: &UpdateGradient,
     ) -> candle_core::Result<()> {
         let mut counting =
-            Counting { inner: access, td_losses: Cell::new(0), lookaheads: RefCell::default() };
+            Counting { inner: access, td_losses: Cell::new((0, 0)), lookaheads: RefCell::default() };
         self.masp.before_step(&mut counting, gradient)?;
-        self.td_losses += counting.td_losses.get();
+        let (own, update) = counting.td_losses.get();
+        self.td_losses = (self.td_losses.0 + own, self.td_losses.1 + update);
         self.lookaheads.extend(counting.lookaheads.take());
         Ok(())
     }
@@ -459,7 +467,7 @@ fn the_hook_takes_the_learners_own_path_with_the_sgd_lookahead() {
         fill(&mut learner, |a| a);
         let config = MaspConfig { meta_interval: 2, lookahead, ..Default::default() };
         let (masp, _) = MaspRegularizer::for_learner(config, &ids(), None, &learner).unwrap();
-        let mut counted = Counted { masp, td_losses: 0, lookaheads: Vec::new() };
+        let mut counted = Counted { masp, td_losses: (0, 0), lookaheads: Vec::new() };
         let mut asked = Vec::new();
         for step in 0..6 {
             asked.push(counted.wants_lookahead_jvp());
@@ -470,10 +478,11 @@ fn the_hook_takes_the_learners_own_path_with_the_sgd_lookahead() {
             // Asked before each update that ends in a meta step, and each found what the
             // learner recorded for it; no TD loss through the variables.
             assert_eq!(asked, [false, true, false, true, false, true]);
-            assert_eq!((counted.lookaheads, counted.td_losses), (vec![true; 3], 0));
+            assert_eq!((counted.lookaheads, counted.td_losses), (vec![true; 3], (0, 0)));
         } else {
+            // The generic path: each meta loss against the update's own target (the default).
             assert_eq!(asked, [false; 6]);
-            assert_eq!((counted.lookaheads, counted.td_losses), (vec![], 3));
+            assert_eq!((counted.lookaheads, counted.td_losses), (vec![], (0, 3)));
         }
     }
 }

@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use ale_env::Protocol;
 use anyhow::{bail, Context, Result};
 use macro_actions::RandomConfig;
-use masp::MaspConfig;
+use masp::{MaspConfig, MetaTarget};
 use rainbow::{AgentConfig, ExplorationKind};
 use retro_env::RetroConfig;
 use rl_env::{CorridorConfig, GroupedBanditConfig, KeyDoorConfig};
@@ -122,9 +122,13 @@ impl EnvConfig {
 /// Fields whose default changed after run folders were written without them: `(section,
 /// key, the value every earlier run had)`. `masp.difference` arrived with commit aa7ce42
 /// (central until then, one-sided the default later); `macros.corruption_draw` with
-/// 78df303 (every corruption before it drew over all primitives).
-const LEGACY_DEFAULTS: [(&str, &str, &str); 2] =
-    [("masp", "difference", "central"), ("macros", "corruption_draw", "all_primitives")];
+/// 78df303 (every corruption before it drew over all primitives); `masp.meta_target` with
+/// 56e443a (the meta loss's target was chosen at theta' until then).
+const LEGACY_DEFAULTS: [(&str, &str, &str); 3] = [
+    ("masp", "difference", "central"),
+    ("macros", "corruption_draw", "all_primitives"),
+    ("masp", "meta_target", "lookahead"),
+];
 
 /// The macro-actions added to the primitives.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -403,15 +407,23 @@ impl RunConfig {
     /// a field that the file lacks predates it, and reads as what every run did before it
     /// existed (`LEGACY_DEFAULTS`), not as today's default.
     pub fn read_resolved(path: &Path) -> Result<Self> {
+        Self::read_resolved_with(path, &[])
+    }
+
+    /// [`RunConfig::read_resolved`] with `sets` on top: a resumed run goes on as it ran.
+    pub fn read_resolved_with(path: &Path, sets: &[String]) -> Result<Self> {
         let text =
             std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-        let mut source = Source::parse(&path.display().to_string(), &text)?;
+        let mut sources = vec![Source::parse(&path.display().to_string(), &text)?];
         for (section, key, value) in LEGACY_DEFAULTS {
-            if let Some(toml::Value::Table(table)) = source.table.get_mut(section) {
+            if let Some(toml::Value::Table(table)) = sources[0].table.get_mut(section) {
                 table.entry(key).or_insert_with(|| value.into());
             }
         }
-        Self::from_sources(&[source])
+        for set in sets {
+            sources.push(Source::from_set(set)?);
+        }
+        Self::from_sources(&sources)
     }
 
     fn from_sources(sources: &[Source]) -> Result<Self> {
@@ -470,6 +482,8 @@ impl RunConfig {
 
         // [masp] enabled, the rest is MaspConfig.
         let mut masp_enabled = false;
+        let meta_target_given =
+            table.get("masp").and_then(toml::Value::as_table).is_some_and(|m| m.contains_key("meta_target"));
         if let Some(toml::Value::Table(m)) = table.get_mut("masp") {
             match m.remove("enabled") {
                 None => {}
@@ -486,6 +500,20 @@ impl RunConfig {
             RunConfig::deserialize(toml::Value::Table(table)).map_err(|e| overrides::explain(&e, sources))?;
         config.agent_preset = preset;
         config.masp_enabled = masp_enabled;
+        // A fresh B' has no update target: its meta loss's target is chosen at theta', and the
+        // resolved config says so rather than the default that does not apply; asking for
+        // the update's target with a fresh B' is a contradiction.
+        if config.masp.fresh_batch {
+            if meta_target_given && config.masp.meta_target == MetaTarget::Update {
+                bail!(
+                    "{}: `masp.meta_target = \"update\"` reuses the update's own TD target, which exists \
+                     only for B' = B, but `masp.fresh_batch = true` draws a fresh B': set \
+                     masp.fresh_batch = false, or masp.meta_target = \"lookahead\"",
+                    describe("masp.meta_target")
+                );
+            }
+            config.masp.meta_target = MetaTarget::Lookahead;
+        }
         config.agent.seed = config.run.seed;
         config.agent.device = config.run.device.clone();
         // PER's beta reaches 1 at the end of training (Schaul et al.; Hessel et al.), so
@@ -663,8 +691,9 @@ mod tests {
         assert_eq!(back, c);
     }
 
-    /// A run folder written before `masp.difference` (or `macros.corruption_draw`) existed
-    /// reads as it ran (central; all primitives), not as the defaults that came later; a
+    /// A run folder written before `masp.difference` (or `macros.corruption_draw`, or
+    /// `masp.meta_target`) existed reads as it ran (central; all primitives; the target at
+    /// theta'), not as the defaults that came later; a
     /// folder that names the field keeps it, and the commit header is no obstacle.
     #[test]
     fn a_config_from_before_a_field_reads_as_its_runs_ran() {
@@ -685,9 +714,27 @@ mod tests {
             RunConfig::read_resolved(&path).unwrap().macros.corruption_draw,
             CorruptionDraw::AllPrimitives
         );
+        let old = old.lines().filter(|l| !l.starts_with("meta_target")).collect::<Vec<_>>().join("\n");
+        std::fs::write(&path, &old).unwrap();
+        assert_eq!(RunConfig::read_resolved(&path).unwrap().masp.meta_target, MetaTarget::Lookahead);
         std::fs::write(&path, &text).unwrap();
         assert_eq!(RunConfig::read_resolved(&path).unwrap(), c);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A fresh `B'` has no update target: the resolved config records the target chosen at
+    /// theta', and asking for the update's with a fresh `B'` names both fixes.
+    #[test]
+    fn a_fresh_meta_batch_takes_the_target_at_theta_prime() {
+        let load =
+            |sets: &[&str]| RunConfig::load(&[], &sets.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        assert_eq!(load(&[]).unwrap().masp.meta_target, MetaTarget::Update, "the default with B' = B");
+        let fresh = load(&["masp.fresh_batch=true"]).unwrap();
+        assert_eq!(fresh.masp.meta_target, MetaTarget::Lookahead);
+        let back = RunConfig::from_toml_str("config.toml", &fresh.to_toml().unwrap()).unwrap();
+        assert_eq!(back, fresh, "round trip");
+        let err = load(&["masp.fresh_batch=true", "masp.meta_target=\"update\""]).unwrap_err().to_string();
+        assert!(err.contains("masp.fresh_batch = false") && err.contains("\"lookahead\""), "{err}");
     }
 
     #[test]

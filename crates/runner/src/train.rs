@@ -449,5 +449,5 @@ fn progress_bar(show: bool, budget: u64, start: u64) -> ProgressBar {
 pub fn resume_config(run: &Path, sets: &[String]) -> Result<RunConfig> {
     let path = run.join(run_dir::CONFIG);
     anyhow::ensure!(path.exists(), "{} is not a run folder: {} is missing", run.display(), path.display());
-    RunConfig::load(&[path], sets)
+    RunConfig::read_resolved_with(&path, sets)
 }
