@@ -213,6 +213,16 @@ impl Default for MaspConfig {
 }
 
 impl MaspConfig {
+    /// The meta loss's target a meta step takes: `meta_target` with `B' = B`; a fresh `B'`
+    /// has no update target, so it is always chosen at `theta'` there.
+    pub fn meta_target_in_effect(&self) -> MetaTarget {
+        if self.fresh_batch {
+            MetaTarget::Lookahead
+        } else {
+            self.meta_target
+        }
+    }
+
     /// Checks every field; the error names the first bad field and the fix.
     pub fn validate(&self) -> Result<()> {
         let bad = |field, value: &dyn std::fmt::Debug, fix: &str| {
@@ -291,6 +301,9 @@ mod tests {
         // The cheaper meta step (issue 14, section 4): B' = B, one-sided JVP.
         assert_eq!((c.fresh_batch, c.difference), (false, Difference::OneSided));
         assert_eq!(c.meta_target, MetaTarget::Update);
+        assert_eq!(c.meta_target_in_effect(), MetaTarget::Update);
+        let fresh = MaspConfig { fresh_batch: true, ..c };
+        assert_eq!(fresh.meta_target_in_effect(), MetaTarget::Lookahead, "no update target for a fresh B'");
     }
 
     #[test]

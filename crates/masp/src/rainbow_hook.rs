@@ -271,7 +271,7 @@ impl MaspRegularizer {
         };
         let losses = (gradient.td_loss.into(), gradient.penalty.unwrap_or(0.0).into());
         let config = self.masp.config();
-        let update_target = fresh.is_none() && config.meta_target == MetaTarget::Update;
+        let update_target = config.meta_target_in_effect() == MetaTarget::Update;
         // The S-embedding's parameters are outside the learner's factored lookahead: its meta
         // step goes through the variables, the same method at more cost.
         let (report, timings) = match config.lookahead {

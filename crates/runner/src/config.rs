@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use ale_env::Protocol;
 use anyhow::{bail, Context, Result};
 use macro_actions::RandomConfig;
-use masp::{MaspConfig, MetaTarget};
+use masp::MaspConfig;
 use rainbow::{AgentConfig, ExplorationKind};
 use retro_env::RetroConfig;
 use rl_env::{CorridorConfig, GroupedBanditConfig, KeyDoorConfig};
@@ -500,20 +500,19 @@ impl RunConfig {
             RunConfig::deserialize(toml::Value::Table(table)).map_err(|e| overrides::explain(&e, sources))?;
         config.agent_preset = preset;
         config.masp_enabled = masp_enabled;
-        // A fresh B' has no update target: its meta loss's target is chosen at theta', and the
-        // resolved config says so rather than the default that does not apply; asking for
-        // the update's target with a fresh B' is a contradiction.
-        if config.masp.fresh_batch {
-            if meta_target_given && config.masp.meta_target == MetaTarget::Update {
-                bail!(
-                    "{}: `masp.meta_target = \"update\"` reuses the update's own TD target, which exists \
-                     only for B' = B, but `masp.fresh_batch = true` draws a fresh B': set \
-                     masp.fresh_batch = false, or masp.meta_target = \"lookahead\"",
-                    describe("masp.meta_target")
-                );
-            }
-            config.masp.meta_target = MetaTarget::Lookahead;
+        // The resolved config records the target a meta step takes, not a default that does
+        // not apply (a fresh B' has none of the update's); asking for the update's target
+        // with a fresh B' is a contradiction.
+        let in_effect = config.masp.meta_target_in_effect();
+        if meta_target_given && in_effect != config.masp.meta_target {
+            bail!(
+                "{}: `masp.meta_target = \"update\"` reuses the update's own TD target, which exists \
+                 only for B' = B, but `masp.fresh_batch = true` draws a fresh B': set \
+                 masp.fresh_batch = false, or masp.meta_target = \"lookahead\"",
+                describe("masp.meta_target")
+            );
         }
+        config.masp.meta_target = in_effect;
         config.agent.seed = config.run.seed;
         config.agent.device = config.run.device.clone();
         // PER's beta reaches 1 at the end of training (Schaul et al.; Hessel et al.), so
@@ -671,6 +670,8 @@ impl RunConfig {
 
 #[cfg(test)]
 mod tests {
+    use masp::MetaTarget;
+
     use super::*;
 
     #[test]
