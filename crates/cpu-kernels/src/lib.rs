@@ -20,6 +20,8 @@
 //!   log-softmax's pass and two reductions.
 //! * [`allocator`]: how long mimalloc, every binary's allocator, keeps freed memory; the
 //!   binaries call [`allocator::hold_freed_memory`] first.
+//! * [`flush_denormals`]: subnormal floats as zero on the calling thread (x86's FTZ and
+//!   DAZ), which the threads that train set (a run slows to half speed without).
 //!
 //! What they share is in [`slices`]: the contiguous slice behind a tensor or a custom op's
 //! operand, the chunk size of every parallel pass, and the chunked loops over it; and in
@@ -41,14 +43,16 @@
 //! # Ok::<(), candle_core::Error>(())
 //! ```
 
-// `unsafe` is allowed in two places only: the `gemm` call behind `matmul_into`, which checks
-// every shape against its slices first, and mimalloc's option calls in `allocator`.
+// `unsafe` is allowed in three places only: the `gemm` call behind `matmul_into`, which checks
+// every shape against its slices first, mimalloc's option calls in `allocator`, and the
+// control-register instructions in `denormals`.
 #![deny(unsafe_code)]
 
 mod adam;
 pub mod allocator;
 mod axpy;
 mod conv;
+mod denormals;
 mod dueling;
 mod expectation;
 mod log_softmax;
@@ -60,6 +64,7 @@ pub mod slices;
 pub use adam::{AdamMoment, AdamTheta};
 pub use axpy::{write_axpy, write_copy};
 pub use conv::{conv2d_relu, ConvInput};
+pub use denormals::{flush_denormals, flushes_denormals};
 pub use dueling::DuelingLogSoftmax;
 pub use expectation::ExpectedValue;
 pub use log_softmax::LogSoftmax;

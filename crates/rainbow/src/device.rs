@@ -71,8 +71,13 @@ fn open_cuda(ordinal: usize) -> Result<Device> {
 /// costs more than it saves on this network's tensors (docs/benchmarks.md has the
 /// measurement). A `CANDLE_NUM_THREADS` the user has set is kept.
 ///
+/// The calling thread and every thread of rayon's pool also flush subnormal floats to zero
+/// ([`cpu_kernels::flush_denormals`]: without it a long run slowed to half speed), unless
+/// [`KEEP_DENORMALS_ENV`] is set, which keeps IEEE subnormals as builds before this one did.
+///
 /// Both libraries read these once, at their first use: call this before any tensor work,
-/// while the process has no other thread.
+/// while the process has no other thread. A later call changes nothing of a pool already
+/// built.
 pub fn configure_cpu_threads(threads: Option<usize>) {
     if let Some(n) = threads {
         std::env::set_var("RAYON_NUM_THREADS", n.to_string());
@@ -80,7 +85,21 @@ pub fn configure_cpu_threads(threads: Option<usize>) {
     if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
         std::env::set_var("CANDLE_NUM_THREADS", "1");
     }
+    if std::env::var_os(KEEP_DENORMALS_ENV).is_none() {
+        cpu_kernels::flush_denormals();
+        // The builder reads RAYON_NUM_THREADS, as rayon's default pool would. An error means
+        // the pool exists already (a second call): it keeps the threads it has.
+        let _ = rayon::ThreadPoolBuilder::new()
+            .start_handler(|_| {
+                cpu_kernels::flush_denormals();
+            })
+            .build_global();
+    }
 }
+
+/// The environment variable that keeps IEEE subnormals (any value): for a bit-exact rerun of
+/// a run made before subnormals were flushed.
+pub const KEEP_DENORMALS_ENV: &str = "MASP_KEEP_DENORMALS";
 
 #[cfg(test)]
 mod tests {

@@ -101,7 +101,7 @@ mod transition;
 pub use agent::{Agent, AgentConfig, Counters};
 pub use checkpoint::CHECKPOINT_FORMAT_VERSION;
 pub use config::{NStepConfig, ReplayConfig, WeightNormalisation};
-pub use device::{configure_cpu_threads, parse_device, DeviceSpec};
+pub use device::{configure_cpu_threads, parse_device, DeviceSpec, KEEP_DENORMALS_ENV};
 pub use device_batch::DeviceBatch;
 pub use distributional::{cross_entropy, Support};
 pub use error::{Error, Result};

@@ -152,7 +152,7 @@ pub fn train(config: &RunConfig, options: &TrainOptions) -> Result<TrainSummary>
         None => None,
     };
     eprintln!(
-        "{} on {}: {} actions ({} primitives, {} macros), {} env copies, {} frames budget{}, masp commit {}",
+        "{} on {}: {} actions ({} primitives, {} macros), {} env copies, {} frames budget{}, masp commit {}, {}",
         config.run.name,
         config.env.game_name(),
         pool.len(),
@@ -169,7 +169,11 @@ pub fn train(config: &RunConfig, options: &TrainOptions) -> Result<TrainSummary>
         } else {
             String::new()
         },
-        run_dir::COMMIT
+        run_dir::COMMIT,
+        match cpu_kernels::flushes_denormals() {
+            true => "subnormal floats flushed to zero".to_string(),
+            false => format!("subnormal floats kept (IEEE; {} set or not x86-64)", rainbow::KEEP_DENORMALS_ENV),
+        }
     );
 
     if resume_from.is_some() && agent.learner().replay().is_empty() && agent.counters().agent_steps > 0 {
