@@ -4,7 +4,7 @@
 //! `ours_...=`, `<reference>_...=` and `ratio=` (ours / reference, higher is better for
 //! throughput), so runs can be compared and recorded in `docs/benchmarks.md`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{bail, Context, Result};
@@ -89,11 +89,31 @@ pub enum Which {
         #[arg(long)]
         masp: bool,
     },
+    /// The real `masp train` loop resumed from a run's checkpoint, profiled with subnormal
+    /// floats flushed to zero (the binaries' default) and kept (`MASP_KEEP_DENORMALS=1`, IEEE,
+    /// the reference), alternated on fresh copies of the run folder. Subnormals appear deep
+    /// into a run, so a fresh run (`bench train`) cannot show their cost. Closes with
+    /// `flushed_loop_ms_per_update=`, `kept_loop_ms_per_update=` and `ratio=` (lower is better).
+    Denormals {
+        /// A run folder with a `checkpoint/` (an Atari run's after its first 100k frames).
+        #[arg(long)]
+        run: PathBuf,
+        /// Profiled updates per command.
+        #[arg(long, default_value_t = 200)]
+        updates: u64,
+        /// Pairs of commands (kept, then flushed); the last pair's figures close the report.
+        #[arg(long, default_value_t = 2)]
+        rounds: usize,
+    },
 }
 
 pub fn run(which: Which) -> Result<()> {
-    if let Which::Train { game, preset, protocol, updates, macros, masp } = which {
-        return train(&game, &preset, &protocol, updates, macros, masp);
+    match which {
+        Which::Train { game, preset, protocol, updates, macros, masp } => {
+            return train(&game, &preset, &protocol, updates, macros, masp)
+        }
+        Which::Denormals { run, updates, rounds } => return denormals(&run, updates, rounds),
+        _ => {}
     }
     crate::setup::run()?;
     match which {
@@ -110,7 +130,7 @@ pub fn run(which: Which) -> Result<()> {
             learner(actions, batch, updates, threads, options)
         }
         Which::Retro { frames } => retro(frames),
-        Which::Train { .. } => unreachable!("handled above"),
+        Which::Train { .. } | Which::Denormals { .. } => unreachable!("handled above"),
     }
 }
 
@@ -219,6 +239,60 @@ fn train(game: &str, preset: &str, protocol: &str, updates: u64, macros: usize, 
     crate::masp::release_masp("train", &args)
 }
 
+/// `masp train --resume COPY --profile N` on fresh copies of `run` (its `config.toml`,
+/// `metrics.csv` and `checkpoint/`), each pair with subnormals kept, then flushed.
+fn denormals(run: &Path, updates: u64, rounds: usize) -> Result<()> {
+    anyhow::ensure!(
+        run.join("checkpoint").is_dir(),
+        "{} has no checkpoint/ folder: name a run folder that has saved one (every \
+         run.checkpoint_interval frames)",
+        run.display()
+    );
+    let binary = crate::masp::build_release_masp()?;
+    let copy = repo_root().join("target/bench-denormals");
+    let (mut kept, mut flushed) = (String::new(), String::new());
+    for _ in 0..rounds {
+        for keep in [true, false] {
+            fresh_copy(run, &copy)?;
+            let mut masp = Command::new(&binary);
+            masp.args(["train", "--resume"]).arg(&copy).args(["--profile", &updates.to_string()]);
+            match keep {
+                true => masp.env(KEEP_DENORMALS, "1"),
+                false => masp.env_remove(KEEP_DENORMALS),
+            };
+            let out = cmd::output(masp.current_dir(repo_root()))?;
+            println!("subnormals {}:\n{out}", if keep { "kept" } else { "flushed" });
+            *(if keep { &mut kept } else { &mut flushed }) = out;
+        }
+    }
+    let (flushed, kept) =
+        (last_value(&flushed, "loop_ms_per_update")?, last_value(&kept, "loop_ms_per_update")?);
+    println!("flushed_loop_ms_per_update={flushed:.2}");
+    println!("kept_loop_ms_per_update={kept:.2}");
+    println!("ratio={:.3}", flushed / kept);
+    Ok(())
+}
+
+/// rainbow's `KEEP_DENORMALS_ENV` (xtask does not link the workspace's crates).
+const KEEP_DENORMALS: &str = "MASP_KEEP_DENORMALS";
+
+/// `dst` replaced by the files of `run` that resuming reads.
+fn fresh_copy(run: &Path, dst: &Path) -> Result<()> {
+    if dst.exists() {
+        std::fs::remove_dir_all(dst).with_context(|| format!("clearing {}", dst.display()))?;
+    }
+    std::fs::create_dir_all(dst.join("checkpoint"))?;
+    for file in ["config.toml", "metrics.csv"] {
+        std::fs::copy(run.join(file), dst.join(file))
+            .with_context(|| format!("copying {}", run.join(file).display()))?;
+    }
+    for entry in std::fs::read_dir(run.join("checkpoint"))? {
+        let entry = entry?;
+        std::fs::copy(entry.path(), dst.join("checkpoint").join(entry.file_name()))?;
+    }
+    Ok(())
+}
+
 /// The MASP example's figures: the plain update, and per meta interval the update with MASP
 /// and its ratio to the plain one.
 fn masp_lines(output: &str) -> Vec<&str> {
@@ -278,6 +352,24 @@ mod tests {
         assert_eq!(last_value(out, "ours_frames_per_s").unwrap(), 12.5);
         assert!(last_value(out, "missing").unwrap_err().to_string().contains("missing"));
         assert!(last_value("k=abc", "k").is_err());
+    }
+
+    #[test]
+    fn fresh_copy_replaces_the_copy_with_the_files_a_resume_reads() {
+        let root = std::env::temp_dir().join(format!("xtask-fresh-copy-{}", std::process::id()));
+        let (run, dst) = (root.join("run"), root.join("copy"));
+        std::fs::create_dir_all(run.join("checkpoint")).unwrap();
+        std::fs::create_dir_all(run.join("tb")).unwrap();
+        for (file, text) in [("config.toml", "c"), ("metrics.csv", "m"), ("checkpoint/agent.json", "a")] {
+            std::fs::write(run.join(file), text).unwrap();
+        }
+        std::fs::create_dir_all(&dst).unwrap();
+        std::fs::write(dst.join("metrics.csv"), "a resumed run's longer log").unwrap();
+        fresh_copy(&run, &dst).unwrap();
+        assert_eq!(std::fs::read_to_string(dst.join("metrics.csv")).unwrap(), "m");
+        assert_eq!(std::fs::read_to_string(dst.join("checkpoint/agent.json")).unwrap(), "a");
+        assert!(!dst.join("tb").exists());
+        std::fs::remove_dir_all(&root).unwrap();
     }
 
     #[test]
