@@ -108,14 +108,10 @@ pub enum Which {
 }
 
 pub fn run(which: Which) -> Result<()> {
-    match which {
-        Which::Train { game, preset, protocol, updates, macros, masp } => {
-            return train(&game, &preset, &protocol, updates, macros, masp)
-        }
-        Which::Denormals { run, updates, rounds } => return denormals(&run, updates, rounds),
-        _ => {}
+    // The benchmarks of the runner do the set-up with its release build (build_release_masp).
+    if !matches!(which, Which::Train { .. } | Which::Denormals { .. }) {
+        crate::setup::run()?;
     }
-    crate::setup::run()?;
     match which {
         Which::Env { game, envs, steps, sticky } => env(&game, envs, steps, sticky),
         Which::Learner { actions, batch, updates, threads, masp, meta_batch, difference, meta_target } => {
@@ -130,7 +126,10 @@ pub fn run(which: Which) -> Result<()> {
             learner(actions, batch, updates, threads, options)
         }
         Which::Retro { frames } => retro(frames),
-        Which::Train { .. } | Which::Denormals { .. } => unreachable!("handled above"),
+        Which::Train { game, preset, protocol, updates, macros, masp } => {
+            train(&game, &preset, &protocol, updates, macros, masp)
+        }
+        Which::Denormals { run, updates, rounds } => denormals(&run, updates, rounds),
     }
 }
 
